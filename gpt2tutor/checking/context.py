@@ -1,0 +1,293 @@
+"""What a check module works with: the learner's module, the reference, weights, inputs, comparisons."""
+
+from __future__ import annotations
+
+import inspect
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+CheckFn = Callable[["Context"], "str | None"]
+
+
+class CheckFailed(Exception):
+    """A check did not pass; the message is written for the learner."""
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A known wrong answer: when the learner's output matches `output`, `message` names the mistake."""
+
+    message: str
+    output: Callable[[Any], Any]
+
+
+class StepChecks:
+    """The checks one step declares, in the order they are registered."""
+
+    def __init__(self) -> None:
+        self.structure_checks: list[tuple[str, CheckFn]] = []
+        self.behaviour_checks: list[tuple[str, CheckFn]] = []
+
+    def structure(self, name: str) -> Callable[[CheckFn], CheckFn]:
+        return self._register(self.structure_checks, name)
+
+    def behaviour(self, name: str) -> Callable[[CheckFn], CheckFn]:
+        return self._register(self.behaviour_checks, name)
+
+    @staticmethod
+    def _register(into: list, name: str) -> Callable[[CheckFn], CheckFn]:
+        def add(fn: CheckFn) -> CheckFn:
+            into.append((name, fn))
+            return fn
+
+        return add
+
+
+def learner_traceback(exc: BaseException, exercises: Path) -> str:
+    """The exception with only the frames from the learner's own files."""
+    frames = [
+        f for f in traceback.extract_tb(exc.__traceback__)
+        if Path(f.filename).resolve().is_relative_to(exercises)
+    ]
+    lines = [f"  {Path(f.filename).name}, line {f.lineno}, in {f.name}\n    {f.line}" for f in frames]
+    if isinstance(exc, SyntaxError) and exc.filename and Path(exc.filename).resolve().is_relative_to(exercises):
+        lines.append(f"  {Path(exc.filename).name}, line {exc.lineno}\n    {(exc.text or '').strip()}")
+    head = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    return "\n".join([*lines, head])
+
+
+class Context:
+    """Everything a step's checks need; one per step per check run."""
+
+    def __init__(self, step, learner: ModuleType, reference: ModuleType, exercises: Path, seed: int):
+        self.step = step
+        self.learner = learner
+        self.reference = reference
+        self.exercises = exercises
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+
+    # --- looking things up --------------------------------------------------------------
+
+    def attr(self, name: str) -> Any:
+        """A name the learner's file must define."""
+        if not hasattr(self.learner, name):
+            raise CheckFailed(f"{self.step.filename} defines no `{name}`: the step asks for it by this exact name")
+        return getattr(self.learner, name)
+
+    def module_class(self, name: str) -> type:
+        """A class the learner's file must define, subclassing MAX's Module."""
+        from max.experimental.nn import Module
+
+        cls = self.attr(name)
+        if not inspect.isclass(cls):
+            raise CheckFailed(f"`{name}` should be a class, but it is a {type(cls).__name__}")
+        if not issubclass(cls, Module):
+            raise CheckFailed(f"`{name}` must subclass max.experimental.nn.Module, so MAX can find its weights")
+        if cls.forward is Module.forward:
+            raise CheckFailed(f"`{name}` has no forward method: the computation goes in `forward`")
+        return cls
+
+    def function(self, name: str, params: Sequence[str]) -> Callable:
+        """A function the learner's file must define, accepting these parameter names."""
+        fn = self.attr(name)
+        if not callable(fn):
+            raise CheckFailed(f"`{name}` should be a function")
+        self.expect_parameters_named(fn, name, params)
+        return fn
+
+    def expect_parameters_named(self, fn: Callable, label: str, params: Sequence[str]) -> None:
+        try:
+            sig = inspect.signature(fn)
+        except (TypeError, ValueError):
+            return
+        names = set(sig.parameters)
+        var_kw = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+        missing = [p for p in params if p not in names and not var_kw]
+        if missing:
+            raise CheckFailed(
+                f"`{label}` should take the parameter(s) {', '.join(missing)}: "
+                f"the signature asked for is ({', '.join(params)})"
+            )
+
+    # --- running the learner's code -------------------------------------------------------
+
+    def call(self, what: str, fn: Callable, *args, **kwargs) -> Any:
+        """Runs learner code, turning an exception into a failure that shows their own traceback."""
+        try:
+            return fn(*args, **kwargs)
+        except CheckFailed:
+            raise
+        except NotImplementedError as exc:
+            raise CheckFailed(f"{what} is still a placeholder:\n{learner_traceback(exc, self.exercises)}") from None
+        except (Exception, SystemExit) as exc:
+            raise CheckFailed(f"{what} raised an error:\n{learner_traceback(exc, self.exercises)}") from None
+
+    def build(self, cls: type, *args, **kwargs) -> Any:
+        """An instance of the learner's module, built lazily (no random init is computed)."""
+        from max.experimental import functional as F
+
+        with F.lazy():
+            return self.call(f"{cls.__name__}({_args_repr(args, kwargs)})", cls, *args, **kwargs)
+
+    def reference_build(self, name: str, *args, **kwargs) -> Any:
+        from max.experimental import functional as F
+
+        with F.lazy():
+            return getattr(self.reference, name)(*args, **kwargs)
+
+    # --- configurations, weights and inputs ------------------------------------------------
+
+    def config(self, **overrides) -> Any:
+        """A small GPT-2 configuration: fast to run, odd sizes so that mixed-up axes show."""
+        from gpt2tutor.reference.step_01 import GPT2Config
+
+        sizes = dict(vocab_size=61, n_positions=24, n_embd=32, n_layer=2, n_head=4, n_inner=96)
+        sizes.update(overrides)
+        return GPT2Config(**sizes)
+
+    def expect_parameters(self, module: Any, expected: dict[str, tuple[int, ...]], owner: str) -> None:
+        """The module's parameters have exactly these names (HuggingFace's) and shapes."""
+        try:
+            got = {name: tuple(int(d) for d in t.shape) for name, t in module.parameters}
+        except Exception as exc:
+            raise CheckFailed(f"could not list the parameters of {owner}: {exc}") from None
+        missing = [n for n in expected if n not in got]
+        extra = [n for n in got if n not in expected]
+        problems = []
+        if missing:
+            problems.append("missing " + ", ".join(f"{n} {list(expected[n])}" for n in missing))
+        if extra:
+            problems.append("unexpected " + ", ".join(f"{n} {list(got[n])}" for n in extra))
+        problems += [
+            f"{n} has shape {list(got[n])}, expected {list(expected[n])}"
+            for n in expected if n in got and got[n] != expected[n]
+        ]
+        if problems:
+            raise CheckFailed(
+                f"{owner}'s parameters must carry GPT-2's names and shapes so the real weights load: "
+                + "; ".join(problems)
+            )
+
+    def random_weights(self, shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+        """Random weights that keep activations near unit scale and make every parameter matter."""
+        weights = {}
+        for name, shape in shapes.items():
+            leaf = name.rsplit(".", 1)[-1]
+            if len(shape) == 1 and leaf == "weight":  # a norm's scale: near 1, never exactly 1
+                w = 1.0 + 0.3 * self.rng.standard_normal(shape)
+            elif len(shape) == 1:  # a bias
+                w = 0.3 * self.rng.standard_normal(shape)
+            elif name.endswith(("wte.weight", "wpe.weight")):
+                w = self.rng.standard_normal(shape)
+            else:  # a Linear weight [out, in]
+                w = self.rng.standard_normal(shape) / np.sqrt(shape[-1])
+            weights[name] = np.ascontiguousarray(w, dtype=np.float32)
+        return weights
+
+    def load(self, module: Any, weights: dict[str, np.ndarray], owner: str) -> None:
+        self.call(f"loading weights into {owner}", module.load_state_dict, weights)
+
+    def paired(self, name: str, *args) -> tuple[Any, Any, dict[str, np.ndarray]]:
+        """The learner's and the reference's `name(*args)`, holding the same random weights."""
+        reference = self.reference_build(name, *args)
+        shapes = {n: tuple(int(d) for d in t.shape) for n, t in reference.parameters}
+        learner = self.build(self.module_class(name), *args)
+        self.expect_parameters(learner, shapes, name)
+        weights = self.random_weights(shapes)
+        reference.load_state_dict(weights)
+        self.load(learner, weights, name)
+        return learner, reference, weights
+
+    def normal(self, *shape: int, scale: float = 1.0) -> np.ndarray:
+        return (scale * self.rng.standard_normal(shape)).astype(np.float32)
+
+    def token_ids(self, vocab_size: int, *shape: int) -> np.ndarray:
+        return self.rng.integers(0, vocab_size, size=shape, dtype=np.int64)
+
+    @staticmethod
+    def tensor(array: np.ndarray) -> Any:
+        from max.experimental.tensor import Tensor
+
+        return Tensor.from_dlpack(np.ascontiguousarray(array))
+
+    # --- judging outputs ------------------------------------------------------------------
+
+    def as_array(self, value: Any, what: str) -> np.ndarray:
+        if isinstance(value, np.ndarray):
+            return value
+        to_numpy = getattr(value, "to_numpy", None)
+        if to_numpy is None:
+            raise CheckFailed(f"{what} returned a {type(value).__name__}, not a MAX Tensor")
+        return np.asarray(self.call(what, to_numpy))
+
+    def compare(
+        self,
+        what: str,
+        cases: Iterable[tuple[str, Any]],
+        learner: Callable[[Any], Any],
+        reference: Callable[[Any], Any],
+        mistakes: Sequence[Mistake] = (),
+        *,
+        atol: float = 2e-5,
+        rtol: float = 2e-5,
+    ) -> str:
+        """Runs learner and reference on every case; fails naming a known mistake when one matches.
+
+        `cases` are (label, inputs) pairs; the callables take the inputs and return a Tensor or array.
+        """
+        worst, n = 0.0, 0
+        for label, inputs in cases:
+            n += 1
+            expected = np.asarray(self.as_array(reference(inputs), "the reference"))
+            got = self.as_array(self.call(f"{what} on {label}", learner, inputs), what)
+            if got.shape != expected.shape:
+                raise CheckFailed(
+                    f"{what} on {label}: the result has shape {list(got.shape)}, expected {list(expected.shape)}"
+                    + self._diagnose(inputs, got, mistakes, atol, rtol)
+                )
+            ok = _close(got, expected, atol, rtol)
+            if not ok.all():
+                raise CheckFailed(
+                    f"{what} on {label}: {_mismatch_report(got, expected, ok)}"
+                    + self._diagnose(inputs, got, mistakes, atol, rtol)
+                )
+            worst = max(worst, float(np.max(np.abs(got - expected), initial=0.0)))
+        return f"{n} random cases agree with the reference, max abs error {worst:.1e}"
+
+    def _diagnose(self, inputs: Any, got: np.ndarray, mistakes: Sequence[Mistake], atol: float, rtol: float) -> str:
+        for mistake in mistakes:
+            wrong = np.asarray(self.as_array(mistake.output(inputs), "a known mistake"))
+            if wrong.shape == got.shape and _close(got, wrong, atol * 10, rtol * 10).all():
+                return f"\nLikely mistake: {mistake.message}"
+        return ""
+
+
+def _close(got: np.ndarray, expected: np.ndarray, atol: float, rtol: float) -> np.ndarray:
+    if got.dtype.kind in "iub" or expected.dtype.kind in "iub":
+        return got == expected
+    both_inf = np.isinf(got) & np.isinf(expected) & (np.sign(got) == np.sign(expected))
+    return both_inf | (np.abs(got - expected) <= atol + rtol * np.abs(expected))
+
+
+def _mismatch_report(got: np.ndarray, expected: np.ndarray, ok: np.ndarray) -> str:
+    first = tuple(int(i) for i in np.argwhere(~ok)[0])
+    finite = np.isfinite(got) & np.isfinite(expected)
+    err = np.abs(np.where(finite, got - expected, 0.0)) if got.dtype.kind == "f" else np.abs(got - expected)
+    share = 100.0 * ok.mean()
+    return (
+        f"max abs error {float(err.max()):.3g}; {share:.1f}% of values within tolerance; "
+        f"first mismatch at index {list(first)}: got {got[first]:.6g}, expected {expected[first]:.6g}"
+    )
+
+
+def _args_repr(args: tuple, kwargs: dict) -> str:
+    parts = [type(a).__name__ if not isinstance(a, (int, float, str)) else repr(a) for a in args]
+    parts += [f"{k}={v!r}" for k, v in kwargs.items()]
+    return ", ".join(parts)

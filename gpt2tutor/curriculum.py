@@ -1,0 +1,97 @@
+"""The registry of steps: their order, titles and where each one's files live.
+
+Adding a step is one line here plus its files: `exercises/step_NN.py` (the skeleton),
+`gpt2tutor/lessons/step_NN.md` (lesson and hints), `gpt2tutor/reference/step_NN.py`
+(the answer) and `checks/check_NN.py` (what the check runs).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from importlib import resources
+
+
+@dataclass(frozen=True)
+class Step:
+    number: int
+    title: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.number:02d}"
+
+    @property
+    def module(self) -> str:
+        """The exercise's module name, as the learner's files import each other."""
+        return f"step_{self.id}"
+
+    @property
+    def filename(self) -> str:
+        return f"{self.module}.py"
+
+    @property
+    def check_module(self) -> str:
+        return f"gpt2tutor.checks.check_{self.id}"
+
+    @property
+    def reference_module(self) -> str:
+        return f"gpt2tutor.reference.{self.module}"
+
+    @cached_property
+    def _lesson_parts(self) -> tuple[str, tuple[str, ...]]:
+        text = resources.files("gpt2tutor.lessons").joinpath(f"{self.module}.md").read_text("utf-8")
+        lesson, _, hints = text.partition("\n## Hints\n")
+        tiers = tuple(t.strip() for t in re.split(r"^### .*$", hints, flags=re.M)[1:])
+        return lesson.strip(), tiers
+
+    @property
+    def lesson(self) -> str:
+        return self._lesson_parts[0]
+
+    @property
+    def hints(self) -> tuple[str, ...]:
+        """Hint tiers, from a nudge to a near-solution."""
+        return self._lesson_parts[1]
+
+    def skeleton(self) -> str:
+        return resources.files("gpt2tutor.exercises").joinpath(self.filename).read_text("utf-8")
+
+    def solution(self) -> str:
+        """The reference module as a learner's file: earlier steps imported from the exercises folder."""
+        source = resources.files("gpt2tutor.reference").joinpath(self.filename).read_text("utf-8")
+        return re.sub(r"^from \.(step_\d\d) import", r"from \1 import", source, flags=re.M)
+
+
+STEPS: tuple[Step, ...] = (
+    Step(1, "Model configuration"),
+    Step(2, "Causal masking"),
+    Step(3, "Layer normalization"),
+    Step(4, "Feed-forward network"),
+    Step(5, "Token embeddings"),
+    Step(6, "Position embeddings"),
+    Step(7, "Multi-head attention"),
+    Step(8, "Residual connections"),
+    Step(9, "Transformer block"),
+    Step(10, "Stacking blocks"),
+    Step(11, "Language model head"),
+    Step(12, "Text generation"),
+)
+
+_STEP_ARG = re.compile(r"(?:step_?)?(\d{1,2})")
+
+
+class UnknownStep(ValueError):
+    pass
+
+
+def get_step(arg: str | int) -> Step:
+    """The step named by `7`, `07` or `step_07`; anything else raises UnknownStep."""
+    match = _STEP_ARG.fullmatch(str(arg).strip().lower())
+    if not match:
+        raise UnknownStep(f"'{arg}' is not a step: use a number from 1 to {len(STEPS)}, like 7, 07 or step_07")
+    number = int(match.group(1))
+    if not 1 <= number <= len(STEPS):
+        raise UnknownStep(f"there is no step {number}: the steps run from 01 to {len(STEPS):02d}")
+    return STEPS[number - 1]

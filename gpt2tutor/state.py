@@ -1,0 +1,131 @@
+"""The learner's progress in `.gpt2tutor/state.json`: versioned, validated, written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .curriculum import STEPS, Step
+from .workspace import Workspace
+
+SCHEMA = 1
+
+
+class CorruptState(Exception):
+    """state.json could not be used; it has been copied to `backup`."""
+
+    def __init__(self, reason: str, backup: Path):
+        super().__init__(reason)
+        self.reason = reason
+        self.backup = backup
+
+
+@dataclass
+class StepRecord:
+    passed: bool = False
+    passed_at: str | None = None
+    hash: str | None = None  # sha256 of the file that passed
+    hints_used: int = 0
+
+
+@dataclass
+class State:
+    current: int = 1
+    steps: dict[str, StepRecord] = field(default_factory=lambda: {s.id: StepRecord() for s in STEPS})
+
+    def record(self, step: Step) -> StepRecord:
+        return self.steps[step.id]
+
+    def status(self, step: Step, workspace: Workspace) -> str:
+        """locked · todo · passed · changed (since it passed)."""
+        rec = self.record(step)
+        if rec.passed:
+            return "passed" if workspace.file_hash(step) == rec.hash else "changed"
+        return "todo" if self.unlocked(step) else "locked"
+
+    def unlocked(self, step: Step) -> bool:
+        if step.number == 1:
+            return True
+        if step.number == len(STEPS):  # the last step waits for every earlier one
+            return all(self.steps[s.id].passed for s in STEPS[:-1])
+        return self.steps[STEPS[step.number - 2].id].passed
+
+    def mark(self, step: Step, passed: bool, file_hash: str | None) -> None:
+        rec = self.record(step)
+        if passed:
+            rec.passed, rec.hash = True, file_hash
+            rec.passed_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            if self.current == step.number:
+                self.current = next((s.number for s in STEPS if not self.record(s).passed), step.number)
+        else:
+            rec.passed, rec.hash, rec.passed_at = False, None, None
+
+    def to_json(self) -> dict:
+        return {
+            "schema": SCHEMA,
+            "current": self.current,
+            "steps": {sid: vars(rec) for sid, rec in self.steps.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> State:
+        """Validates the shape; raises ValueError with the reason when it is wrong."""
+        if not isinstance(data, dict):
+            raise ValueError("it is not a JSON object")
+        schema = data.get("schema")
+        if not isinstance(schema, int):
+            raise ValueError("it has no schema version")
+        if schema > SCHEMA:
+            raise ValueError(f"it was written by a newer gpt2tutor (schema {schema}, this one reads {SCHEMA})")
+        if schema != SCHEMA:
+            raise ValueError(f"its schema version {schema} is unknown")
+        current, steps = data.get("current"), data.get("steps")
+        if not isinstance(current, int) or not 1 <= current <= len(STEPS) or not isinstance(steps, dict):
+            raise ValueError("its fields are not the expected ones")
+        state = cls(current=current)
+        for sid, raw in steps.items():
+            if sid not in state.steps or not isinstance(raw, dict):
+                raise ValueError(f"it has an unknown step entry {sid!r}")
+            try:
+                rec = StepRecord(**raw)
+            except TypeError:
+                raise ValueError(f"step {sid} has unexpected fields") from None
+            if not isinstance(rec.passed, bool) or not isinstance(rec.hints_used, int) or rec.hints_used < 0:
+                raise ValueError(f"step {sid} has values of the wrong type")
+            state.steps[sid] = rec
+        return state
+
+
+def load(workspace: Workspace) -> State:
+    """The saved state; a fresh one when there is none. Raises CorruptState for a bad file."""
+    path = workspace.state_file
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return State()
+    try:
+        return State.from_json(json.loads(raw.decode("utf-8")))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        reason = "it is not valid JSON (truncated or edited by hand?)"
+    except ValueError as exc:
+        reason = str(exc)
+    raise CorruptState(reason, workspace.backup(path, "corrupt"))
+
+
+def save(workspace: Workspace, state: State) -> None:
+    """Writes state.json atomically: a reader sees the old file or the new one, never half of one."""
+    workspace.meta.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=workspace.meta, prefix=".state-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(state.to_json(), f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, workspace.state_file)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,123 @@
+"""Where the learner works: finding the workspace, its exercise files, and copying skeletons in."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .curriculum import STEPS, Step
+
+MARKER = ".gpt2tutor"
+DEFAULT_DIR = "gpt2-workspace"
+ENV_VAR = "GPT2TUTOR_WORKSPACE"
+
+
+class WorkspaceError(Exception):
+    """A workspace that can't be found or used; the message is one line for the learner."""
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+
+    @property
+    def exercises(self) -> Path:
+        return self.root / "exercises"
+
+    @property
+    def meta(self) -> Path:
+        return self.root / MARKER
+
+    @property
+    def state_file(self) -> Path:
+        return self.meta / "state.json"
+
+    @property
+    def backups(self) -> Path:
+        return self.meta / "backups"
+
+    def exercise(self, step: Step) -> Path:
+        return self.exercises / step.filename
+
+    def file_hash(self, step: Step) -> str | None:
+        try:
+            return hashlib.sha256(self.exercise(step).read_bytes()).hexdigest()
+        except OSError:
+            return None
+
+    def backup(self, path: Path, label: str) -> Path:
+        """Copies `path` into the backups folder under a timestamped name; returns the copy."""
+        self.backups.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        target = self.backups / f"{path.name}.{label}-{stamp}"
+        n = 1
+        while target.exists():
+            n += 1
+            target = self.backups / f"{path.name}.{label}-{stamp}-{n}"
+        shutil.copy2(path, target)
+        return target
+
+    def copy_skeletons(self) -> list[Step]:
+        """Copies each missing skeleton into exercises/; never touches an existing file."""
+        self.exercises.mkdir(parents=True, exist_ok=True)
+        added = []
+        for step in STEPS:
+            path = self.exercise(step)
+            if not path.exists():
+                path.write_text(step.skeleton(), encoding="utf-8")
+                added.append(step)
+        return added
+
+    def restore_skeleton(self, step: Step) -> Path | None:
+        """Puts the pristine skeleton back, first backing up the learner's file; returns the backup."""
+        path = self.exercise(step)
+        saved = self.backup(path, "reset") if path.exists() else None
+        self.exercises.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".py.tmp")
+        tmp.write_text(step.skeleton(), encoding="utf-8")
+        os.replace(tmp, path)
+        return saved
+
+    def check_usable(self) -> None:
+        if not self.exercises.is_dir():
+            raise WorkspaceError(
+                f"{self.exercises} is missing: run `gpt2tutor start {self.root}` to put the exercises back"
+            )
+
+
+def create(root: Path) -> Workspace:
+    """Makes (or resumes) a workspace at `root`."""
+    if root.exists() and not root.is_dir():
+        raise WorkspaceError(f"{root} is a file, not a folder")
+    try:
+        (root / MARKER).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WorkspaceError(f"cannot create a workspace in {root}: {exc.strerror}") from None
+    if not os.access(root / MARKER, os.W_OK):
+        raise WorkspaceError(f"cannot write to {root / MARKER}: the folder is read-only")
+    return Workspace(root.resolve())
+
+
+def locate(explicit: Path | None) -> Workspace:
+    """The workspace from --workspace, else $GPT2TUTOR_WORKSPACE, else the nearest one upward."""
+    given = explicit or (Path(os.environ[ENV_VAR]) if os.environ.get(ENV_VAR) else None)
+    if given is not None:
+        if not given.exists():
+            raise WorkspaceError(f"workspace {given} does not exist: create it with `gpt2tutor start {given}`")
+        if not given.is_dir():
+            raise WorkspaceError(f"workspace {given} is a file, not a folder")
+        if not (given / MARKER).is_dir():
+            raise WorkspaceError(f"{given} is not a gpt2tutor workspace: run `gpt2tutor start {given}` first")
+        return Workspace(given.resolve())
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / MARKER).is_dir():
+            return Workspace(folder)
+    default = here / DEFAULT_DIR
+    if (default / MARKER).is_dir():
+        return Workspace(default)
+    raise WorkspaceError("no workspace here: run `gpt2tutor start` to make one, or pass --workspace DIR")
