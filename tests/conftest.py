@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,15 @@ from gpt2tutor.checking.runner import StepOutcome, run_checks
 from gpt2tutor.curriculum import STEPS, Step, get_step
 
 VARIANTS = Path(__file__).parent / "variants"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """On a machine where MAX never ran, compile its kernels once up front (~8 min on 2 cores)."""
+    from gpt2tutor.maxenv import cache_is_warm
+
+    if not cache_is_warm():
+        print("\nMAX's kernel cache is cold: running `max warm-interpreter-cache` once (~8 min on 2 cores)")
+        subprocess.run(["max", "warm-interpreter-cache"], check=True)
 
 
 def write_solutions(exercises: Path, upto: int = len(STEPS)) -> None:
