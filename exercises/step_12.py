@@ -1,0 +1,35 @@
+"""Step 12: turning logits into text, one token at a time.
+
+Read the lesson first: `gpt2tutor show 12`. Check your work with `gpt2tutor check 12`;
+`gpt2tutor hint` gives the next hint when you are stuck. Then: `gpt2tutor generate "your prompt"`.
+"""
+
+import numpy as np
+from max.dtype import DType
+from max.experimental import functional as F
+from max.experimental import random
+from max.experimental.tensor import Tensor
+
+
+def generate_next_token(model, input_ids: Tensor, *, temperature: float = 1.0, top_k: int | None = None,
+                        do_sample: bool = True, seed: int | None = None) -> Tensor:
+    """The next token id for every sequence in the batch: [batch, seq] -> [batch, 1] int64.
+
+    `model` is any callable from token ids [batch, seq] to logits [batch, seq, vocab].
+    """
+    # TODO: run the model and keep only the last position's logits: [batch, vocab].
+    # TODO: greedy (do_sample is False): the most likely token per row, [batch, 1] int64.
+    # TODO: sampling: divide the logits by the temperature; with top_k, every logit below
+    #       the k-th largest of its row becomes -inf.
+    # TODO: draw one token per row from softmax(logits) (Gumbel-max in MAX, or NumPy on the host);
+    #       the same seed must give the same token. Return [batch, 1] int64.
+    raise NotImplementedError("TODO: pick the next token")
+
+
+def generate_tokens(model, input_ids: Tensor, max_new_tokens: int, *, temperature: float = 1.0,
+                    top_k: int | None = None, do_sample: bool = True, seed: int | None = None) -> Tensor:
+    """The prompt with max_new_tokens tokens appended: [batch, seq] -> [batch, seq + max_new_tokens]."""
+    # TODO: max_new_tokens times: pick the next token ([batch, 1]) and append it to the ids
+    #       along the sequence axis, so the next step sees it.
+    # TODO: the whole sequence must repeat for the same seed: seed once, before the loop.
+    raise NotImplementedError("TODO: the generation loop")
