@@ -9,7 +9,7 @@ import numpy as np
 # HF's GPT-2 stores these as Conv1D, [in, out]; MAX's Linear wants [out, in].
 _CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 # Buffers some checkpoints carry (the causal mask); they are not parameters.
-_BUFFERS = ("attn.bias", "attn.masked_bias")
+_BUFFERS = (".attn.bias", ".attn.masked_bias")
 
 
 def hf_to_max(state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
