@@ -1,0 +1,41 @@
+"""`gpt2tutor show [NN]`: the step's lesson, rendered in the terminal."""
+
+from __future__ import annotations
+
+import typer
+from rich.markdown import Markdown
+from rich.markup import escape
+from rich.rule import Rule
+
+from .common import (
+    PROG,
+    ForceOption,
+    StepArgument,
+    WorkspaceOption,
+    console,
+    current_step,
+    load_state,
+    open_workspace,
+    optional_step,
+    require_unlocked,
+)
+
+
+def show(step: StepArgument = None, force: ForceOption = False, workspace: WorkspaceOption = None) -> None:
+    """Show the lesson of a step (default: your current step)."""
+    picked = optional_step(step)
+    ws = open_workspace(workspace)
+    state = load_state(ws)
+    chosen = picked or current_step(state)
+    require_unlocked(state, chosen, force)
+    lesson = chosen.lesson
+    out = console()
+    out.print(Rule(f"Step {chosen.id} · {escape(chosen.title)}"))
+    out.print(Markdown(lesson))
+    out.print(Rule())
+    out.print(f"Your file: [bold]{escape(str(ws.exercise(chosen)))}[/]  ·  open it: [bold]{PROG} open {chosen.id}[/]"
+              f"  ·  check it: [bold]{PROG} check {chosen.id}[/]  ·  stuck: [bold]{PROG} hint {chosen.id}[/]")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("show")(show)

@@ -1,0 +1,227 @@
+"""`gpt2tutor watch [NN]`: re-check a step every time its file is saved.
+
+File events come from watchfiles; where they never arrive (WSL's /mnt/ drives, network mounts) it
+polls instead, and every half second the files' contents are compared anyway, so a missed event
+only delays a re-check. After a pass, Enter (or `n`) moves on to the next step.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import queue
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from ..curriculum import STEPS, Step
+from ..workspace import Workspace
+from . import warmup
+from .common import (
+    PROG,
+    ForceOption,
+    StepArgument,
+    TimeoutOption,
+    WorkspaceOption,
+    console,
+    current_step,
+    load_state,
+    open_workspace,
+    optional_step,
+    require_unlocked,
+    save_state,
+)
+from .display import ResultPrinter, summary
+from .runs import check_steps, dependency_notes, imported_steps
+
+TICK_MS = 500
+POLLING_FILESYSTEMS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "drvfs", "fuse.sshfs", "afs", "fuse.gcsfuse"}
+
+
+def on_wsl() -> bool:
+    release = platform.uname().release.lower()
+    return platform.system() == "Linux" and ("microsoft" in release or "wsl" in release)
+
+
+def _filesystem(path: Path) -> str | None:
+    """The type of the filesystem holding `path`, from /proc/mounts (Linux), else None."""
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return None
+    best, kind = "", None
+    target = str(path.resolve())
+    for line in mounts:
+        parts = line.split()
+        if len(parts) >= 3:
+            point = parts[1].replace("\\040", " ")
+            if (target == point or target.startswith(point.rstrip("/") + "/")) and len(point) >= len(best):
+                best, kind = point, parts[2]
+    return kind
+
+
+def needs_polling(root: Path) -> bool:
+    """Where file events don't arrive: Windows drives under /mnt/ on WSL, and network filesystems."""
+    if on_wsl() and str(root.resolve()).startswith("/mnt/"):
+        return True
+    return _filesystem(root) in POLLING_FILESYSTEMS
+
+
+class Keys:
+    """Lines typed on stdin, read in a background thread so watching never blocks on the keyboard."""
+
+    def __init__(self) -> None:
+        self._lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        try:
+            fd = sys.stdin.fileno()
+        except (AttributeError, OSError, ValueError):
+            fd = None
+        try:
+            if fd is None:  # not a real file (tests): read the stream itself
+                for line in sys.stdin:
+                    self._lines.put(line.strip().lower())
+                return
+            pending = b""
+            while True:  # raw reads: no buffered-reader lock held at interpreter shutdown
+                chunk = os.read(fd, 1024)
+                if not chunk:
+                    return
+                pending += chunk
+                while b"\n" in pending:
+                    line, pending = pending.split(b"\n", 1)
+                    self._lines.put(line.decode("utf-8", "replace").strip().lower())
+        except (OSError, ValueError):
+            return
+
+    def get(self) -> str | None:
+        try:
+            return self._lines.get_nowait()
+        except queue.Empty:
+            return None
+
+
+def ticks(folder: Path, polling: bool, ui: Console) -> Iterator[set]:
+    """Yields the changes under `folder` as they come, and an empty set at least every TICK_MS."""
+    try:
+        import watchfiles
+    except ImportError:  # pragma: no cover - a dependency, but never fatal
+        watchfiles = None
+    if watchfiles is not None:
+        for force in ((True,) if polling else (None, True)):
+            try:
+                yield from watchfiles.watch(
+                    folder, watch_filter=lambda change, path: path.endswith(".py"), debounce=400, step=50,
+                    rust_timeout=TICK_MS, yield_on_timeout=True, force_polling=force, raise_interrupt=True)
+                break  # the folder went away: fall back to comparing contents below
+            except (OSError, RuntimeError) as exc:
+                if force:
+                    break
+                ui.print(f"[yellow]File events are unavailable here ({escape(str(exc))}); polling instead.[/]")
+    while True:
+        time.sleep(TICK_MS / 1000)
+        yield set()
+
+
+def _stamp(ws: Workspace, steps: list[Step]) -> tuple:
+    return tuple(ws.file_hash(s) for s in steps)
+
+
+def watch(
+    step: StepArgument = None,
+    poll: Annotated[bool, typer.Option(
+        "--poll", help="Poll for changes instead of waiting for file events (automatic on WSL's /mnt/ drives "
+                       "and network filesystems).")] = False,
+    timeout: TimeoutOption = None,
+    force: ForceOption = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Re-run a step's checks every time you save its file (default: your current step).
+
+    After a pass, press Enter (or type n and Enter) to move on to the next step; q and Enter quits,
+    and so does Ctrl-C.
+    """
+    picked = optional_step(step)
+    ws = open_workspace(workspace, writable=True)
+    state = load_state(ws, timeout=timeout)
+    chosen = picked or current_step(state)
+    require_unlocked(state, chosen, force)
+    out, err = console(), console(stderr=True)
+    warmup.ensure_warm(err)
+    polling = poll or needs_polling(ws.root)
+    keys = Keys()
+    try:
+        while chosen is not None:
+            chosen = _watch_step(ws, chosen, out, keys, polling, timeout)
+    except KeyboardInterrupt:
+        out.print("\nStopped watching.")
+        raise typer.Exit(130) from None
+
+
+def _check_once(ws: Workspace, step: Step, out: Console, timeout: float | None) -> bool:
+    out.rule(f"step {step.id} · {escape(step.title)} · {time.strftime('%H:%M:%S')}")
+    run = check_steps(ws, [step], timeout=timeout, on_result=ResultPrinter(out))
+    state = load_state(ws, timeout=timeout)  # fresh: another command may have changed it meanwhile
+    passed = run.passed(step)
+    state.mark(step, passed, run.hashes.get(step.id))
+    save_state(ws, state)
+    summary(out, step, run.results.get(step.id, []), state)
+    if not passed:
+        for note in dependency_notes(ws, state, step):
+            out.print(f"[yellow]{escape(note)}[/]")
+    return passed
+
+
+def _watch_step(ws: Workspace, step: Step, out: Console, keys: Keys, polling: bool,
+                timeout: float | None) -> Step | None:
+    """Watches one step until the learner moves on (returns the next step) or presses Ctrl-C."""
+    watched = [step, *imported_steps(ws, step)]
+    last = _stamp(ws, watched)
+    passed = _check_once(ws, step, out, timeout)
+    nxt = STEPS[step.number] if step.number < len(STEPS) else None
+
+    def prompt() -> None:
+        how = " (polling)" if polling else ""
+        if passed and nxt is not None:
+            out.print(f"Press [bold]Enter[/] (or type [bold]n[/] and Enter) to move on to step {nxt.id} · "
+                      f"{escape(nxt.title)}; or keep editing. Ctrl-C stops.")
+        else:
+            out.print(f"Watching [bold]{escape(str(ws.exercise(step)))}[/]{how}: save it to re-check. "
+                      "Ctrl-C stops.")
+
+    prompt()
+    for _changes in ticks(ws.exercises, polling, out):
+        key = keys.get()
+        if key is not None:
+            if key in ("q", "quit", "exit"):
+                return None
+            if key in ("", "n", "next"):
+                if not passed:
+                    out.print(f"Step {step.id} does not pass yet: keep going (or `{PROG} watch NN --force` to jump).")
+                elif nxt is None:
+                    out.print("That was the last step: well done! Try `gpt2tutor generate`.")
+                elif not load_state(ws).unlocked(nxt):
+                    out.print(f"Step {nxt.id} is still locked: every earlier step must pass first "
+                              f"(`{PROG} list` shows which).")
+                else:
+                    return nxt
+        now = _stamp(ws, watched)
+        if now != last:
+            watched = [step, *imported_steps(ws, step)]
+            last = _stamp(ws, watched)
+            passed = _check_once(ws, step, out, timeout)
+            prompt()
+    return None
+
+
+def register(app: typer.Typer) -> None:
+    app.command("watch")(watch)
