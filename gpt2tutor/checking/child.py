@@ -39,7 +39,8 @@ def placeholders(path: Path) -> list[str]:
     tree = ast.parse(path.read_text("utf-8"))
     found = []
     for owner in ast.walk(tree):
-        for node in getattr(owner, "body", []):
+        body = getattr(owner, "body", [])
+        for node in body if isinstance(body, list) else []:  # a lambda's or an IfExp's body is one expression
             if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 continue
             for inner in ast.walk(node):
