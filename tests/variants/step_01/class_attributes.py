@@ -1,0 +1,9 @@
+# expect: fail: must take each field as a keyword argument
+class GPT2Config:
+    vocab_size = 50257
+    n_positions = 1024
+    n_embd = 768
+    n_layer = 12
+    n_head = 12
+    n_inner = 3072
+    layer_norm_epsilon = 1e-5

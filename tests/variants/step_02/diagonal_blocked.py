@@ -1,0 +1,9 @@
+# expect: fail: the diagonal is blocked
+import numpy as np
+from max.experimental.tensor import Tensor
+
+
+def causal_mask(sequence_length, num_tokens, *, dtype, device):
+    s, n = int(sequence_length), num_tokens
+    mask = np.triu(np.full((s, s + n), -np.inf), k=n)
+    return Tensor.from_dlpack(mask.astype(dtype.to_numpy())).to(device)

@@ -1,0 +1,13 @@
+# expect: pass
+from max.experimental.nn import Embedding, Module
+from step_01 import GPT2Config
+
+
+class GPT2Embeddings(Module):
+    def __init__(self, config: GPT2Config):
+        self.wte = Embedding(config.vocab_size, dim=config.n_embd)
+
+    def forward(self, input_ids):
+        batch, seq = input_ids.shape
+        flat = self.wte(input_ids.reshape([batch * seq]))
+        return flat.reshape([batch, seq, self.wte.weight.shape[1]])

@@ -1,0 +1,11 @@
+# expect: fail: one row too far (id + 1)
+from max.experimental.nn import Embedding, Module
+from step_01 import GPT2Config
+
+
+class GPT2Embeddings(Module):
+    def __init__(self, config: GPT2Config):
+        self.wte = Embedding(config.vocab_size, dim=config.n_embd)
+
+    def forward(self, input_ids):
+        return self.wte(input_ids + 1)

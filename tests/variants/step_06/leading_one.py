@@ -1,0 +1,15 @@
+# expect: pass
+from max.dtype import DType
+from max.experimental.nn import Embedding, Module
+from max.experimental.tensor import Tensor
+from step_01 import GPT2Config
+
+
+class GPT2PositionEmbeddings(Module):
+    def __init__(self, config: GPT2Config):
+        self.wpe = Embedding(config.n_positions, dim=config.n_embd)
+
+    def forward(self, input_ids):
+        seq = input_ids.shape[-1]
+        positions = Tensor.arange(seq, dtype=DType.int64, device=input_ids.device).reshape([1, seq])
+        return self.wpe(positions)

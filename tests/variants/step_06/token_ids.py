@@ -1,0 +1,11 @@
+# expect: fail: the token ids were looked up
+from max.experimental.nn import Embedding, Module
+from step_01 import GPT2Config
+
+
+class GPT2PositionEmbeddings(Module):
+    def __init__(self, config: GPT2Config):
+        self.wpe = Embedding(config.n_positions, dim=config.n_embd)
+
+    def forward(self, input_ids):
+        return self.wpe(input_ids)

@@ -1,0 +1,13 @@
+# expect: fail: the table is transposed
+from max.dtype import DType
+from max.experimental.nn import Embedding, Module
+from max.experimental.tensor import Tensor
+from step_01 import GPT2Config
+
+
+class GPT2PositionEmbeddings(Module):
+    def __init__(self, config: GPT2Config):
+        self.wpe = Embedding(config.n_embd, dim=config.n_positions)
+
+    def forward(self, input_ids):
+        return self.wpe(Tensor.arange(input_ids.shape[1], dtype=DType.int64, device=input_ids.device))

@@ -1,0 +1,13 @@
+# expect: fail: the table has vocab_size rows
+from max.dtype import DType
+from max.experimental.nn import Embedding, Module
+from max.experimental.tensor import Tensor
+from step_01 import GPT2Config
+
+
+class GPT2PositionEmbeddings(Module):
+    def __init__(self, config: GPT2Config):
+        self.wpe = Embedding(config.vocab_size, dim=config.n_embd)
+
+    def forward(self, input_ids):
+        return self.wpe(Tensor.arange(input_ids.shape[1], dtype=DType.int64, device=input_ids.device))
