@@ -1,0 +1,84 @@
+"""Step 07 checks: causal multi-head self-attention GPT2MultiHeadAttention."""
+
+import math
+
+import numpy as np
+
+from gpt2tutor.checking import Mistake, StepChecks
+
+checks = StepChecks()
+
+
+def softmax(x, axis):
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def attention(w, x, n_head, *, scale=None, mask="causal", softmax_axis=-1, order=(0, 1, 2),
+              split="transpose", merge="transpose", proj=True):
+    """GPT-2 attention in numpy; each keyword swaps the right way for a known wrong one."""
+    b, s, d = x.shape
+    hd = d // n_head
+    chunks = np.split(x @ w["c_attn.weight"].T + w["c_attn.bias"], 3, axis=-1)
+    q, k, v = (chunks[i] for i in order)
+
+    def heads(t):  # [b, s, d] -> [b, h, s, hd]
+        if split == "reshape":
+            return t.reshape(b, n_head, s, hd)
+        return t.reshape(b, s, n_head, hd).transpose(0, 2, 1, 3)
+
+    q, k, v = heads(q), heads(k), heads(v)
+    scores = q @ k.transpose(0, 1, 3, 2) * (1 / math.sqrt(hd) if scale is None else scale)
+    i, j = np.arange(s)[:, None], np.arange(s)[None, :]
+    hidden = {"causal": j > i, "none": np.zeros((s, s), bool), "flipped": j < i}[mask]
+    out = softmax(np.where(hidden, -np.inf, scores), softmax_axis) @ v
+    out = out.reshape(b, s, d) if merge == "reshape" else out.transpose(0, 2, 1, 3).reshape(b, s, d)
+    return out @ w["c_proj.weight"].T + w["c_proj.bias"] if proj else out
+
+
+@checks.structure("GPT2MultiHeadAttention(config) holds c_attn and c_proj with GPT-2's shapes")
+def structure(ctx):
+    cls = ctx.module_class("GPT2MultiHeadAttention")
+    ctx.expect_parameters_named(cls.__init__, "GPT2MultiHeadAttention.__init__", ["config"])
+    cfg = ctx.config()
+    d = cfg.n_embd
+    ctx.expect_parameters(
+        ctx.build(cls, cfg),
+        {"c_attn.weight": (3 * d, d), "c_attn.bias": (3 * d,), "c_proj.weight": (d, d), "c_proj.bias": (d,)},
+        "GPT2MultiHeadAttention",
+    )
+
+
+@checks.behaviour("GPT2MultiHeadAttention.forward matches the reference on random inputs")
+def behaviour(ctx):
+    cfg = ctx.config()
+    d, h = cfg.n_embd, cfg.n_head
+    learner, reference, w = ctx.paired("GPT2MultiHeadAttention", cfg)
+    cases = [(f"an input of shape {[b, s, d]}", ctx.normal(b, s, d)) for b, s in [(1, 1), (2, 5), (3, 7), (1, 16)]]
+
+    def wrong(message, **knobs):
+        return Mistake(message, lambda x: attention(w, x, h, **knobs))
+
+    reshaped = ("heads split by reshaping [batch, seq, n_embd] straight to [batch, n_head, seq, head_dim]: "
+                "reshape to [batch, seq, n_head, head_dim], then transpose(1, 2)")
+    mistakes = [
+        wrong("the scores are not scaled: divide q @ k^T by sqrt(head_dim) before the softmax", scale=1.0),
+        wrong("the scores are divided by sqrt(n_embd): the scale is 1/sqrt(head_dim), the size of one head",
+              scale=1 / math.sqrt(d)),
+        wrong("the scores are divided by head_dim: the scale is 1/sqrt(head_dim), a square root", scale=1 / (d // h)),
+        wrong("no causal mask: each query sees later tokens; add causal_mask(seq, 0, ...) to the scores "
+              "before the softmax", mask="none"),
+        wrong("the mask is on the wrong side of the diagonal: query i may see keys j <= i, "
+              "-inf goes above the diagonal", mask="flipped"),
+        wrong("softmax over the wrong axis: each query's scores are normalized over the keys, axis=-1",
+              softmax_axis=-2),
+        wrong(reshaped, split="reshape"),
+        wrong(reshaped, split="reshape", merge="reshape"),
+        wrong("heads merged without transposing back: [batch, n_head, seq, head_dim] goes to "
+              "[batch, seq, n_head, head_dim] before the reshape to [batch, seq, n_embd]", merge="reshape"),
+        *[wrong("q, k and v taken from c_attn's output in the wrong order: it is q | k | v along the last axis",
+                order=order) for order in [(0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)]],
+        wrong("c_proj is not applied: the merged heads go through c_proj", proj=False),
+    ]
+    return ctx.compare("GPT2MultiHeadAttention.forward", cases, lambda x: learner(ctx.tensor(x)),
+                       lambda x: reference(ctx.tensor(x)), mistakes)

@@ -1,0 +1,63 @@
+"""Step 09 checks: the transformer block GPT2Block."""
+
+from gpt2tutor.checking import Mistake, StepChecks
+
+checks = StepChecks()
+
+
+def block_mistakes(ref):
+    """Known wrong blocks of a Tensor, composed from the reference block's own ln_1, attn, ln_2 and mlp."""
+    ln_1, attn, ln_2, mlp = ref.ln_1, ref.attn, ref.ln_2, ref.mlp
+    mlp_first = "the MLP runs before attention: attention comes first, then the MLP reads its result"
+
+    def two(first, second):
+        return lambda x: second(first(x))
+
+    return [
+        Mistake("post-norm: each sum is normalized, ln(x + sublayer(x)); GPT-2 normalizes only what each "
+                "sublayer reads, x + sublayer(ln(x))",
+                two(lambda x: ln_1(x + attn(x)), lambda h: ln_2(h + mlp(h)))),
+        Mistake("the residual around attention is missing: x + attn(ln_1(x)), not attn(ln_1(x))",
+                two(lambda x: attn(ln_1(x)), lambda h: h + mlp(ln_2(h)))),
+        Mistake("the residual around the MLP is missing: x + mlp(ln_2(x)), not mlp(ln_2(x))",
+                two(lambda x: x + attn(ln_1(x)), lambda h: mlp(ln_2(h)))),
+        Mistake("ln_1 and ln_2 are swapped: ln_1 goes before attention, ln_2 before the MLP",
+                two(lambda x: x + attn(ln_2(x)), lambda h: h + mlp(ln_1(h)))),
+        Mistake(mlp_first, two(lambda x: x + mlp(ln_2(x)), lambda h: h + attn(ln_1(h)))),
+        Mistake(mlp_first, two(lambda x: x + mlp(ln_1(x)), lambda h: h + attn(ln_2(h)))),
+        Mistake("attention and the MLP both read the block's input: the MLP reads x + attn(ln_1(x)), "
+                "the output of the attention residual",
+                lambda x: x + attn(ln_1(x)) + mlp(ln_2(x))),
+        Mistake("the normalized x is added back, ln(x) + sublayer(ln(x)): add the un-normalized stream",
+                two(lambda x: ln_1(x) + attn(ln_1(x)), lambda h: ln_2(h) + mlp(ln_2(h)))),
+    ]
+
+
+@checks.structure("GPT2Block(config) holds ln_1, attn, ln_2 and mlp with GPT-2's names and shapes")
+def structure(ctx):
+    cls = ctx.module_class("GPT2Block")
+    ctx.expect_parameters_named(cls.__init__, "GPT2Block.__init__", ["config"])
+    cfg = ctx.config()
+    d, inner = cfg.n_embd, cfg.n_inner
+    ctx.expect_parameters(
+        ctx.build(cls, cfg),
+        {
+            "ln_1.weight": (d,), "ln_1.bias": (d,),
+            "attn.c_attn.weight": (3 * d, d), "attn.c_attn.bias": (3 * d,),
+            "attn.c_proj.weight": (d, d), "attn.c_proj.bias": (d,),
+            "ln_2.weight": (d,), "ln_2.bias": (d,),
+            "mlp.c_fc.weight": (inner, d), "mlp.c_fc.bias": (inner,),
+            "mlp.c_proj.weight": (d, inner), "mlp.c_proj.bias": (d,),
+        },
+        "GPT2Block",
+    )
+
+
+@checks.behaviour("GPT2Block.forward matches the reference on random inputs")
+def behaviour(ctx):
+    cfg = ctx.config()
+    learner, reference, _ = ctx.paired("GPT2Block", cfg)
+    d = cfg.n_embd
+    cases = [(f"an input of shape {[b, s, d]}", ctx.tensor(ctx.normal(b, s, d)))
+             for b, s in [(1, 1), (2, 5), (3, 7), (1, 16)]]
+    return ctx.compare("GPT2Block.forward", cases, learner, reference, block_mistakes(reference))

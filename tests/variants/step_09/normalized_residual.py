@@ -1,0 +1,22 @@
+# expect: fail: the normalized x is added back
+from max.experimental.nn import Module
+
+from step_03 import LayerNorm
+from step_04 import GPT2MLP
+from step_07 import GPT2MultiHeadAttention
+
+
+class GPT2Block(Module):
+    """Adds the normalized stream back."""
+
+    def __init__(self, config):
+        self.ln_1 = LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.attn = GPT2MultiHeadAttention(config)
+        self.ln_2 = LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.mlp = GPT2MLP(config.n_inner, config)
+
+    def forward(self, x):
+        h = self.ln_1(x)
+        h = h + self.attn(h)
+        n = self.ln_2(h)
+        return n + self.mlp(n)
