@@ -1,0 +1,325 @@
+"""Step 12 checks: generate_next_token and generate_tokens.
+
+Sampling cannot be compared token for token with the reference (the random draws differ), so it is
+judged by behaviour: greedy decoding equals the reference, seeds repeat, top-k bounds the choice, and
+the frequencies of thousands of samples from stand-in models with fixed logits match
+softmax(logits / temperature).
+"""
+
+import inspect
+import math
+
+import numpy as np
+
+from gpt2tutor.checking import CheckFailed, Mistake, StepChecks
+
+from .check_10 import softmax
+
+checks = StepChecks()
+
+OPTIONS = {"temperature": 1.0, "top_k": None, "do_sample": True, "seed": None}
+SAMPLES = 2000  # rows of one batch: one call draws this many tokens
+LOGITS = np.array([2.0, 1.0, 0.5, 0.0, -1.0, -2.0])  # by rank, most likely first
+GREEDY_EVERY_TIME = "every token was the most likely one: with do_sample=True, draw from the distribution"
+
+
+def to_numpy(value):
+    return value.to_numpy() if hasattr(value, "to_numpy") else np.asarray(value)
+
+
+class FixedLogits:
+    """A stand-in model: the same logits [batch, seq, vocab] whatever the ids."""
+
+    def __init__(self, ctx, logits):
+        self.logits = np.ascontiguousarray(logits, dtype=np.float32)
+        self.output = ctx.tensor(self.logits)
+
+    def __call__(self, input_ids):
+        return self.output
+
+
+class PrefixSumModel:
+    """A stand-in language model: position t's logits are a table row picked by the sum of the ids up to t,
+    so every new token changes what comes next."""
+
+    def __init__(self, ctx, vocab_size, favourite_boost):
+        self.ctx = ctx
+        self.table = ctx.normal(vocab_size, vocab_size, scale=0.3)
+        # each row's favourite is never its own index, so a token fed back always moves the sum on
+        favourite = (np.arange(vocab_size) + ctx.rng.integers(1, vocab_size, vocab_size)) % vocab_size
+        self.table[np.arange(vocab_size), favourite] += favourite_boost
+
+    def __call__(self, input_ids):
+        ids = to_numpy(input_ids)
+        return self.ctx.tensor(self.table[np.cumsum(ids, axis=1) % len(self.table)])
+
+
+def small_gpt2(ctx):
+    """The reference GPT2LMHeadModel, small, with random weights."""
+    from max.experimental import functional as F
+
+    from gpt2tutor.reference.step_11 import GPT2LMHeadModel
+
+    cfg = ctx.config()
+    with F.lazy():
+        model = GPT2LMHeadModel(cfg)
+    model.load_state_dict(ctx.random_weights({n: tuple(int(d) for d in t.shape) for n, t in model.parameters}))
+    return model, cfg
+
+
+def next_tokens(ctx, value, logits_shape):
+    """The learner's token ids as [batch, 1]; [batch] is accepted too."""
+    batch, seq, vocab = logits_shape
+    got = ctx.as_array(value, "generate_next_token")
+    if got.shape not in ((batch, 1), (batch,)):
+        hint = ""
+        if vocab in got.shape:
+            hint = ": the argmax or sample ran over the wrong axis; it must choose among the vocabulary, the last axis"
+        elif seq > 1 and seq in got.shape:
+            hint = ": a token came out for every position; only the last position's logits predict the next token"
+        raise CheckFailed(f"generate_next_token returned shape {list(got.shape)} for logits of shape "
+                          f"{[batch, seq, vocab]}: it should give one token id per sequence, [batch, 1] "
+                          f"([batch] is accepted too){hint}")
+    if got.dtype != np.int64:
+        raise CheckFailed(f"generate_next_token returned {got.dtype} values: token ids are int64 "
+                          "(`.cast(DType.int64)`)")
+    if got.min() < 0 or got.max() >= vocab:
+        raise CheckFailed(f"generate_next_token returned token id {got.max() if got.max() >= vocab else got.min()}, "
+                          f"outside the vocabulary of these logits (0 .. {vocab - 1}): pick an index along the last "
+                          "axis of the last position's logits")
+    return got.reshape(batch, 1)
+
+
+def sequences(ctx, value, batch, seq, new):
+    got = ctx.as_array(value, "generate_tokens")
+    if got.shape != (batch, seq + new):
+        hint = " (only the new tokens? keep the prompt in front)" if got.shape == (batch, new) else ""
+        raise CheckFailed(f"generate_tokens returned shape {list(got.shape)} for a prompt of shape {[batch, seq]} and "
+                          f"max_new_tokens={new}: expected [batch, seq + max_new_tokens] = {[batch, seq + new]}{hint}")
+    if got.dtype != np.int64:
+        raise CheckFailed(f"generate_tokens returned {got.dtype} values: token ids are int64")
+    return got
+
+
+def ranked_logits(ctx, rows):
+    """[rows, 2, vocab] logits holding LOGITS in a random order per row (the first position reversed),
+    and each row's rank of every token id (0 = the most likely)."""
+    vocab = len(LOGITS)
+    order = np.argsort(ctx.rng.random((rows, vocab)), axis=1)  # order[r, j]: the token with rank j in row r
+    logits = np.empty((rows, 2, vocab))
+    np.put_along_axis(logits[:, 1], order, np.broadcast_to(LOGITS, (rows, vocab)), axis=1)
+    np.put_along_axis(logits[:, 0], order, np.broadcast_to(LOGITS[::-1], (rows, vocab)), axis=1)
+    return logits, np.argsort(order, axis=1)
+
+
+def judge_frequencies(what, ranks, expected, alternatives):
+    """Passes when the rank frequencies are within a bound a correct sampler exceeds with probability < 1e-6."""
+    n, vocab = len(ranks), len(expected)
+    freq = np.bincount(ranks, minlength=vocab) / n
+    # Bretagnolle-Huber-Carol: P(|freq - p|_1 >= eps) <= 2^vocab * exp(-n eps^2 / 2)
+    bound = math.sqrt(2 * (vocab * math.log(2) + math.log(1e6)) / n)
+    distance = float(np.abs(freq - expected).sum())
+    shown = f"{np.round(freq, 3).tolist()}, expected {np.round(expected, 3).tolist()}"
+    if distance <= bound:
+        return f"{n} samples: frequencies by rank {shown} (L1 distance {distance:.3f} <= {bound:.3f})"
+    named = next((message for message, p in alternatives if np.abs(freq - p).sum() <= bound), None)
+    raise CheckFailed(f"{what}: the {n} sampled tokens do not follow softmax(logits / temperature). Frequencies of "
+                      f"the most likely token, the next, and so on: {shown} (L1 distance {distance:.3f}, "
+                      f"more than the {bound:.3f} chance allows)" + (f"\nLikely mistake: {named}" if named else ""))
+
+
+def restricted(scores, k):
+    """softmax over the first k scores (the k most likely), zero for the rest."""
+    p = softmax(scores[:k])
+    return np.concatenate([p, np.zeros(len(scores) - k)])
+
+
+def draw(ctx, model, ids, vocab, **options):
+    """The learner's generate_next_token(model, ids, **options) as [batch, 1] int64 ids."""
+    what = "generate_next_token(" + ", ".join(f"{k}={v!r}" for k, v in options.items()) + ")"
+    out = ctx.call(what, ctx.learner.generate_next_token, model, ctx.tensor(ids), **options)
+    return next_tokens(ctx, out, (*ids.shape, vocab))
+
+
+def ranks_of(tokens, rank):
+    """Each sampled token's rank in its row (tokens: [rows, 1])."""
+    return np.take_along_axis(rank, tokens, axis=1)[:, 0]
+
+
+def run_tokens(ctx, model, prompt, new, **options):
+    """The learner's generate_tokens(model, prompt, new, **options), checked for shape, dtype and prompt."""
+    what = f"generate_tokens(max_new_tokens={new}, " + ", ".join(f"{k}={v!r}" for k, v in options.items()) + ")"
+    out = ctx.call(what, ctx.learner.generate_tokens, model, ctx.tensor(prompt), new, **options)
+    got = sequences(ctx, out, *prompt.shape, new)
+    if (got[:, : prompt.shape[1]] != prompt).any():
+        raise CheckFailed(f"{what} changed the prompt: the first seq columns must be input_ids as given, "
+                          "with the new tokens after them")
+    return got
+
+
+# --- the checks ---------------------------------------------------------------------------------
+
+@checks.structure("generate_next_token and generate_tokens take the model, the ids and the sampling options")
+def structure(ctx):
+    for name, leading in [("generate_next_token", ["model", "input_ids"]),
+                          ("generate_tokens", ["model", "input_ids", "max_new_tokens"])]:
+        fn = ctx.function(name, [*leading, *OPTIONS])
+        params = inspect.signature(fn).parameters
+        for option, default in OPTIONS.items():
+            if option in params and params[option].default != default:
+                shown = "no default" if params[option].default is inspect.Parameter.empty else \
+                    f"{params[option].default!r}"
+                raise CheckFailed(f"`{name}`'s `{option}` should default to {default!r} (it has {shown})")
+
+
+@checks.behaviour("generate_next_token(do_sample=False) picks the last position's highest logit")
+def greedy(ctx):
+    fixed = FixedLogits(ctx, ctx.normal(64, 3, 11, scale=0.5))
+    ids = ctx.token_ids(11, 64, 3)
+    if (draw(ctx, fixed, ids, 11, do_sample=False) != draw(ctx, fixed, ids, 11, do_sample=False)).any():
+        raise CheckFailed("two calls with do_sample=False gave different tokens for the same logits: greedy decoding "
+                          "must not sample; take the argmax of the last position's logits")
+    model, cfg = small_gpt2(ctx)
+    cases = [("a stand-in model's logits [64, 3, 11]", (fixed, ids, 11)),
+             ("a small GPT-2 on input_ids [2, 5]", (model, ctx.token_ids(cfg.vocab_size, 2, 5), cfg.vocab_size))]
+
+    def first_position(case):
+        model, ids, _ = case
+        return np.argmax(to_numpy(model(ctx.tensor(ids)))[:, 0], axis=-1)[:, None]
+
+    mistakes = [Mistake("the first position's logits were used: the next token is predicted by the last position, "
+                        "logits[:, -1, :]", first_position)]
+    return ctx.compare("generate_next_token(do_sample=False)", cases,
+                       lambda case: draw(ctx, *case, do_sample=False),
+                       lambda case: ctx.reference.generate_next_token(case[0], ctx.tensor(case[1]), do_sample=False),
+                       mistakes)
+
+
+@checks.behaviour("the same seed gives the same tokens, another seed other tokens")
+def seeds(ctx):
+    fixed = FixedLogits(ctx, ctx.normal(64, 2, 11, scale=0.5))
+    ids = ctx.token_ids(11, 64, 2)
+    seed = int(ctx.rng.integers(1, 10_000))
+    first, again, other = (draw(ctx, fixed, ids, 11, seed=s) for s in (seed, seed, seed + 1))
+    if (first == np.argmax(fixed.logits[:, -1], axis=-1)[:, None]).all() and (first == other).all():
+        raise CheckFailed(GREEDY_EVERY_TIME)
+    if (first != again).any():
+        raise CheckFailed(f"two calls with seed={seed} gave different tokens: seed the random draw with `seed` "
+                          "(max.experimental.random.set_seed(seed), or a numpy Generator made from it), so that a "
+                          "seed repeats its sample")
+    if (first == other).all():
+        raise CheckFailed(f"seeds {seed} and {seed + 1} gave the same 64 tokens: the seed must drive the random "
+                          "draw, so that another seed gives another sample")
+    return f"seed {seed} repeated its 64 tokens; seed {seed + 1} gave others"
+
+
+@checks.behaviour("top_k=1 always picks the most likely token")
+def top_1(ctx):
+    fixed = FixedLogits(ctx, ctx.normal(16, 3, 11))
+    cases = [(f"temperature={t}", (ctx.token_ids(11, 16, 3), t)) for t in (0.7, 1.5)]
+
+    def pick(choose, position=-1):
+        return lambda case: choose(fixed.logits[:, position], axis=-1)[:, None]
+
+    mistakes = [
+        Mistake("top-k kept the k smallest logits: keep the k largest (F.top_k returns the largest) and set every "
+                "logit below the k-th largest to -inf", pick(np.argmin)),
+        Mistake("the first position's logits were used: sample from the last position, logits[:, -1, :]",
+                pick(np.argmax, 0)),
+    ]
+    seed = int(ctx.rng.integers(1, 10_000))
+    return ctx.compare(
+        "generate_next_token(top_k=1)", cases,
+        lambda case: draw(ctx, fixed, case[0], 11, top_k=1, temperature=case[1], seed=seed),
+        lambda case: ctx.reference.generate_next_token(fixed, ctx.tensor(case[0]), top_k=1, temperature=case[1],
+                                                       seed=seed),
+        mistakes)
+
+
+@checks.behaviour("sampled tokens follow softmax(logits / temperature)")
+def temperature(ctx):
+    t = 2.0
+    logits, rank = ranked_logits(ctx, SAMPLES)
+    tokens = draw(ctx, FixedLogits(ctx, logits), ctx.token_ids(len(LOGITS), SAMPLES, 2), len(LOGITS),
+                  temperature=t, seed=int(ctx.rng.integers(1, 10_000)))
+    alternatives = [
+        ("the logits were multiplied by the temperature: divide them, logits / temperature", softmax(LOGITS * t)),
+        ("the temperature was ignored: divide the logits by it before the softmax", softmax(LOGITS)),
+        ("the first position's logits were used: sample from the last position, logits[:, -1, :]",
+         softmax(LOGITS[::-1] / t)),
+        (GREEDY_EVERY_TIME, np.eye(len(LOGITS))[0]),
+    ]
+    return judge_frequencies(f"generate_next_token(temperature={t})", ranks_of(tokens, rank),
+                             softmax(LOGITS / t), alternatives)
+
+
+@checks.behaviour("top_k keeps only the k most likely tokens, in their softmax proportions")
+def top_k(ctx):
+    k, t = 3, 0.5
+    logits, rank = ranked_logits(ctx, SAMPLES)
+    tokens = draw(ctx, FixedLogits(ctx, logits), ctx.token_ids(len(LOGITS), SAMPLES, 2), len(LOGITS),
+                  top_k=k, temperature=t, seed=int(ctx.rng.integers(1, 10_000)))
+    ranks = ranks_of(tokens, rank)
+    if (ranks >= len(LOGITS) - k).all():
+        raise CheckFailed(f"with top_k={k} only the {k} smallest logits were ever sampled: keep the k largest "
+                          "(F.top_k returns the largest) and set every logit below the k-th largest to -inf")
+    outside = int((ranks >= k).sum())
+    if outside:
+        raise CheckFailed(f"with top_k={k}, {outside} of {SAMPLES} sampled tokens were not among the {k} most likely: "
+                          f"set every logit below the k-th largest to -inf before sampling")
+    alternatives = [
+        ("the logits were multiplied by the temperature: divide them, logits / temperature", restricted(LOGITS * t, k)),
+        ("the temperature was ignored: divide the logits by it before the softmax", restricted(LOGITS, k)),
+        (GREEDY_EVERY_TIME, np.eye(len(LOGITS))[0]),
+    ]
+    return judge_frequencies(f"generate_next_token(top_k={k}, temperature={t})", ranks,
+                             restricted(LOGITS / t, k), alternatives)
+
+
+@checks.behaviour("generate_tokens(do_sample=False) appends max_new_tokens greedy tokens, each fed back in")
+def generate_greedy(ctx):
+    model = PrefixSumModel(ctx, 13, favourite_boost=2.0)
+    cases = [(f"a prompt of shape {list(p.shape)}, {new} new tokens", (p, new))
+             for p, new in [(ctx.token_ids(13, 3, 4), 4), (ctx.token_ids(13, 1, 1), 3)]]
+    prompt, new = cases[0][1]
+    once, twice = (run_tokens(ctx, model, prompt, new, do_sample=False) for _ in range(2))
+    if (once != twice).any():
+        raise CheckFailed("two calls of generate_tokens(do_sample=False) gave different tokens: pass do_sample on "
+                          "to generate_next_token")
+
+    def not_fed_back(case):
+        prompt, new = case
+        first = np.argmax(to_numpy(model(prompt))[:, -1], axis=-1)[:, None]
+        return np.concatenate([prompt, np.repeat(first, new, axis=1)], axis=1)
+
+    mistakes = [Mistake("every new token was predicted from the prompt alone: append each token to input_ids and "
+                        "predict the next one from the longer sequence", not_fed_back)]
+    return ctx.compare("generate_tokens(do_sample=False)", cases,
+                       lambda case: run_tokens(ctx, model, *case, do_sample=False),
+                       lambda case: ctx.reference.generate_tokens(model, ctx.tensor(case[0]), case[1], do_sample=False),
+                       mistakes)
+
+
+@checks.behaviour("generate_tokens passes seed, top_k and temperature on to every step")
+def generate_sampling(ctx):
+    model = PrefixSumModel(ctx, 13, favourite_boost=2.0)
+    prompt, new = ctx.token_ids(13, 3, 4), 3
+    seed = int(ctx.rng.integers(1, 10_000))
+    first, again, other = (run_tokens(ctx, model, prompt, new, seed=s) for s in (seed, seed, seed + 1))
+    if (first != again).any():
+        raise CheckFailed(f"two calls of generate_tokens(seed={seed}) gave different tokens: seed once at the start "
+                          "(or pass the seed on), so that a seed repeats the whole sequence")
+    if (first == other).all():
+        raise CheckFailed(f"generate_tokens with seeds {seed} and {seed + 1} gave the same tokens: the seed must "
+                          "reach the sampling")
+    greedy = to_numpy(ctx.reference.generate_tokens(model, ctx.tensor(prompt), new, do_sample=False))
+    if (run_tokens(ctx, model, prompt, new, top_k=1, seed=seed) != greedy).any():
+        raise CheckFailed("generate_tokens(top_k=1) did not give the greedy tokens: pass top_k on to "
+                          "generate_next_token")
+    t = 2.0
+    logits, rank = ranked_logits(ctx, SAMPLES)
+    out = run_tokens(ctx, FixedLogits(ctx, logits), ctx.token_ids(len(LOGITS), SAMPLES, 2), 1, temperature=t,
+                     seed=seed)
+    alternatives = [("the temperature did not reach generate_next_token: pass it on", softmax(LOGITS))]
+    return judge_frequencies(f"generate_tokens(max_new_tokens=1, temperature={t})",
+                             ranks_of(out[:, -1:], rank), softmax(LOGITS / t), alternatives)
