@@ -282,3 +282,23 @@ def test_attention_heatmap(checkpoint: Path) -> None:
 def test_attention_bad_layer_or_head(checkpoint: Path, args: list[str], needle: str) -> None:
     result = runner.invoke(app, ["attention", PROMPT, "--model", str(checkpoint), *args], env=ENV)
     assert_one_line_error(result, needle)
+
+
+@pytest.mark.parametrize("after", [0.8, 2.5])
+def test_ctrl_c_during_generate_exits_130_cleanly(checkpoint: Path, after: float) -> None:
+    """SIGINT while the model loads or compiles: exit 130, no traceback."""
+    import signal
+    import time
+
+    env = {k: v for k, v in os.environ.items() if k != "GPT2TUTOR_WORKSPACE"}
+    env.update(PYTHONUNBUFFERED="1", NO_COLOR="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from gpt2tutor.cli import main; main()", "generate", PROMPT, "--reference",
+         "--model", str(checkpoint), "--max-new-tokens", "80", "--seed", "1"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(after)
+    assert proc.poll() is None, "generate finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (out, err)
+    assert "Traceback" not in out + err
