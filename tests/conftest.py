@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -14,8 +15,15 @@ VARIANTS = Path(__file__).parent / "variants"
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """On a machine where MAX never ran, compile its kernels once up front (~8 min on 2 cores)."""
+    """On a machine where MAX never ran, compile its kernels once up front (~8 min on 2 cores).
+
+    The tutor's own kernel bundles and background prewarm are switched off for the suite, so no test
+    leaves a compile running behind it; tests/test_perf_infra.py turns them on in a cache of its own.
+    """
+    from gpt2tutor.kernels import ENV_SWITCH
     from gpt2tutor.maxenv import cache_is_warm
+
+    os.environ[ENV_SWITCH] = "0"
 
     if not cache_is_warm():
         print("\nMAX's kernel cache is cold: running `max warm-interpreter-cache` once (~8 min on 2 cores)")

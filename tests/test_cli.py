@@ -17,7 +17,6 @@ import pytest
 from typer.testing import CliRunner
 
 from gpt2tutor.cli import COMMANDS, app
-from gpt2tutor.cli import warmup as warmup_module
 from gpt2tutor.cli.runs import dependency_notes, imported_steps
 from gpt2tutor.curriculum import STEPS, get_step
 from gpt2tutor.state import State, save
@@ -390,19 +389,6 @@ def test_a_failing_step_names_the_earlier_file_that_changed(ws: Path) -> None:
     (ws / "exercises" / two.filename).write_text(two.solution() + "\n# changed\n")
     notes = dependency_notes(workspace, state, seven)
     assert notes == ["step_07 builds on step_02.py, which changed since it passed — run `gpt2tutor check 02`"]
-
-
-# --- the cold cache ---------------------------------------------------------------------------------
-
-def test_cold_cache_warms_with_progress(ws: Path, monkeypatch) -> None:
-    script = "; ".join(f"print('✓ family{i} ({i} ops) 0:00:0{i}', flush=True)" for i in range(3))
-    monkeypatch.setattr(warmup_module, "_skipped", False)
-    monkeypatch.setattr(warmup_module.maxenv, "cache_is_warm", lambda: False)
-    monkeypatch.setattr(warmup_module, "command", lambda: [sys.executable, "-c", script])
-    result = cli("start", ws)
-    assert result.exit_code == 0, result.output
-    assert "warm-interpreter-cache" in result.stderr and "family2" in result.stderr
-    assert "kernels are ready" in result.stderr
 
 
 # --- real processes: Ctrl-C and watch ---------------------------------------------------------------

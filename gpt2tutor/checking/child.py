@@ -124,22 +124,62 @@ def run_step(step: Step, exercises: Path, reporter: Reporter, seed: int) -> None
             return
 
 
+def _prepare(reporter: Reporter, upto: int | None) -> None:
+    """Loads MAX and the compiled kernel bundles before any learner code runs (see gpt2tutor.kernels),
+    and reports the kernels MAX compiles on the fly, so the runner pauses the time limit meanwhile."""
+    from gpt2tutor import kernels
+
+    if upto is not None and upto < 2:
+        return  # step 01 runs no MAX kernels: don't pay for importing MAX's ops
+    kernels.preload(upto, emit=reporter.emit)
+    kernels.watch_compiles(reporter.emit)
+
+
+def _wait_for_go() -> dict:
+    """A pre-started child: everything is imported; the steps to check come as one JSON line on stdin.
+    Then stdin is closed to the learner's code, exactly as for a child started for one run."""
+    line = sys.stdin.readline()
+    if not line.strip():
+        raise SystemExit(0)  # the tutor went away without using this child
+    order = json.loads(line)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
+    return order
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--exercises", type=Path, required=True)
     parser.add_argument("--results", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("steps", nargs="+")
+    parser.add_argument("--wait", action="store_true",
+                        help="prepare, then read {\"steps\": [...], \"seed\": n} as one line on stdin")
+    parser.add_argument("steps", nargs="*")
     args = parser.parse_args(argv)
 
     tune_process()
     exercises = args.exercises.resolve()
+    reporter = Reporter(args.results)
+    steps, seed = list(args.steps), args.seed
+    if args.wait:
+        _prepare(reporter, None)
+        import gpt2tutor.checking.context  # noqa: F401 - numpy and the toolkit, before the clock starts
+        from max.experimental import functional, nn, tensor  # noqa: F401
+
+        order = _wait_for_go()
+        steps, seed = [str(s) for s in order["steps"]], order.get("seed")
+        reporter.emit(go=True)
+    else:
+        _prepare(reporter, max((get_step(a).number for a in steps), default=None))
+    if not steps:
+        return 0
     sys.path.insert(0, str(exercises))
     sys.dont_write_bytecode = True  # leave no __pycache__ in the learner's folder
-    reporter = Reporter(args.results)
-    seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "little")
+    seed = seed if seed is not None else int.from_bytes(os.urandom(4), "little")
     reporter.emit(seed=seed)
-    for arg in args.steps:
+    for arg in steps:
         step = get_step(arg)
         reporter.emit(started=step.id)
         run_step(step, exercises, reporter, seed)

@@ -87,6 +87,86 @@ def _describe_exit(code: int, output: str) -> str:
     return what + (f"\nLast output:\n{tail[-1500:]}" if tail else "")
 
 
+COMPILE_LIMIT = 1800.0  # seconds MAX may spend compiling kernels for one step before we give up
+
+
+class PrestartedChild:
+    """A check process started ahead of time: it has imported MAX and loaded the compiled kernels, and
+    waits for the steps to check on stdin. Every check still gets a fresh process (the learner's code
+    is imported anew, and whatever it does dies with the process), but without the start-up wait."""
+
+    def __init__(self, exercises: Path):
+        from .. import kernels
+
+        self.exercises = exercises
+        self.bundles = kernels.compiled_ids()  # what it loads: a bundle compiled later makes it stale
+        self._tmp = tempfile.TemporaryDirectory(prefix="gpt2tutor-")
+        self.results = Path(self._tmp.name) / "results.jsonl"
+        self.results.touch()
+        self.proc = _spawn(exercises, ["--results", str(self.results), "--wait"], stdin=subprocess.PIPE)
+        self.output = _Tail(self.proc.stdout)
+        self.used = False
+
+    def usable_for(self, exercises: Path) -> bool:
+        from .. import kernels
+
+        return (not self.used and self.proc.poll() is None and exercises == self.exercises
+                and kernels.compiled_ids() == self.bundles)
+
+    def go(self, steps: Sequence[Step], seed: int | None) -> None:
+        self.used = True
+        self.proc.stdin.write((json.dumps({"steps": [s.id for s in steps], "seed": seed}) + "\n").encode())
+        self.proc.stdin.close()
+
+    def close(self) -> None:
+        if self.proc.stdin and not self.proc.stdin.closed:
+            try:
+                self.proc.stdin.close()  # an unused child reads EOF and ends by itself
+            except OSError:
+                pass
+        _kill_group(self.proc)
+        self._tmp.cleanup()
+
+
+class WarmChecker:
+    """Keeps one PrestartedChild ready for the next run (`gpt2tutor watch`): a re-check after a save then
+    costs only the checks themselves. Close it (or use it as a context manager) to end the spare."""
+
+    def __init__(self, exercises: Path):
+        self.exercises = exercises
+        self._spare: PrestartedChild | None = None
+
+    def prestart(self) -> None:
+        if self._spare is None or not self._spare.usable_for(self.exercises):
+            if self._spare is not None:
+                self._spare.close()
+            self._spare = PrestartedChild(self.exercises)
+
+    def take(self) -> PrestartedChild | None:
+        spare, self._spare = self._spare, None
+        if spare is not None and not spare.usable_for(self.exercises):
+            spare.close()
+            return None
+        return spare
+
+    def run(self, steps: Sequence[Step], **kwargs) -> list[StepOutcome]:
+        try:
+            return run_checks(steps, self.exercises, prestarted=self.take(), **kwargs)
+        finally:
+            self.prestart()  # the next one gets ready while the learner reads the results
+
+    def close(self) -> None:
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            spare.close()
+
+    def __enter__(self) -> WarmChecker:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def run_checks(
     steps: Sequence[Step],
     exercises: Path,
@@ -94,73 +174,126 @@ def run_checks(
     timeout: float | None = None,
     on_result: Callable[[Result], None] | None = None,
     seed: int | None = None,
+    on_progress: Callable[[dict], None] | None = None,
+    prestarted: PrestartedChild | None = None,
 ) -> list[StepOutcome]:
-    """Checks each step in a child process; a step that crashes or hangs its process fails alone."""
+    """Checks each step in a child process; a step that crashes or hangs its process fails alone.
+
+    `on_progress` gets the child's other records as they come, e.g. {"compiling": target} and
+    {"compiled": target, "seconds": s} around a kernel MAX compiles on the fly (the time limit is paused
+    meanwhile). `prestarted`, a PrestartedChild for these exercises, runs the first steps (it is used up).
+    """
     timeout = default_timeout() if timeout is None else timeout
     outcomes = {s.id: StepOutcome(s) for s in steps}
     pending = list(steps)
-    while pending:
-        done = _run_child(pending, exercises, timeout, outcomes, on_result, seed)
-        pending = pending[done:]
+    try:
+        while pending:
+            pre, prestarted = prestarted, None
+            if pre is not None and not pre.usable_for(exercises):
+                pre.close()
+                pre = None
+            done = _run_child(pending, exercises, timeout, outcomes, on_result, seed, on_progress, pre)
+            pending = pending[done:]
+    finally:
+        if prestarted is not None:
+            prestarted.close()
     return [outcomes[s.id] for s in steps]
 
 
-def _run_child(steps, exercises, timeout, outcomes, on_result, seed) -> int:
+def _spawn(exercises: Path, args: list[str], *, stdin=subprocess.DEVNULL) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "gpt2tutor.checking.child", "--exercises", str(exercises), *args],
+        stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, cwd=exercises,
+    )
+
+
+def _run_child(steps, exercises, timeout, outcomes, on_result, seed, on_progress=None, pre=None) -> int:
     """Runs the steps in one child until it ends; returns how many steps it settled."""
+    if pre is not None:
+        try:
+            try:
+                pre.go(steps, seed)
+            except OSError:  # it died meanwhile (killed from outside?): start one the usual way
+                pass
+            else:
+                return _watch_child(pre.proc, pre.output, pre.results, steps, timeout, outcomes, on_result,
+                                    on_progress)
+        finally:
+            pre.close()
     with tempfile.TemporaryDirectory(prefix="gpt2tutor-") as tmp:
         results_path = Path(tmp) / "results.jsonl"
         results_path.touch()
-        cmd = [sys.executable, "-m", "gpt2tutor.checking.child", "--exercises", str(exercises),
-               "--results", str(results_path)]
+        args = ["--results", str(results_path)]
         if seed is not None:
-            cmd += ["--seed", str(seed)]
-        cmd += [s.id for s in steps]
-        proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            start_new_session=True, cwd=exercises,
-        )
-        output = _Tail(proc.stdout)
-        current: str | None = None
-        settled = 0
-        deadline = time.monotonic() + timeout
+            args += ["--seed", str(seed)]
+        proc = _spawn(exercises, [*args, *[s.id for s in steps]])
         try:
-            with open(results_path, encoding="utf-8") as feed:
-                partial, exited = "", False
-                while True:
-                    partial += feed.readline()
-                    if partial.endswith("\n"):
-                        record, partial = json.loads(partial), ""
-                        if "started" in record:
-                            current, deadline = record["started"], time.monotonic() + timeout
-                        elif "finished" in record:
-                            current, settled = None, settled + 1
-                        elif "result" in record:
-                            result = Result(**record["result"])
-                            outcomes[result.step].results.append(result)
-                            if on_result:
-                                on_result(result)
-                        continue
-                    if exited:
-                        break
-                    if proc.poll() is not None:
-                        exited = True  # one more pass reads what it wrote last
-                        continue
-                    if time.monotonic() > deadline:
-                        _kill_group(proc)
-                        _fail(outcomes, current or steps[settled].id, on_result,
-                              f"the checks did not finish within {timeout:.0f} s: an infinite loop, or code "
-                              f"waiting for something? (set {TIMEOUT_ENV} to allow longer)")
-                        return settled + 1
-                    time.sleep(0.02)
+            output = _Tail(proc.stdout)
         except BaseException:
             _kill_group(proc)
             raise
-        code = proc.wait()
-        _kill_group(proc)  # anything the learner's code left running in its group
-        if settled < len(steps):
-            _fail(outcomes, current or steps[settled].id, on_result, _describe_exit(code, output.text()))
-            return settled + 1
-        return settled
+        return _watch_child(proc, output, results_path, steps, timeout, outcomes, on_result, on_progress)
+
+
+def _watch_child(proc, output, results_path, steps, timeout, outcomes, on_result, on_progress) -> int:
+    """Follows a running child's results file until it ends; returns how many steps it settled."""
+    current: str | None = None
+    settled = 0
+    paused_at: float | None = None  # MAX is compiling a kernel: the learner's time limit waits
+    try:
+        deadline = time.monotonic() + timeout
+        with open(results_path, encoding="utf-8") as feed:
+            partial, exited = "", False
+            while True:
+                partial += feed.readline()
+                if partial.endswith("\n"):
+                    record, partial = json.loads(partial), ""
+                    if "started" in record:
+                        current, deadline = record["started"], time.monotonic() + timeout
+                    elif "finished" in record:
+                        current, settled = None, settled + 1
+                    elif "result" in record:
+                        result = Result(**record["result"])
+                        outcomes[result.step].results.append(result)
+                        if on_result:
+                            on_result(result)
+                    else:
+                        if "compiling" in record and paused_at is None:
+                            paused_at = time.monotonic()
+                        elif "compiled" in record and paused_at is not None:
+                            deadline += time.monotonic() - paused_at
+                            paused_at = None
+                        if on_progress and not ("seed" in record or "go" in record):
+                            on_progress(record)
+                    continue
+                if exited:
+                    break
+                if proc.poll() is not None:
+                    exited = True  # one more pass reads what it wrote last
+                    continue
+                now = time.monotonic()
+                if paused_at is not None and now - paused_at > COMPILE_LIMIT:
+                    _kill_group(proc)
+                    _fail(outcomes, current or steps[settled].id, on_result,
+                          f"MAX spent over {COMPILE_LIMIT / 60:.0f} minutes compiling kernels for this step and was "
+                          f"stopped: try again, or run `max warm-interpreter-cache` first")
+                    return settled + 1
+                if paused_at is None and now > deadline:
+                    _kill_group(proc)
+                    _fail(outcomes, current or steps[settled].id, on_result,
+                          f"the checks did not finish within {timeout:.0f} s: an infinite loop, or code "
+                          f"waiting for something? (set {TIMEOUT_ENV} to allow longer)")
+                    return settled + 1
+                time.sleep(0.02)
+    except BaseException:
+        _kill_group(proc)
+        raise
+    code = proc.wait()
+    _kill_group(proc)  # anything the learner's code left running in its group
+    if settled < len(steps):
+        _fail(outcomes, current or steps[settled].id, on_result, _describe_exit(code, output.text()))
+        return settled + 1
+    return settled
 
 
 def _fail(outcomes, sid: str, on_result, message: str) -> None:

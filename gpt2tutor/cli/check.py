@@ -67,14 +67,15 @@ def check(
         else:
             chosen = chosen or current_step(state)
             require_unlocked(state, chosen, force)
-            warmup.ensure_warm(err)
+            warmup.ensure_warm(err, [chosen])
             if not as_json:
                 ui.print(f"[bold]Checking step {chosen.id} · {escape(chosen.title)}[/] "
                          f"({escape(str(ws.exercise(chosen)))})\n")
-            spinner = ui.status(f"Checking step {chosen.id}…") if not as_json else nullcontext()
+            activity = warmup.CheckActivity(f"Checking step {chosen.id}…")
+            spinner = ui.status(activity) if not as_json else nullcontext()
             with spinner:
                 run = check_steps(ws, [chosen], timeout=timeout,
-                                  on_result=None if as_json else ResultPrinter(ui))
+                                  on_result=None if as_json else ResultPrinter(ui), on_progress=activity)
             results = run.results.get(chosen.id, [])
             ok = run.passed(chosen)
             state.mark(chosen, ok, run.hashes.get(chosen.id))

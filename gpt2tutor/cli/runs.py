@@ -20,6 +20,7 @@ from .common import PROG
 
 if TYPE_CHECKING:  # gpt2tutor.checking pulls in numpy: imported when checks run, not for `--help`
     from ..checking.results import Result
+    from ..checking.runner import WarmChecker
 
 
 @dataclass
@@ -42,9 +43,13 @@ class _Stop(Exception):
 
 def check_steps(ws: Workspace, steps: list[Step], *, timeout: float | None = None,
                 on_result: Callable[[Result], None] | None = None,
-                keep_going: Callable[[Step, Run], bool] | None = None) -> Run:
+                keep_going: Callable[[Step, Run], bool] | None = None,
+                on_progress: Callable[[dict], None] | None = None,
+                checker: WarmChecker | None = None) -> Run:
     """Runs the steps' checks in order in one child process. `keep_going(step, run)` is asked when a
-    step's first result arrives; False ends the run there (that step's results are discarded)."""
+    step's first result arrives; False ends the run there (that step's results are discarded).
+    `on_progress` hears what else the child reports (kernels MAX compiles); `checker`, when given,
+    runs them in its pre-started child (`watch`)."""
     from ..checking.runner import run_checks
 
     run = Run(hashes={s.id: ws.file_hash(s) for s in steps})  # hashed before: what was checked
@@ -60,7 +65,10 @@ def check_steps(ws: Workspace, steps: list[Step], *, timeout: float | None = Non
             on_result(result)
 
     with suppress(_Stop):
-        run_checks(steps, ws.exercises, timeout=timeout, on_result=collect)
+        if checker is not None:
+            checker.run(steps, timeout=timeout, on_result=collect, on_progress=on_progress)
+        else:
+            run_checks(steps, ws.exercises, timeout=timeout, on_result=collect, on_progress=on_progress)
     return run
 
 
@@ -78,7 +86,7 @@ def rebuild_state(ws: Workspace, old: State, *, ui: Console, timeout: float | No
     the first failing step), or was unlocked in `old` (so `check --all` re-checks every step that was
     unlocked), or always with `force`. Hints used are kept from `old`.
     """
-    warmup.ensure_warm(ui)
+    warmup.ensure_warm(ui, _reachable(ws, old, force))
     new = State(steps={sid: StepRecord(hints_used=rec.hints_used) for sid, rec in old.steps.items()})
 
     def allowed(step: Step) -> bool:
@@ -90,11 +98,13 @@ def rebuild_state(ws: Workspace, old: State, *, ui: Console, timeout: float | No
         return allowed(step)
 
     run = Run()
-    spinner = ui.status("Re-checking your steps in order…") if printer is None else nullcontext()
+    activity = warmup.CheckActivity("Re-checking your steps in order…")
+    spinner = ui.status(activity) if printer is None else nullcontext()
     with spinner:
         todo = list(STEPS)
         while todo:
-            part = check_steps(ws, todo, timeout=timeout, on_result=printer, keep_going=keep_going)
+            part = check_steps(ws, todo, timeout=timeout, on_result=printer, keep_going=keep_going,
+                               on_progress=activity)
             run.results.update(part.results)
             run.hashes.update(part.hashes)
             stopped = next((i for i, s in enumerate(todo) if s.id not in part.results), None)
@@ -117,6 +127,20 @@ def rebuild_state(ws: Workspace, old: State, *, ui: Console, timeout: float | No
     record(state, run)
     state.current = next((s.number for s in STEPS if not state.record(s).passed), len(STEPS))
     return state, run
+
+
+def _reachable(ws: Workspace, old: State, force: bool) -> list[Step]:
+    """The steps a rebuild may check: unlocked ones, and those whose file is no longer the skeleton."""
+    if force:
+        return list(STEPS)
+
+    def edited(step: Step) -> bool:
+        try:
+            return ws.exercise(step).read_text("utf-8") != step.skeleton()
+        except (OSError, UnicodeDecodeError):
+            return False
+
+    return [s for s in STEPS if old.unlocked(s) or edited(s)]
 
 
 def imported_steps(ws: Workspace, step: Step) -> list[Step]:

@@ -68,7 +68,7 @@ def start(
     if added and resumed:
         out.print(f"Added the missing exercise files: {', '.join(s.filename for s in added)}.")
 
-    warmup.ensure_warm(err)
+    warmup.start_in_background(err)
     state = load_state(ws)
     if not had_state and _edited(ws, existing):
         # exercises from before but no progress file: find out where the learner is

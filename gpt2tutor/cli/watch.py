@@ -156,20 +156,28 @@ def watch(
     chosen = picked or current_step(state)
     require_unlocked(state, chosen, force)
     out, err = console(), console(stderr=True)
-    warmup.ensure_warm(err)
     polling = poll or needs_polling(ws.root)
     keys = Keys()
+    from ..checking.runner import WarmChecker  # numpy and the runner: only once watching starts
+
+    checker = WarmChecker(ws.exercises)  # keeps a check process ready for the next save
     try:
         while chosen is not None:
-            chosen = _watch_step(ws, chosen, out, keys, polling, timeout)
+            warmup.ensure_warm(err, [chosen])
+            chosen = _watch_step(ws, chosen, out, keys, polling, timeout, checker)
     except KeyboardInterrupt:
         out.print("\nStopped watching.")
         raise typer.Exit(130) from None
+    finally:
+        checker.close()
 
 
-def _check_once(ws: Workspace, step: Step, out: Console, timeout: float | None) -> bool:
+def _check_once(ws: Workspace, step: Step, out: Console, timeout: float | None, checker=None) -> bool:
     out.rule(f"step {step.id} · {escape(step.title)} · {time.strftime('%H:%M:%S')}")
-    run = check_steps(ws, [step], timeout=timeout, on_result=ResultPrinter(out))
+    activity = warmup.CheckActivity(f"Checking step {step.id}…")
+    with out.status(activity):
+        run = check_steps(ws, [step], timeout=timeout, on_result=ResultPrinter(out), on_progress=activity,
+                          checker=checker)
     state = load_state(ws, timeout=timeout)  # fresh: another command may have changed it meanwhile
     passed = run.passed(step)
     state.mark(step, passed, run.hashes.get(step.id))
@@ -182,11 +190,11 @@ def _check_once(ws: Workspace, step: Step, out: Console, timeout: float | None) 
 
 
 def _watch_step(ws: Workspace, step: Step, out: Console, keys: Keys, polling: bool,
-                timeout: float | None) -> Step | None:
+                timeout: float | None, checker=None) -> Step | None:
     """Watches one step until the learner moves on (returns the next step) or presses Ctrl-C."""
     watched = [step, *imported_steps(ws, step)]
     last = _stamp(ws, watched)
-    passed = _check_once(ws, step, out, timeout)
+    passed = _check_once(ws, step, out, timeout, checker)
     nxt = STEPS[step.number] if step.number < len(STEPS) else None
 
     def prompt() -> None:
@@ -218,7 +226,7 @@ def _watch_step(ws: Workspace, step: Step, out: Console, keys: Keys, polling: bo
         if now != last:
             watched = [step, *imported_steps(ws, step)]
             last = _stamp(ws, watched)
-            passed = _check_once(ws, step, out, timeout)
+            passed = _check_once(ws, step, out, timeout, checker)
             prompt()
     return None
 

@@ -1,0 +1,185 @@
+"""Warm latency of `gpt2tutor check`, as a learner feels it: whole processes, on a workspace holding the
+correct solutions, with MAX's cache as this machine has it.
+
+    python benchmarks/check_latency.py [--runs 5] [--steps 02 07 12] [--watch 04 12]
+
+For each step it runs `gpt2tutor check NN` once to warm up (not counted: the targets are the second run
+onward, unchanged file), then --runs more times, and prints min / median / max wall time; then
+`check --all`; then the floor, a bare `python -c "import max.experimental.nn"` process, and each
+step's median as a multiple of it. With --watch, the time `gpt2tutor watch NN` takes from a save to
+the result. The load average is printed with every section: other work on the machine skews the
+figures, so compare them only with the load they were taken under. Nothing is asserted.
+
+If the checks' kernel bundles are not compiled in this MAX cache, it compiles them first
+(`python -m gpt2tutor.prewarm`, in the foreground) and says so. Set XDG_CACHE_HOME (and unset
+MODULAR_DERIVED_PATH) to measure against another MAX cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from gpt2tutor import kernels, maxenv
+from gpt2tutor.curriculum import STEPS, get_step
+
+ENV = {**os.environ, "NO_COLOR": "1", "COLUMNS": "120", "PYTHONUNBUFFERED": "1"}
+ENV.pop("GPT2TUTOR_WORKSPACE", None)
+
+
+def tutor() -> list[str]:
+    """The console script a learner runs (next to this Python), else the same entry point via -c."""
+    script = Path(sys.executable).with_name("gpt2tutor")
+    if script.is_file() and os.access(script, os.X_OK):
+        return [str(script)]
+    return [sys.executable, "-c", "from gpt2tutor.cli import main; main()"]
+
+
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores"
+
+
+def timed(cmd: list[str], cwd: Path) -> tuple[float, int, str]:
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=ENV, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    return time.perf_counter() - started, proc.returncode, proc.stdout + proc.stderr
+
+
+def stats(values: list[float]) -> str:
+    return f"min {min(values):5.2f}  median {statistics.median(values):5.2f}  max {max(values):5.2f}"
+
+
+def setup(root: Path) -> Path:
+    ws = root / "ws"
+    subprocess.run([*tutor(), "start", str(ws)], env=ENV, check=True, capture_output=True)
+    for step in STEPS:
+        (ws / "exercises" / step.filename).write_text(step.solution(), encoding="utf-8")
+    # one pass records every step as passed, so each step is unlocked as for a learner who got there
+    subprocess.run([*tutor(), "check", "--all"], cwd=ws, env=ENV, capture_output=True)
+    return ws
+
+
+def watch_latency(ws: Path, step: str, saves: int) -> list[float]:
+    """Seconds from rewriting the step's file to `watch` printing its result, `saves` times."""
+    import queue
+    import threading
+
+    path = ws / "exercises" / get_step(step).filename
+    original = path.read_text("utf-8")
+    proc = subprocess.Popen([*tutor(), "watch", step, "--force"], cwd=ws, env=ENV, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+
+    def wait_for(text: str, limit: float = 300) -> None:
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            try:
+                if text in lines.get(timeout=1):
+                    return
+            except queue.Empty:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"watch {step} ended early")
+        raise RuntimeError(f"watch {step} never printed {text!r}")
+
+    times = []
+    try:
+        wait_for(f"step {step} passes")  # the first check
+        wait_for("Ctrl-C stops")  # its prompt
+        time.sleep(2)  # the spare check process gets ready, as while a learner edits
+        for n in range(saves):
+            path.write_text(original + f"\n# edit {n}\n", encoding="utf-8")
+            saved = time.perf_counter()
+            wait_for(f"step {step} passes")
+            times.append(time.perf_counter() - saved)
+            wait_for("Ctrl-C stops")
+            time.sleep(2)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        path.write_text(original, encoding="utf-8")
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5, help="timed runs per step (after one warm-up run)")
+    parser.add_argument("--steps", nargs="*", default=[s.id for s in STEPS])
+    parser.add_argument("--watch", nargs="*", default=[], metavar="NN", help="also time watch re-checks of these steps")
+    args = parser.parse_args()
+    steps = [get_step(s) for s in args.steps]
+
+    print(f"gpt2tutor check latency · {platform.node()} · Python {platform.python_version()} · "
+          f"MAX {maxenv.max_version()} · {os.cpu_count()} cores")
+    print(f"MAX cache: {maxenv.cache_dir()} (MAX's full warm: {'yes' if maxenv.cache_is_warm() else 'no'})")
+    todo = kernels.missing(kernels.stages())
+    if todo and kernels.enabled():
+        print(f"The checks' kernel bundles are not all compiled ({', '.join(s.name for s in todo)}): "
+              f"compiling them first with `python -m gpt2tutor.prewarm`…", flush=True)
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "gpt2tutor.prewarm"], env=ENV, check=False)
+        print(f"  done in {time.perf_counter() - started:.0f} s")
+    print(f"kernel bundles: {'off' if not kernels.enabled() else 'all compiled' if not kernels.missing(kernels.stages()) else 'INCOMPLETE'}")
+    print(f"command: {' '.join(tutor())} check NN\n")
+
+    with tempfile.TemporaryDirectory(prefix="gpt2tutor-bench-") as tmp:
+        ws = setup(Path(tmp))
+        print(f"per step ({args.runs} runs each after a warm-up; {load()})")
+        medians = {}
+        failures = []
+        for step in steps:
+            timed([*tutor(), "check", step.id], ws)  # warm-up
+            times = []
+            for _ in range(args.runs):
+                took, code, out = timed([*tutor(), "check", step.id], ws)
+                times.append(took)
+                if code != 0:
+                    failures.append((step.id, code, out[-500:]))
+            medians[step.id] = statistics.median(times)
+            print(f"  check {step.id}  {stats(times)}  s", flush=True)
+        worst = max(medians, key=medians.get)
+        print(f"  slowest median: step {worst}, {medians[worst]:.2f} s (target 3 s) · {load()}\n")
+
+        all_times = []
+        for _ in range(max(1, args.runs // 2)):
+            took, code, out = timed([*tutor(), "check", "--all"], ws)
+            all_times.append(took)
+            if code != 0:
+                failures.append(("--all", code, out[-500:]))
+        print(f"check --all ({len(all_times)} runs): {stats(all_times)}  s (target 25 s) · {load()}\n")
+
+        floor = [timed([sys.executable, "-c", "import max.experimental.nn"], ws)[0] for _ in range(args.runs)]
+        base = statistics.median(floor)
+        print(f"floor: python -c \"import max.experimental.nn\" ({args.runs} runs): {stats(floor)}  s · {load()}")
+        print("  median check / floor: " + "  ".join(f"{sid} {m / base:.1f}x" for sid, m in medians.items()))
+
+        for sid in args.watch:
+            try:
+                times = watch_latency(ws, get_step(sid).id, args.runs)
+            except RuntimeError as exc:
+                print(f"\nwatch {sid}: {exc}")
+                continue
+            print(f"\nwatch {get_step(sid).id}: save → result ({len(times)} saves): {stats(times)}  s "
+                  f"(target 2 s) · {load()}")
+
+        if failures:
+            print(f"\n{len(failures)} runs did not pass (exit code ≠ 0): the figures above are not for passing checks")
+            for sid, code, tail in failures[:3]:
+                print(f"--- {sid}: exit {code}\n{tail}")
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

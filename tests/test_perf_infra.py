@@ -1,0 +1,300 @@
+"""The machinery that makes checks fast: kernel bundles, the background prewarm, waiting for it, the
+pre-started check process `watch` keeps, and the time limit pausing while MAX compiles. Behaviour only:
+nothing here asserts on time (benchmarks/ measures). The prewarm runs with its compiling replaced by a
+short sleep, against a MAX cache folder of its own, so these tests never compile a kernel."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from gpt2tutor import kernels, prewarm
+from gpt2tutor.checking import runner
+from gpt2tutor.checking.runner import WarmChecker, run_checks
+from gpt2tutor.cli import warmup
+from gpt2tutor.curriculum import STEPS, get_step
+
+# A prewarm whose compiling is a sleep (argv[1] seconds a bundle; "fail" raises instead).
+FAKE_PREWARM = textwrap.dedent("""
+    import sys, time
+    import gpt2tutor.kernels as k, gpt2tutor.prewarm as p
+    def load(stage):
+        if sys.argv[1] == "fail":
+            raise RuntimeError("no compiler today")
+        time.sleep(float(sys.argv[1]))
+    k.load = load
+    sys.exit(p.run())
+""")
+
+
+@pytest.fixture
+def own_cache(tmp_path: Path, monkeypatch) -> Path:
+    """A MAX cache folder (and the tutor's files for it) of the test's own."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("MODULAR_DERIVED_PATH", raising=False)
+    monkeypatch.delenv(kernels.ENV_SWITCH, raising=False)
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def spawned():
+    """Processes a test starts; any still running at the end are killed with their group."""
+    procs: list[subprocess.Popen] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+
+
+def start_fake(procs: list, arg: str) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", FAKE_PREWARM, arg], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    procs.append(proc)
+    return proc
+
+
+def wait_until(condition, limit: float = 60) -> None:
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def names(stages) -> list[str]:
+    return [s.name for s in stages]
+
+
+# --- the manifest ---------------------------------------------------------------------------------
+
+def test_stages_are_in_learner_order_and_each_target_appears_once() -> None:
+    stages = kernels.stages()
+    numbered = [s.step for s in stages if s.step is not None]
+    assert numbered == sorted(numbered) and numbered[0] == 2  # step 01 runs no kernels
+    keys = [k for s in stages for k in s.keys]
+    assert len(keys) == len(set(keys))
+    assert all(s.estimate > 0 for s in stages)
+    assert [s.step for s in kernels.stages_for(4)] == [n for n in numbered if n <= 4]
+
+
+def test_the_manifest_covers_what_the_reference_checks_use(tmp_path: Path) -> None:
+    """When a check starts using another op, this fails: regenerate with `python -m gpt2tutor.kernels record`."""
+    exercises = tmp_path / "exercises"
+    exercises.mkdir()
+    for step in STEPS:
+        (exercises / step.filename).write_text(step.solution(), encoding="utf-8")
+    out = tmp_path / "used.json"
+    subprocess.run([sys.executable, "-m", "gpt2tutor.kernels", "_record_run", str(exercises), str(out),
+                    *[s.id for s in STEPS]], cwd=exercises, check=True, capture_output=True, timeout=600)
+    used = json.loads(out.read_text())
+    stage_of = {tuple(k): s for s in kernels.stages() for k in s.keys}
+    for sid, keys in used.items():
+        for key in map(tuple, keys):
+            assert key in stage_of, f"check {sid} uses {key}, which no stage compiles: regenerate the manifest"
+            stage = stage_of[key]
+            assert stage.step is not None and stage.step <= int(sid), (
+                f"check {sid} uses {key} from stage {stage.name}: regenerate the manifest")
+
+
+# --- the prewarm ----------------------------------------------------------------------------------
+
+def test_prewarm_compiles_every_bundle_in_order_and_records_it(own_cache: Path, spawned) -> None:
+    assert names(kernels.missing(kernels.stages())) == names(kernels.stages())
+    proc = start_fake(spawned, "0.05")
+    assert proc.wait(timeout=60) == 0
+    progress = prewarm.read_progress()
+    assert progress.state == "done" and not progress.alive
+    assert progress.done == names(kernels.stages()) and progress.todo == []
+    assert kernels.missing(kernels.stages()) == []
+    assert kernels.marker_path().parent == own_cache / "modular" / ".max_cache"  # next to MAX's kernels
+    assert not prewarm.needed()
+
+
+def test_a_killed_prewarm_leaves_sound_files_and_the_next_one_resumes(own_cache: Path, spawned) -> None:
+    proc = start_fake(spawned, "0.4")
+    wait_until(lambda: len(prewarm.read_progress().done) >= 2)
+    assert prewarm.running() and prewarm.read_progress().alive
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    progress = prewarm.read_progress()  # parses: written atomically
+    assert not progress.alive and not prewarm.running()  # the lock went with the process
+    finished = [s for s in kernels.stages() if s not in kernels.missing(kernels.stages())]
+    assert len(finished) >= 2 and names(finished) == progress.done[:len(finished)]
+    resumed = start_fake(spawned, "0.01")
+    assert resumed.wait(timeout=60) == 0
+    again = prewarm.read_progress()
+    assert again.state == "done" and not set(again.done) & set(names(finished))  # only what was left
+    assert kernels.missing(kernels.stages()) == []
+
+
+def test_one_prewarm_per_cache(own_cache: Path, spawned) -> None:
+    first = start_fake(spawned, "0.3")
+    wait_until(prewarm.running)
+    second = start_fake(spawned, "0.3")
+    assert second.wait(timeout=30) == 0
+    assert "another prewarm is running" in second.stdout.read().decode()
+    assert first.poll() is None
+    assert first.wait(timeout=60) == 0
+
+
+def test_a_failing_prewarm_says_why(own_cache: Path, spawned) -> None:
+    proc = start_fake(spawned, "fail")
+    assert proc.wait(timeout=60) == 1
+    progress = prewarm.read_progress()
+    assert progress.state == "failed" and "no compiler today" in progress.error
+    assert kernels.missing(kernels.stages()) == kernels.stages()
+
+
+# --- a check waiting for it -------------------------------------------------------------------------
+
+def record_console() -> Console:
+    return Console(record=True, width=200, force_terminal=False)
+
+
+def test_check_waits_for_the_prewarm_on_a_cold_machine(own_cache: Path, spawned, monkeypatch) -> None:
+    monkeypatch.setattr(warmup.maxenv, "cache_is_warm", lambda: False)
+    monkeypatch.setattr(warmup, "_gave_up", False)
+    monkeypatch.setattr(prewarm, "launch", lambda: start_fake(spawned, "0.2"))
+    ui = record_console()
+    assert warmup.ensure_warm(ui, [get_step(4)]) is True
+    text = ui.export_text()
+    assert "compiling the kernels step 04 needs" in text and "step 04 are ready" in text
+    assert kernels.missing(kernels.stages_for(4)) == []
+    assert len(spawned) == 1  # it started the prewarm once, and waited for it
+
+
+def test_check_does_not_wait_where_maxs_full_cache_serves_it(own_cache: Path, spawned, monkeypatch) -> None:
+    monkeypatch.setattr(warmup.maxenv, "cache_is_warm", lambda: True)
+    monkeypatch.setattr(prewarm, "launch", lambda: start_fake(spawned, "0.2"))
+    assert warmup.ensure_warm(record_console(), [get_step(7)]) is False  # not ready, but no waiting
+    assert len(spawned) == 1  # the bundles compile in the background meanwhile
+
+
+def test_check_stops_waiting_when_the_prewarm_fails(own_cache: Path, spawned, monkeypatch) -> None:
+    monkeypatch.setattr(warmup.maxenv, "cache_is_warm", lambda: False)
+    monkeypatch.setattr(warmup, "_gave_up", False)
+    monkeypatch.setattr(prewarm, "launch", lambda: start_fake(spawned, "fail"))
+    ui = record_console()
+    assert warmup.ensure_warm(ui, [get_step(2)]) is False
+    text = ui.export_text()
+    assert "background compile stopped" in text and "no compiler today" in text
+    assert len(spawned) == 2  # one retry, then the check goes its own way
+
+
+def test_start_launches_the_prewarm_and_returns(own_cache: Path, spawned, monkeypatch) -> None:
+    monkeypatch.setattr(prewarm, "launch", lambda: start_fake(spawned, "0.2"))
+    ui = record_console()
+    warmup.start_in_background(ui)
+    assert "compiling now in the background" in ui.export_text()
+    assert spawned[0].poll() is None  # still compiling: start did not wait
+    assert spawned[0].wait(timeout=60) == 0
+
+
+def test_kernels_switch_off(own_cache: Path, spawned, monkeypatch) -> None:
+    monkeypatch.setenv(kernels.ENV_SWITCH, "0")
+    monkeypatch.setattr(prewarm, "launch", lambda: start_fake(spawned, "0.2"))
+    assert warmup.ensure_warm(record_console(), [get_step(12)]) is True
+    assert kernels.preload(12) == []
+    assert not spawned
+
+
+# --- the time limit waits while MAX compiles ---------------------------------------------------------
+
+def test_the_time_limit_pauses_while_max_compiles(tmp_path: Path, monkeypatch) -> None:
+    """A child that reports a compile taking longer than the time limit is not killed for it."""
+    script = textwrap.dedent("""
+        import json, sys, time
+        out = open(sys.argv[sys.argv.index("--results") + 1], "a")
+        def emit(**r):
+            out.write(json.dumps(r) + "\\n"); out.flush()
+        emit(started="04")
+        emit(compiling="unary_ExpOp_cpu_0_float32", family="unary")
+        time.sleep(2.5)
+        emit(compiled="unary_ExpOp_cpu_0_float32", seconds=2.5)
+        emit(result={"step": "04", "phase": "behaviour", "name": "n", "passed": True, "message": ""})
+        emit(finished="04")
+    """)
+
+    def fake_spawn(exercises, args, *, stdin=subprocess.DEVNULL):
+        return subprocess.Popen([sys.executable, "-c", script, *args], stdin=stdin, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+    monkeypatch.setattr(runner, "_spawn", fake_spawn)
+    seen = []
+    outcome = run_checks([get_step(4)], tmp_path, timeout=1, on_progress=seen.append)[0]
+    assert outcome.passed, outcome.results
+    assert [next(iter(r)) for r in seen] == ["compiling", "compiled"]
+
+
+# --- the pre-started check process (watch) ------------------------------------------------------------
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+MLP_FORWARD = """
+from max.experimental.nn import Linear, Module
+class GPT2MLP(Module):
+    def __init__(self, intermediate_size, config):
+        self.c_fc = Linear(config.n_embd, intermediate_size)
+        self.c_proj = Linear(intermediate_size, config.n_embd)
+    def forward(self, x):
+        {body}
+"""
+
+
+def test_the_prestarted_child_isolates_each_check(solved_exercises: Path) -> None:
+    step = get_step(4)
+    path = solved_exercises / step.filename
+    good = path.read_text()
+    with WarmChecker(solved_exercises) as checker:
+        assert checker.run([step], timeout=60)[0].passed
+        spare = checker._spare
+        assert spare is not None and alive(spare.proc.pid)  # the next one is ready
+
+        path.write_text(MLP_FORWARD.format(body="import os; os.abort()"))
+        crashed = checker.run([step], timeout=60)[0]
+        assert not crashed.passed and "SIGABRT" in crashed.results[-1].message
+        assert not alive(spare.proc.pid)  # it was used up, and died with the learner's code
+
+        path.write_text(MLP_FORWARD.format(body="return input('name? ')"))
+        asked = checker.run([step], timeout=60)[0]
+        assert not asked.passed and "EOFError" in asked.results[-1].message  # stdin is closed, as in any check
+
+        path.write_text(good)
+        assert checker.run([step], timeout=60)[0].passed  # a fresh import of the fixed file
+        last = checker._spare
+    assert last is not None
+    wait_until(lambda: not alive(last.proc.pid), limit=10)  # closing ends the spare: no orphan
+
+
+def test_an_unused_prestarted_child_ends_when_the_tutor_goes(solved_exercises: Path) -> None:
+    spare = runner.PrestartedChild(solved_exercises)
+    spare.proc.stdin.close()  # as when the tutor's process dies: EOF instead of the steps
+    assert spare.proc.wait(timeout=60) == 0
+    spare.close()
+
+
+def test_full_warm_on_request_shows_progress(monkeypatch) -> None:
+    script = "; ".join(f"print('✓ family{i} ({i} ops) 0:00:0{i}', flush=True)" for i in range(3))
+    monkeypatch.setattr(warmup, "command", lambda: [sys.executable, "-c", script])
+    ui = record_console()
+    assert warmup.full_warm(ui) is True
+    text = ui.export_text()
+    assert "warm-interpreter-cache" in text and "family2" in text and "kernels are ready" in text
