@@ -120,6 +120,18 @@ def current_step(state: State) -> Step:
     return STEPS[state.current - 1]
 
 
+def resolve_step(arg: str | None, workspace: Path | None, force: bool, *, writable: bool = False,
+              timeout: float | None = None) -> tuple[Workspace, State, Step]:
+    """The workspace, the learner's progress, and the step a command works on (default: the current
+    one), refusing a locked step unless forced."""
+    picked = optional_step(arg)
+    ws = open_workspace(workspace, writable=writable)
+    state = load_state(ws, timeout=timeout)
+    chosen = picked or current_step(state)
+    require_unlocked(state, chosen, force)
+    return ws, state, chosen
+
+
 def require_unlocked(state: State, step: Step, force: bool) -> None:
     if force or state.unlocked(step):
         return

@@ -13,11 +13,7 @@ from .common import (
     StepArgument,
     WorkspaceOption,
     console,
-    current_step,
-    load_state,
-    open_workspace,
-    optional_step,
-    require_unlocked,
+    resolve_step,
     save_state,
 )
 from .display import HINT_TIERS
@@ -26,11 +22,7 @@ from .display import HINT_TIERS
 def hint(step: StepArgument = None, force: ForceOption = False, workspace: WorkspaceOption = None) -> None:
     """Show the next hint for a step (default: your current step): a nudge first, then the concept,
     then a near-solution. The hints you use are recorded in your progress."""
-    picked = optional_step(step)
-    ws = open_workspace(workspace, writable=True)
-    state = load_state(ws)
-    chosen = picked or current_step(state)
-    require_unlocked(state, chosen, force)
+    ws, state, chosen = resolve_step(step, workspace, force, writable=True)
     tiers = chosen.hints
     if not tiers:
         raise CliError(f"step {chosen.id} has no hints", code=1)

@@ -13,21 +13,13 @@ from .common import (
     ForceOption,
     StepArgument,
     WorkspaceOption,
-    current_step,
-    load_state,
-    open_workspace,
-    optional_step,
-    require_unlocked,
+    resolve_step,
 )
 
 
 def open_step(step: StepArgument = None, force: ForceOption = False, workspace: WorkspaceOption = None) -> None:
     """Open a step's exercise file in $VISUAL or $EDITOR; with neither set, print its path."""
-    picked = optional_step(step)
-    ws = open_workspace(workspace)
-    state = load_state(ws)
-    chosen = picked or current_step(state)
-    require_unlocked(state, chosen, force)
+    ws, state, chosen = resolve_step(step, workspace, force)
     path = ws.exercise(chosen)
     if not path.exists():
         raise CliError(f"{path} is missing: `gpt2tutor reset {chosen.id}` puts the skeleton back")

@@ -13,21 +13,13 @@ from .common import (
     StepArgument,
     WorkspaceOption,
     console,
-    current_step,
-    load_state,
-    open_workspace,
-    optional_step,
-    require_unlocked,
+    resolve_step,
 )
 
 
 def show(step: StepArgument = None, force: ForceOption = False, workspace: WorkspaceOption = None) -> None:
     """Show the lesson of a step (default: your current step)."""
-    picked = optional_step(step)
-    ws = open_workspace(workspace)
-    state = load_state(ws)
-    chosen = picked or current_step(state)
-    require_unlocked(state, chosen, force)
+    ws, state, chosen = resolve_step(step, workspace, force)
     lesson = chosen.lesson
     out = console()
     out.print(Rule(f"Step {chosen.id} · {escape(chosen.title)}"))

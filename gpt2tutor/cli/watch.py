@@ -31,11 +31,8 @@ from .common import (
     TimeoutOption,
     WorkspaceOption,
     console,
-    current_step,
     load_state,
-    open_workspace,
-    optional_step,
-    require_unlocked,
+    resolve_step,
     save_state,
 )
 from .display import ResultPrinter, summary
@@ -150,11 +147,7 @@ def watch(
     After a pass, press Enter (or type n and Enter) to move on to the next step; q and Enter quits,
     and so does Ctrl-C.
     """
-    picked = optional_step(step)
-    ws = open_workspace(workspace, writable=True)
-    state = load_state(ws, timeout=timeout)
-    chosen = picked or current_step(state)
-    require_unlocked(state, chosen, force)
+    ws, state, chosen = resolve_step(step, workspace, force, writable=True, timeout=timeout)
     out, err = console(), console(stderr=True)
     polling = poll or needs_polling(ws.root)
     keys = Keys()
