@@ -8,6 +8,8 @@ every implementation), then generates greedily from the same prompt with:
   max_kv     gpt2tutor.generation.kv_model: compiled graph, preallocated KV cache written in place
   max_nocache the reference GPT2LMHeadModel compiled with a symbolic length, whole sequence per token
   hf         transformers' GPT2LMHeadModel.generate in PyTorch on the CPU, with its KV cache
+  hf_loop    the same PyTorch model called token by token with its past key/values and argmax, by
+             hand: no generate() machinery (logits processors, stopping criteria), the bare model
 
 Timings use the definitions `gpt2tutor generate` reports: time to first token from the moment the
 prompt goes in; tokens/s over the tokens after the first. Compilation is one-time and reported apart.
@@ -77,6 +79,20 @@ def run_hf(model, prompt: list[int], new_tokens: int) -> tuple[list[int], Timing
     return out[0, len(prompt):].tolist(), clock.timings
 
 
+def run_hf_loop(model, prompt: list[int], new_tokens: int) -> tuple[list[int], Timings]:
+    timings = Timings()
+    ids, past, out = torch.tensor([prompt]), None, []
+    with torch.inference_mode():
+        timings.start = time.perf_counter()
+        for _ in range(new_tokens):
+            step = model(ids, past_key_values=past, use_cache=True)
+            past = step.past_key_values
+            ids = step.logits[:, -1].argmax(-1, keepdim=True)  # [1, 1]: the only input of the next call
+            out.append(int(ids))
+            timings.mark()
+    return out, timings
+
+
 class NoCacheModel:
     """The reference GPT2LMHeadModel as one compiled graph; every token reruns the whole sequence."""
 
@@ -139,6 +155,7 @@ def main() -> None:
     if nocache is not None:
         runners["max_nocache"] = lambda: nocache.generate(prompt, args.new_tokens)
     runners["hf"] = lambda: run_hf(hf, prompt, args.new_tokens)
+    runners["hf_loop"] = lambda: run_hf_loop(hf, prompt, args.new_tokens)
 
     for run in runners.values():  # warm-up: first-call allocations, thread pools
         run()
@@ -159,6 +176,7 @@ def main() -> None:
         comp = f"{compile_s[name]:.1f}" if name in compile_s else "-"
         print(f"{name:12} {comp:>10} {ttft:>8.3f} {best[name]:>11.1f} {statistics.median(rates):>13.1f}")
     print(f"same tokens from every implementation: {'yes' if agree else 'NO'}")
+    print(f"max_kv/hf_loop tokens_per_s ratio: {best['max_kv'] / best['hf_loop']:.2f}")
     print(f"max_kv/hf tokens_per_s ratio: {best['max_kv'] / best['hf']:.2f}")
 
 
