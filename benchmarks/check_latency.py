@@ -30,21 +30,12 @@ from pathlib import Path
 from gpt2tutor import kernels, maxenv
 from gpt2tutor.curriculum import STEPS, get_step
 
+from _procs import load, tutor  # benchmarks/ is on the path when a script here runs
+
 ENV = {**os.environ, "NO_COLOR": "1", "COLUMNS": "120", "PYTHONUNBUFFERED": "1"}
 ENV.pop("GPT2TUTOR_WORKSPACE", None)
 
 
-def tutor() -> list[str]:
-    """The console script a learner runs (next to this Python), else the same entry point via -c."""
-    script = Path(sys.executable).with_name("gpt2tutor")
-    if script.is_file() and os.access(script, os.X_OK):
-        return [str(script)]
-    return [sys.executable, "-c", "from gpt2tutor.cli import main; main()"]
-
-
-def load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores"
 
 
 def timed(cmd: list[str], cwd: Path) -> tuple[float, int, str]:

@@ -38,19 +38,11 @@ from pathlib import Path
 
 from gpt2tutor.curriculum import STEPS
 
+from _procs import load, tutor  # benchmarks/ is on the path when a script here runs
+
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
 
 
-def tutor() -> list[str]:
-    script = Path(sys.executable).with_name("gpt2tutor")
-    if script.is_file() and os.access(script, os.X_OK):
-        return [str(script)]
-    return [sys.executable, "-c", "from gpt2tutor.cli import main; main()"]
-
-
-def load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"load {one:.2f} {five:.2f} {fifteen:.2f}"
 
 
 class Session:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -19,11 +18,21 @@ from gpt2tutor.curriculum import get_step
 from gpt2tutor.state import State, load, save
 from gpt2tutor.workspace import Workspace
 
-# Each body replaces step 04's file; the marker file lets a test see that its grandchildren are gone.
-MLP_HEAD = """
-from max.experimental import functional as F
-from max.experimental.nn import Linear, Module
-"""
+
+
+def mlp_whose_forward(body: str, imports: str = "") -> str:
+    """A step-04 file with GPT-2's MLP parameters and `body` as its forward."""
+    return textwrap.dedent(f"""
+        from max.experimental.nn import Linear, Module
+        {imports}
+        class GPT2MLP(Module):
+            def __init__(self, intermediate_size, config):
+                self.c_fc = Linear(config.n_embd, intermediate_size)
+                self.c_proj = Linear(intermediate_size, config.n_embd)
+
+            def forward(self, x):
+    """) + textwrap.indent(textwrap.dedent(body).strip() + "\n", " " * 8)
+
 
 FAULTS = {
     "raises": ("raise ValueError('boom')", "ValueError: boom"),
@@ -40,15 +49,7 @@ FAULTS = {
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 def test_misbehaving_learner_code_is_reported_and_contained(tmp_path: Path, fault: str) -> None:
     code, expected = FAULTS[fault]
-    source = MLP_HEAD + textwrap.dedent(f"""
-        class GPT2MLP(Module):
-            def __init__(self, intermediate_size, config):
-                self.c_fc = Linear(config.n_embd, intermediate_size)
-                self.c_proj = Linear(intermediate_size, config.n_embd)
-
-            def forward(self, x):
-                {code}
-    """)
+    source = mlp_whose_forward(code)
     started = time.monotonic()
     outcome = check_file(tmp_path, 4, source, timeout=8)
     elapsed = time.monotonic() - started
@@ -70,18 +71,11 @@ def test_fault_at_import_time_names_the_file(tmp_path: Path) -> None:
 def test_no_process_is_left_behind(tmp_path: Path) -> None:
     """Learner code that starts a long-lived process of its own: the whole group goes at the time limit."""
     pidfile = tmp_path / "sleeper.pid"
-    source = MLP_HEAD + textwrap.dedent(f"""
-        import subprocess, time
-        class GPT2MLP(Module):
-            def __init__(self, intermediate_size, config):
-                self.c_fc = Linear(config.n_embd, intermediate_size)
-                self.c_proj = Linear(intermediate_size, config.n_embd)
-
-            def forward(self, x):
-                p = subprocess.Popen(["sleep", "600"])
-                open({str(pidfile)!r}, "w").write(str(p.pid))
-                time.sleep(600)
-    """)
+    source = mlp_whose_forward(f"""
+        p = subprocess.Popen(["sleep", "600"])
+        open({str(pidfile)!r}, "w").write(str(p.pid))
+        time.sleep(600)
+    """, imports="import subprocess, time")
     check_file(tmp_path, 4, source, timeout=8)
     pid = int(pidfile.read_text())
     deadline = time.monotonic() + 5
