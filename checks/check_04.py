@@ -1,38 +1,20 @@
 """Step 04 checks: the feed-forward network GPT2MLP."""
 
-import math
 
 import numpy as np
 
 from gpt2tutor.checking import Mistake, StepChecks
 
+from ._numpy_gpt2 import gelu_erf, gelu_tanh, mlp
+
 checks = StepChecks()
-
-
-def gelu_tanh(x):
-    return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
-
-
-def gelu_erf(x):
-    return 0.5 * x * (1.0 + np.vectorize(math.erf)(x / math.sqrt(2.0)))
-
-
-def mlp(w, x, act=gelu_tanh, fc="c_fc", proj="c_proj"):
-    h = x @ w[f"{fc}.weight"].T + w[f"{fc}.bias"]
-    return act(h) @ w[f"{proj}.weight"].T + w[f"{proj}.bias"]
 
 
 @checks.structure("GPT2MLP(intermediate_size, config) holds c_fc and c_proj with GPT-2's shapes")
 def structure(ctx):
-    cls = ctx.module_class("GPT2MLP")
-    ctx.expect_parameters_named(cls.__init__, "GPT2MLP.__init__", ["intermediate_size", "config"])
     cfg = ctx.config()
-    d, inner = cfg.n_embd, cfg.n_inner
-    ctx.expect_parameters(
-        ctx.build(cls, inner, cfg),
-        {"c_fc.weight": (inner, d), "c_fc.bias": (inner,), "c_proj.weight": (d, inner), "c_proj.bias": (d,)},
-        "GPT2MLP",
-    )
+    module = ctx.learner_module("GPT2MLP", ["intermediate_size", "config"], cfg.n_inner, cfg)
+    ctx.expect_reference_parameters(module, "GPT2MLP", cfg.n_inner, cfg)
 
 
 @checks.behaviour("GPT2MLP.forward matches the reference on random inputs")

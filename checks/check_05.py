@@ -2,28 +2,23 @@
 
 import math
 
-from gpt2tutor.checking import CheckFailed, Mistake, StepChecks
+from gpt2tutor.checking import Mistake, StepChecks
 
 checks = StepChecks()
 
 
 @checks.structure("GPT2Embeddings(config) holds wte, a [vocab_size, n_embd] Embedding")
 def structure(ctx):
-    cls = ctx.module_class("GPT2Embeddings")
-    ctx.expect_parameters_named(cls.__init__, "GPT2Embeddings.__init__", ["config"])
     cfg = ctx.config()
-    module = ctx.build(cls, cfg)
-    shape = {name: tuple(int(d) for d in t.shape) for name, t in module.parameters}.get("wte.weight")
+    module = ctx.learner_module("GPT2Embeddings", ["config"], cfg)
     v, d = cfg.vocab_size, cfg.n_embd
-    slips = {
+    ctx.refuse_known_shapes(module, "wte.weight", {
         (d, v): "the table is transposed: one row per token, [vocab_size, n_embd]",
         (v - 1, d): "the table has vocab_size - 1 rows: ids run from 0 to vocab_size - 1, one row each",
         (cfg.n_positions, d): "the table has n_positions rows, like the position table (step 06); "
                               "token ids need vocab_size rows",
-    }
-    if shape in slips:
-        raise CheckFailed(f"wte.weight has shape {list(shape)}: {slips[shape]}")
-    ctx.expect_parameters(module, {"wte.weight": (v, d)}, "GPT2Embeddings")
+    })
+    ctx.expect_reference_parameters(module, "GPT2Embeddings", cfg)
 
 
 @checks.behaviour("GPT2Embeddings.forward looks up each token's row")

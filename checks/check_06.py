@@ -6,7 +6,7 @@ to [batch, seq, n_embd] is broadcast to it before comparing.
 
 import numpy as np
 
-from gpt2tutor.checking import CheckFailed, Mistake, StepChecks
+from gpt2tutor.checking import Mistake, StepChecks
 
 checks = StepChecks()
 
@@ -21,19 +21,14 @@ def spread(out, ids, n_embd):
 
 @checks.structure("GPT2PositionEmbeddings(config) holds wpe, an [n_positions, n_embd] Embedding")
 def structure(ctx):
-    cls = ctx.module_class("GPT2PositionEmbeddings")
-    ctx.expect_parameters_named(cls.__init__, "GPT2PositionEmbeddings.__init__", ["config"])
     cfg = ctx.config()
-    module = ctx.build(cls, cfg)
-    shape = {name: tuple(int(d) for d in t.shape) for name, t in module.parameters}.get("wpe.weight")
-    slips = {
+    module = ctx.learner_module("GPT2PositionEmbeddings", ["config"], cfg)
+    ctx.refuse_known_shapes(module, "wpe.weight", {
         (cfg.n_embd, cfg.n_positions): "the table is transposed: one row per position, [n_positions, n_embd]",
         (cfg.vocab_size, cfg.n_embd): "the table has vocab_size rows: positions need n_positions rows, one per place "
                                       "in the context",
-    }
-    if shape in slips:
-        raise CheckFailed(f"wpe.weight has shape {list(shape)}: {slips[shape]}")
-    ctx.expect_parameters(module, {"wpe.weight": (cfg.n_positions, cfg.n_embd)}, "GPT2PositionEmbeddings")
+    })
+    ctx.expect_reference_parameters(module, "GPT2PositionEmbeddings", cfg)
 
 
 @checks.behaviour("GPT2PositionEmbeddings.forward gives the embeddings of positions 0 .. seq-1")

@@ -10,9 +10,8 @@ DIM = 32
 @checks.structure("apply_residual_connection(residual, sublayer_output) and ResidualBlock(dim, eps) holding ln")
 def structure(ctx):
     ctx.function("apply_residual_connection", ["residual", "sublayer_output"])
-    cls = ctx.module_class("ResidualBlock")
-    ctx.expect_parameters_named(cls.__init__, "ResidualBlock.__init__", ["dim", "eps"])
-    ctx.expect_parameters(ctx.build(cls, DIM), {"ln.weight": (DIM,), "ln.bias": (DIM,)}, "ResidualBlock")
+    module = ctx.learner_module("ResidualBlock", ["dim", "eps"], DIM)
+    ctx.expect_reference_parameters(module, "ResidualBlock", DIM)
 
 
 @checks.behaviour("apply_residual_connection adds the sublayer's output to the residual")

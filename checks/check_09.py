@@ -35,22 +35,8 @@ def block_mistakes(ref):
 
 @checks.structure("GPT2Block(config) holds ln_1, attn, ln_2 and mlp with GPT-2's names and shapes")
 def structure(ctx):
-    cls = ctx.module_class("GPT2Block")
-    ctx.expect_parameters_named(cls.__init__, "GPT2Block.__init__", ["config"])
     cfg = ctx.config()
-    d, inner = cfg.n_embd, cfg.n_inner
-    ctx.expect_parameters(
-        ctx.build(cls, cfg),
-        {
-            "ln_1.weight": (d,), "ln_1.bias": (d,),
-            "attn.c_attn.weight": (3 * d, d), "attn.c_attn.bias": (3 * d,),
-            "attn.c_proj.weight": (d, d), "attn.c_proj.bias": (d,),
-            "ln_2.weight": (d,), "ln_2.bias": (d,),
-            "mlp.c_fc.weight": (inner, d), "mlp.c_fc.bias": (inner,),
-            "mlp.c_proj.weight": (d, inner), "mlp.c_proj.bias": (d,),
-        },
-        "GPT2Block",
-    )
+    ctx.expect_reference_parameters(ctx.learner_module("GPT2Block", ["config"], cfg), "GPT2Block", cfg)
 
 
 @checks.behaviour("GPT2Block.forward matches the reference on random inputs")

@@ -1,88 +1,19 @@
-"""Step 10 checks: GPT2Model, embeddings through every block to ln_f.
-
-Also home to a numpy GPT-2 (float64) that steps 11 and 12 reuse to reproduce known mistakes.
-"""
-
-import math
-
-import numpy as np
+"""Step 10 checks: GPT2Model, embeddings through every block to ln_f."""
 
 from gpt2tutor.checking import CheckFailed, Mistake, StepChecks
 
+from ._numpy_gpt2 import hidden_states
+
 checks = StepChecks()
-
-
-# --- GPT-2 in numpy: weights are a state dict with GPT2Model's names -------------------------
-
-def softmax(x, axis=-1):
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
-
-
-def layer_norm(x, w, name, eps):
-    mean, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + eps) * w[f"{name}.weight"] + w[f"{name}.bias"]
-
-
-def linear(x, w, name):
-    return x @ w[f"{name}.weight"].T + w[f"{name}.bias"]
-
-
-def block(x, w, name, cfg):
-    batch, seq, d = x.shape
-    head_dim = d // cfg.n_head
-
-    def heads(t):
-        return t.reshape(batch, seq, cfg.n_head, head_dim).transpose(0, 2, 1, 3)
-
-    qkv = linear(layer_norm(x, w, f"{name}.ln_1", cfg.layer_norm_epsilon), w, f"{name}.attn.c_attn")
-    q, k, v = (heads(t) for t in np.split(qkv, 3, axis=-1))
-    scores = q @ k.transpose(0, 1, 3, 2) / math.sqrt(head_dim) + np.triu(np.full((seq, seq), -np.inf), 1)
-    attended = (softmax(scores) @ v).transpose(0, 2, 1, 3).reshape(batch, seq, d)
-    x = x + linear(attended, w, f"{name}.attn.c_proj")
-    h = linear(layer_norm(x, w, f"{name}.ln_2", cfg.layer_norm_epsilon), w, f"{name}.mlp.c_fc")
-    h = 0.5 * h * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (h + 0.044715 * h**3)))
-    return x + linear(h, w, f"{name}.mlp.c_proj")
-
-
-def hidden_states(w, input_ids, cfg, *, blocks=None, first_position=0, positions=True, final_norm=True):
-    """GPT2Model.forward in numpy; the keywords reproduce the usual mistakes."""
-    w = {name: value.astype(np.float64) for name, value in w.items()}
-    seq = input_ids.shape[1]
-    x = w["wte.weight"][input_ids]
-    if positions:
-        x = x + np.take(w["wpe.weight"], np.arange(first_position, first_position + seq), axis=0, mode="clip")
-    for i in range(cfg.n_layer) if blocks is None else blocks:
-        x = block(x, w, f"h.{i}", cfg)
-    return layer_norm(x, w, "ln_f", cfg.layer_norm_epsilon) if final_norm else x
-
-
-# --- shared structure helpers -------------------------------------------------------------------
-
-def reference_shapes(ctx, name, cfg):
-    return {n: tuple(int(d) for d in t.shape) for n, t in ctx.reference_build(name, cfg).parameters}
-
-
-def shared_parameters(ctx, module, owner):
-    """Pairs of parameter names that are one and the same tensor (one module reused under two names)."""
-    first, pairs = {}, []
-    for name, tensor in ctx.call(f"listing the parameters of {owner}", lambda: list(module.parameters)):
-        if id(tensor) in first:
-            pairs.append((first[id(tensor)], name))
-        else:
-            first[id(tensor)] = name
-    return pairs
 
 
 # --- the checks ---------------------------------------------------------------------------------
 
 @checks.structure("GPT2Model(config) holds wte, wpe, one block per layer in h, and ln_f, with GPT-2's names")
 def structure(ctx):
-    cls = ctx.module_class("GPT2Model")
-    ctx.expect_parameters_named(cls.__init__, "GPT2Model.__init__", ["config"])
     cfg = ctx.config(n_layer=3)  # not the 2 used below, so a hard-coded count shows
-    model = ctx.build(cls, cfg)
-    shared = shared_parameters(ctx, model, "GPT2Model")
+    model = ctx.learner_module("GPT2Model", ["config"], cfg)
+    shared = ctx.shared_parameters(model, "GPT2Model")
     if shared:
         a, b = shared[0]
         raise CheckFailed(
@@ -90,7 +21,7 @@ def structure(ctx):
             f"would share one set of weights. Build a new GPT2Block(config) for each of the config.n_layer layers "
             f"(`[GPT2Block(config)] * n` repeats a single object)"
         )
-    ctx.expect_parameters(model, reference_shapes(ctx, "GPT2Model", cfg), "GPT2Model")
+    ctx.expect_reference_parameters(model, "GPT2Model", cfg)
 
 
 @checks.behaviour("GPT2Model.forward: token + position embeddings, every block in order, then ln_f")

@@ -4,27 +4,25 @@ import numpy as np
 
 from gpt2tutor.checking import CheckFailed, Mistake, StepChecks
 
-from .check_10 import hidden_states, layer_norm, reference_shapes, shared_parameters, softmax
+from ._numpy_gpt2 import hidden_states, layer_norm, softmax
 
 checks = StepChecks()
 
 
 @checks.structure("GPT2LMHeadModel(config) holds transformer (a GPT2Model) and lm_head without a bias")
 def structure(ctx):
-    cls = ctx.module_class("GPT2LMHeadModel")
-    ctx.expect_parameters_named(cls.__init__, "GPT2LMHeadModel.__init__", ["config"])
     cfg = ctx.config()
-    model = ctx.build(cls, cfg)
+    model = ctx.learner_module("GPT2LMHeadModel", ["config"], cfg)
     names = dict(ctx.call("listing the parameters of GPT2LMHeadModel", lambda: list(model.parameters)))
     if "lm_head.bias" in names:
         raise CheckFailed("lm_head has a bias, but GPT-2's head has none (its weight is the token embedding table): "
                           "Linear(config.n_embd, config.vocab_size, bias=False)")
-    shared = shared_parameters(ctx, model, "GPT2LMHeadModel")
+    shared = ctx.shared_parameters(model, "GPT2LMHeadModel")
     if shared:
         a, b = shared[0]
         raise CheckFailed(f"{a} and {b} are the same tensor: keep lm_head a weight of its own. GPT-2 ties it to wte "
                           "by value, and the weight loader copies wte's values into lm_head.weight")
-    ctx.expect_parameters(model, reference_shapes(ctx, "GPT2LMHeadModel", cfg), "GPT2LMHeadModel")
+    ctx.expect_reference_parameters(model, "GPT2LMHeadModel", cfg)
 
 
 @checks.behaviour("GPT2LMHeadModel.forward returns lm_head(transformer(input_ids)): raw logits for every position")
@@ -40,7 +38,7 @@ def behaviour(ctx):
         return hidden_states(body, ids, cfg, **mistake) @ head.T
 
     def ln_f_twice(ids):
-        return layer_norm(hidden_states(body, ids, cfg), body, "ln_f", cfg.layer_norm_epsilon) @ head.T
+        return layer_norm(hidden_states(body, ids, cfg), body, cfg.layer_norm_epsilon, prefix="ln_f.") @ head.T
 
     mistakes = [
         Mistake("the logits came from transformer.wte's weights, not lm_head's: compute them with self.lm_head "

@@ -1,8 +1,9 @@
-"""The registry of steps: their order, titles and where each one's files live.
+"""The registry of steps: their order, titles, what unlocks each one, and where their files live.
 
 Adding a step is one line here plus its files: `exercises/step_NN.py` (the skeleton),
 `gpt2tutor/lessons/step_NN.md` (lesson and hints), `gpt2tutor/reference/step_NN.py`
-(the answer) and `checks/check_NN.py` (what the check runs).
+(the answer) and `checks/check_NN.py` (what the check runs). A step unlocks when the one before it
+passes; a step marked `waits_for_all` unlocks only when every earlier step passes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from importlib import resources
 class Step:
     number: int
     title: str
+    waits_for_all: bool = False  # unlocks once every earlier step passes, not just the one before
 
     @property
     def id(self) -> str:
@@ -76,7 +78,7 @@ STEPS: tuple[Step, ...] = (
     Step(9, "Transformer block"),
     Step(10, "Stacking blocks"),
     Step(11, "Language model head"),
-    Step(12, "Text generation"),
+    Step(12, "Text generation", waits_for_all=True),
 )
 
 _STEP_ARG = re.compile(r"(?:step_?)?(\d{1,2})")
@@ -86,8 +88,10 @@ class UnknownStep(ValueError):
     pass
 
 
-def get_step(arg: str | int) -> Step:
-    """The step named by `7`, `07` or `step_07`; anything else raises UnknownStep."""
+def get_step(arg: str | int | Step) -> Step:
+    """The step named by `7`, `07` or `step_07` (or the Step itself); anything else raises UnknownStep."""
+    if isinstance(arg, Step):
+        return arg
     match = _STEP_ARG.fullmatch(str(arg).strip().lower())
     if not match:
         raise UnknownStep(f"'{arg}' is not a step: use a number from 1 to {len(STEPS)}, like 7, 07 or step_07")
@@ -95,3 +99,14 @@ def get_step(arg: str | int) -> Step:
     if not 1 <= number <= len(STEPS):
         raise UnknownStep(f"there is no step {number}: the steps run from 01 to {len(STEPS):02d}")
     return STEPS[number - 1]
+
+
+def prerequisites(step: Step) -> tuple[Step, ...]:
+    """The steps that must pass before `step` unlocks."""
+    earlier = STEPS[: step.number - 1]
+    return earlier if step.waits_for_all else earlier[-1:]
+
+
+def following(step: Step) -> Step | None:
+    """The step after `step`, or None after the last one."""
+    return STEPS[step.number] if step.number < len(STEPS) else None

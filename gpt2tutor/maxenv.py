@@ -5,14 +5,12 @@ Nothing here imports MAX: the CLI uses it to decide what to show before any chec
 
 from __future__ import annotations
 
-import json
 import os
-import platform
 import signal
 from importlib import metadata
 from pathlib import Path
 
-from . import MAX_PIN
+from . import MAX_PIN, maxinternals
 
 
 def tune_process() -> None:
@@ -53,9 +51,4 @@ def cache_dir() -> Path:
 
 def cache_is_warm() -> bool:
     """Whether `max warm-interpreter-cache` has prepared this machine for the installed MAX."""
-    try:
-        context = json.loads((cache_dir() / "eager_gc_warm_stamp.json").read_text())["context"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-    fields = dict(part.split("=", 1) for part in context.split(";") if "=" in part)
-    return fields.get("version") == max_version() and fields.get("cpu") == platform.machine()
+    return maxinternals.warm_stamp_matches(cache_dir(), max_version())

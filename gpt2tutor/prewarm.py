@@ -21,12 +21,12 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import kernels, maxenv
+from .files import write_atomic
 
 NICENESS = 10  # the learner's own checks come first
 MAX_IMPORT_ESTIMATE = 5.0  # seconds, from a cold disk
@@ -74,7 +74,7 @@ def running() -> bool:
 
 
 @dataclass
-class Progress:
+class PrewarmReport:
     """What the prewarm reports; read by the CLI to show where it is."""
     state: str = "none"  # none · starting · compiling · done · failed
     pid: int | None = None
@@ -107,28 +107,20 @@ class Progress:
         return total
 
 
-def read_progress() -> Progress:
+def read_progress() -> PrewarmReport:
     try:
         data = json.loads(progress_path().read_text("utf-8"))
-        progress = Progress(**{k: v for k, v in data.items() if k in Progress.__dataclass_fields__})
+        progress = PrewarmReport(**{k: v for k, v in data.items() if k in PrewarmReport.__dataclass_fields__})
     except (OSError, ValueError, TypeError):
-        progress = Progress()
+        progress = PrewarmReport()
     progress.alive = running()
     return progress
 
 
-def _write(progress: Progress) -> None:
-    folder = state_dir()
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".progress-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            data = dict(vars(progress))
-            data.pop("alive")
-            json.dump(data, f)
-        os.replace(tmp, progress_path())
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _write(progress: PrewarmReport) -> None:
+    data = dict(vars(progress))
+    data.pop("alive")
+    write_atomic(progress_path(), json.dumps(data))
 
 
 def needed() -> bool:
@@ -166,7 +158,7 @@ def run() -> int:
     except OSError:
         pass
     todo = kernels.missing(kernels.stages())
-    progress = Progress(state="starting", pid=os.getpid(), todo=[s.name for s in todo],
+    progress = PrewarmReport(state="starting", pid=os.getpid(), todo=[s.name for s in todo],
                         stage=todo[0].name if todo else None, stage_started=time.time())
     _write(progress)
     print(f"{time.strftime('%H:%M:%S')} prewarm {os.getpid()}: {len(todo)} bundles to compile "

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .curriculum import STEPS, Step
+from .curriculum import STEPS, Step, prerequisites
+from .files import write_atomic
 from .workspace import Workspace
 
 SCHEMA = 1
@@ -34,11 +33,18 @@ class StepRecord:
 
 @dataclass
 class State:
-    current: int = 1
     steps: dict[str, StepRecord] = field(default_factory=lambda: {s.id: StepRecord() for s in STEPS})
 
     def record(self, step: Step) -> StepRecord:
         return self.steps[step.id]
+
+    @property
+    def current(self) -> Step:
+        """The first step not passed (the last step once every one passes)."""
+        return next((s for s in STEPS if not self.record(s).passed), STEPS[-1])
+
+    def passed_count(self) -> int:
+        return sum(1 for s in STEPS if self.record(s).passed)
 
     def status(self, step: Step, workspace: Workspace) -> str:
         """locked · todo · passed · changed (since it passed)."""
@@ -47,27 +53,25 @@ class State:
             return "passed" if workspace.file_hash(step) == rec.hash else "changed"
         return "todo" if self.unlocked(step) else "locked"
 
+    def blockers(self, step: Step) -> list[Step]:
+        """The prerequisites of `step` (see the registry) that do not pass yet."""
+        return [s for s in prerequisites(step) if not self.record(s).passed]
+
     def unlocked(self, step: Step) -> bool:
-        if step.number == 1:
-            return True
-        if step.number == len(STEPS):  # the last step waits for every earlier one
-            return all(self.steps[s.id].passed for s in STEPS[:-1])
-        return self.steps[STEPS[step.number - 2].id].passed
+        return not self.blockers(step)
 
     def mark(self, step: Step, passed: bool, file_hash: str | None) -> None:
         rec = self.record(step)
         if passed:
             rec.passed, rec.hash = True, file_hash
             rec.passed_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-            if self.current == step.number:
-                self.current = next((s.number for s in STEPS if not self.record(s).passed), step.number)
         else:
             rec.passed, rec.hash, rec.passed_at = False, None, None
 
     def to_json(self) -> dict:
         return {
             "schema": SCHEMA,
-            "current": self.current,
+            "current": self.current.number,  # derived; written for readers of the file
             "steps": {sid: vars(rec) for sid, rec in self.steps.items()},
         }
 
@@ -86,7 +90,7 @@ class State:
         current, steps = data.get("current"), data.get("steps")
         if not isinstance(current, int) or not 1 <= current <= len(STEPS) or not isinstance(steps, dict):
             raise ValueError("its fields are not the expected ones")
-        state = cls(current=current)
+        state = cls()
         for sid, raw in steps.items():
             if sid not in state.steps or not isinstance(raw, dict):
                 raise ValueError(f"it has an unknown step entry {sid!r}")
@@ -118,14 +122,4 @@ def load(workspace: Workspace) -> State:
 
 def save(workspace: Workspace, state: State) -> None:
     """Writes state.json atomically: a reader sees the old file or the new one, never half of one."""
-    workspace.meta.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=workspace.meta, prefix=".state-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(state.to_json(), f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, workspace.state_file)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(workspace.state_file, json.dumps(state.to_json(), indent=2), durable=True)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .curriculum import STEPS, Step
+from .files import write_atomic
 
 MARKER = ".gpt2tutor"
 DEFAULT_DIR = "gpt2-workspace"
@@ -77,9 +78,7 @@ class Workspace:
         path = self.exercise(step)
         saved = self.backup(path, "reset") if path.exists() else None
         self.exercises.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".py.tmp")
-        tmp.write_text(step.skeleton(), encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomic(path, step.skeleton())
         return saved
 
     def check_usable(self) -> None:
@@ -87,6 +86,11 @@ class Workspace:
             raise WorkspaceError(
                 f"{self.exercises} is missing: run `gpt2tutor start {self.root}` to put the exercises back"
             )
+
+
+def is_tutor_source(folder: Path) -> bool:
+    """Whether `folder` is a checkout of gpt2tutor itself (its pristine skeletons live in exercises/)."""
+    return (folder / "exercises" / "__init__.py").is_file() and (folder / "gpt2tutor" / "curriculum.py").is_file()
 
 
 def create(root: Path) -> Workspace:

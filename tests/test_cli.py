@@ -17,8 +17,9 @@ import pytest
 from typer.testing import CliRunner
 
 from gpt2tutor.cli import COMMANDS, app
-from gpt2tutor.cli.runs import dependency_notes, imported_steps
+from gpt2tutor.cli.session import dependency_notes
 from gpt2tutor.curriculum import STEPS, get_step
+from gpt2tutor.grading import imported_steps
 from gpt2tutor.state import State, save
 from gpt2tutor.workspace import Workspace
 

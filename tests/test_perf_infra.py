@@ -24,6 +24,7 @@ from gpt2tutor.cli import warmup
 from gpt2tutor.curriculum import STEPS, get_step
 
 # A prewarm whose compiling is a sleep (argv[1] seconds a bundle; "fail" raises instead).
+RECORDER = Path(__file__).resolve().parents[1] / "tools" / "record_kernels.py"
 FAKE_PREWARM = textwrap.dedent("""
     import sys, time
     import gpt2tutor.kernels as k, gpt2tutor.prewarm as p
@@ -90,13 +91,13 @@ def test_stages_are_in_learner_order_and_each_target_appears_once() -> None:
 
 
 def test_the_manifest_covers_what_the_reference_checks_use(tmp_path: Path) -> None:
-    """When a check starts using another op, this fails: regenerate with `python -m gpt2tutor.kernels record`."""
+    """When a check starts using another op, this fails: regenerate with `python tools/record_kernels.py`."""
     exercises = tmp_path / "exercises"
     exercises.mkdir()
     for step in STEPS:
         (exercises / step.filename).write_text(step.solution(), encoding="utf-8")
     out = tmp_path / "used.json"
-    subprocess.run([sys.executable, "-m", "gpt2tutor.kernels", "_record_run", str(exercises), str(out),
+    subprocess.run([sys.executable, str(RECORDER), "_record_run", str(exercises), str(out),
                     *[s.id for s in STEPS]], cwd=exercises, check=True, capture_output=True, timeout=600)
     used = json.loads(out.read_text())
     stage_of = {tuple(k): s for s in kernels.stages() for k in s.keys}

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from gpt2tutor.curriculum import Step, get_step
+from gpt2tutor.frames import learner_frames
 from gpt2tutor.maxenv import tune_process
 
 from .context import CheckFailed, Context, learner_traceback
@@ -75,10 +76,7 @@ def import_learner(step: Step, exercises: Path) -> object:
 
 
 def _earlier_file(exc: BaseException, exercises: Path, step: Step) -> str | None:
-    import traceback
-
-    names = [Path(f.filename).name for f in traceback.extract_tb(exc.__traceback__)
-             if Path(f.filename).resolve().is_relative_to(exercises)]
+    names = [Path(f.filename).name for f in learner_frames(exc, exercises)]
     if isinstance(exc, SyntaxError) and exc.filename:
         names.append(Path(exc.filename).name)
     earlier = [n for n in names if n != step.filename and n.startswith("step_")]

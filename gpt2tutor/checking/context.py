@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from ..frames import learner_frames
+
 CheckFn = Callable[["Context"], "str | None"]
 
 
@@ -51,11 +53,8 @@ class StepChecks:
 
 def learner_traceback(exc: BaseException, exercises: Path) -> str:
     """The exception with only the frames from the learner's own files."""
-    frames = [
-        f for f in traceback.extract_tb(exc.__traceback__)
-        if Path(f.filename).resolve().is_relative_to(exercises)
-    ]
-    lines = [f"  {Path(f.filename).name}, line {f.lineno}, in {f.name}\n    {f.line}" for f in frames]
+    lines = [f"  {Path(f.filename).name}, line {f.lineno}, in {f.name}\n    {f.line}"
+             for f in learner_frames(exc, exercises)]
     if isinstance(exc, SyntaxError) and exc.filename and Path(exc.filename).resolve().is_relative_to(exercises):
         lines.append(f"  {Path(exc.filename).name}, line {exc.lineno}\n    {(exc.text or '').strip()}")
     head = "".join(traceback.format_exception_only(type(exc), exc)).strip()
@@ -93,6 +92,12 @@ class Context:
         if cls.forward is Module.forward:
             raise CheckFailed(f"`{name}` has no forward method: the computation goes in `forward`")
         return cls
+
+    def learner_module(self, name: str, params: Sequence[str], *args, **kwargs) -> Any:
+        """The learner's `name(*args, **kwargs)`, once `name` is a Module class whose __init__ takes `params`."""
+        cls = self.module_class(name)
+        self.expect_parameters_named(cls.__init__, f"{name}.__init__", params)
+        return self.build(cls, *args, **kwargs)
 
     def function(self, name: str, params: Sequence[str]) -> Callable:
         """A function the learner's file must define, accepting these parameter names."""
@@ -152,10 +157,39 @@ class Context:
         sizes.update(overrides)
         return GPT2Config(**sizes)
 
+    @staticmethod
+    def shapes(module: Any) -> dict[str, tuple[int, ...]]:
+        """A module's parameter names and shapes."""
+        return {name: tuple(int(d) for d in t.shape) for name, t in module.parameters}
+
+    def reference_shapes(self, name: str, *args, **kwargs) -> dict[str, tuple[int, ...]]:
+        """The parameter names and shapes of the reference's `name(*args, **kwargs)`."""
+        return self.shapes(self.reference_build(name, *args, **kwargs))
+
+    def refuse_known_shapes(self, module: Any, name: str, slips: dict[tuple[int, ...], str]) -> None:
+        """Fails naming the slip when the parameter `name` has one of these known wrong shapes."""
+        shape = self.shapes(module).get(name)
+        if shape in slips:
+            raise CheckFailed(f"{name} has shape {list(shape)}: {slips[shape]}")
+
+    def expect_reference_parameters(self, module: Any, name: str, *args, **kwargs) -> None:
+        """The learner's module has the parameters of the reference's `name(*args, **kwargs)`."""
+        self.expect_parameters(module, self.reference_shapes(name, *args, **kwargs), name)
+
+    def shared_parameters(self, module: Any, owner: str) -> list[tuple[str, str]]:
+        """Pairs of parameter names that are one and the same tensor (one module reused under two names)."""
+        first, pairs = {}, []
+        for name, tensor in self.call(f"listing the parameters of {owner}", lambda: list(module.parameters)):
+            if id(tensor) in first:
+                pairs.append((first[id(tensor)], name))
+            else:
+                first[id(tensor)] = name
+        return pairs
+
     def expect_parameters(self, module: Any, expected: dict[str, tuple[int, ...]], owner: str) -> None:
         """The module's parameters have exactly these names (HuggingFace's) and shapes."""
         try:
-            got = {name: tuple(int(d) for d in t.shape) for name, t in module.parameters}
+            got = self.shapes(module)
         except Exception as exc:
             raise CheckFailed(f"could not list the parameters of {owner}: {exc}") from None
         missing = [n for n in expected if n not in got]
@@ -197,7 +231,7 @@ class Context:
     def paired(self, name: str, *args, **kwargs) -> tuple[Any, Any, dict[str, np.ndarray]]:
         """The learner's and the reference's `name(*args, **kwargs)`, holding the same random weights."""
         reference = self.reference_build(name, *args, **kwargs)
-        shapes = {n: tuple(int(d) for d in t.shape) for n, t in reference.parameters}
+        shapes = self.shapes(reference)
         learner = self.build(self.module_class(name), *args, **kwargs)
         self.expect_parameters(learner, shapes, name)
         weights = self.random_weights(shapes)

@@ -12,25 +12,18 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..curriculum import Step
-from .results import Result
+from ..curriculum import Step, get_step
+from .results import Result, StepOutcome
 
 DEFAULT_TIMEOUT = 120.0  # seconds one step's checks may take
 TIMEOUT_ENV = "GPT2TUTOR_TIMEOUT"
 OUTPUT_TAIL = 4000  # characters of the learner's printed output kept for a report
 
 
-@dataclass
-class StepOutcome:
-    step: Step
-    results: list[Result] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        return bool(self.results) and all(r.passed for r in self.results)
+class _Stopped(Exception):
+    """`stop_before` said no to the next step: the run ends there."""
 
 
 def default_timeout() -> float:
@@ -176,12 +169,15 @@ def run_checks(
     seed: int | None = None,
     on_progress: Callable[[dict], None] | None = None,
     prestarted: PrestartedChild | None = None,
+    stop_before: Callable[[Step], bool] | None = None,
 ) -> list[StepOutcome]:
     """Checks each step in a child process; a step that crashes or hangs its process fails alone.
 
     `on_progress` gets the child's other records as they come, e.g. {"compiling": target} and
     {"compiled": target, "seconds": s} around a kernel MAX compiles on the fly (the time limit is paused
     meanwhile). `prestarted`, a PrestartedChild for these exercises, runs the first steps (it is used up).
+    `stop_before(step)` is asked as each step starts, the earlier ones settled; True ends the run there,
+    and only the steps that ran are returned.
     """
     timeout = default_timeout() if timeout is None else timeout
     outcomes = {s.id: StepOutcome(s) for s in steps}
@@ -192,8 +188,11 @@ def run_checks(
             if pre is not None and not pre.usable_for(exercises):
                 pre.close()
                 pre = None
-            done = _run_child(pending, exercises, timeout, outcomes, on_result, seed, on_progress, pre)
+            done = _run_child(pending, exercises, timeout, outcomes, on_result, seed, on_progress, pre,
+                              stop_before)
             pending = pending[done:]
+    except _Stopped:
+        return [outcomes[s.id] for s in steps if outcomes[s.id].results]
     finally:
         if prestarted is not None:
             prestarted.close()
@@ -207,7 +206,8 @@ def _spawn(exercises: Path, args: list[str], *, stdin=subprocess.DEVNULL) -> sub
     )
 
 
-def _run_child(steps, exercises, timeout, outcomes, on_result, seed, on_progress=None, pre=None) -> int:
+def _run_child(steps, exercises, timeout, outcomes, on_result, seed, on_progress=None, pre=None,
+               stop_before=None) -> int:
     """Runs the steps in one child until it ends; returns how many steps it settled."""
     if pre is not None:
         try:
@@ -217,7 +217,7 @@ def _run_child(steps, exercises, timeout, outcomes, on_result, seed, on_progress
                 pass
             else:
                 return _watch_child(pre.proc, pre.output, pre.results, steps, timeout, outcomes, on_result,
-                                    on_progress)
+                                    on_progress, stop_before)
         finally:
             pre.close()
     with tempfile.TemporaryDirectory(prefix="gpt2tutor-") as tmp:
@@ -232,10 +232,12 @@ def _run_child(steps, exercises, timeout, outcomes, on_result, seed, on_progress
         except BaseException:
             _kill_group(proc)
             raise
-        return _watch_child(proc, output, results_path, steps, timeout, outcomes, on_result, on_progress)
+        return _watch_child(proc, output, results_path, steps, timeout, outcomes, on_result, on_progress,
+                            stop_before)
 
 
-def _watch_child(proc, output, results_path, steps, timeout, outcomes, on_result, on_progress) -> int:
+def _watch_child(proc, output, results_path, steps, timeout, outcomes, on_result, on_progress,
+                 stop_before=None) -> int:
     """Follows a running child's results file until it ends; returns how many steps it settled."""
     current: str | None = None
     settled = 0
@@ -249,6 +251,8 @@ def _watch_child(proc, output, results_path, steps, timeout, outcomes, on_result
                 if partial.endswith("\n"):
                     record, partial = json.loads(partial), ""
                     if "started" in record:
+                        if stop_before is not None and stop_before(get_step(record["started"])):
+                            raise _Stopped
                         current, deadline = record["started"], time.monotonic() + timeout
                     elif "finished" in record:
                         current, settled = None, settled + 1

@@ -39,6 +39,20 @@ _ClickException = _click_exception("ClickException")
 _UsageError = _click_exception("UsageError")
 
 
+def _no_type_for_flags() -> None:
+    """Typer 0.29 prints `<bool>` beside every on/off flag in --help; a flag takes no value, so show none."""
+    option = typer.core.TyperOption
+    shown = option.display_type_rich
+
+    def display_type_rich(self, ctx):
+        return None if self.is_flag and self.metavar is None else shown(self, ctx)
+
+    option.display_type_rich = display_type_rich
+
+
+_no_type_for_flags()
+
+
 def run_guarded(invoke: Callable[[], Any]) -> int:
     """Runs the command line, turning every way out into an exit code (and at most one line on stderr)."""
     try:
@@ -99,7 +113,7 @@ def build_app(commands: Sequence[str] = COMMANDS) -> typer.Typer:
         help="Build GPT-2 from scratch in Modular MAX, one checked step at a time.\n\n"
              "Start with `gpt2tutor start`, then `show`, edit, `check` — and `hint` when stuck.",
         no_args_is_help=True,
-        add_completion=False,
+        add_completion=True,
         pretty_exceptions_enable=False,
         rich_markup_mode="markdown",
         context_settings={"help_option_names": ["-h", "--help"]},

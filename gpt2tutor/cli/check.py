@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from contextlib import nullcontext
 from typing import Annotated
 
 import typer
@@ -18,15 +17,11 @@ from .common import (
     TimeoutOption,
     WorkspaceOption,
     console,
-    current_step,
-    load_state,
     open_workspace,
     optional_step,
-    require_unlocked,
-    save_state,
 )
-from .display import ResultPrinter, next_step_hint, overview, summary
-from .runs import check_steps, dependency_notes, rebuild_state
+from .display import ResultPrinter, next_step_hint, overview
+from .session import check_and_record, load_state, rebuild, require_unlocked, save_state
 
 
 def check(
@@ -55,9 +50,9 @@ def check(
     try:
         if all_steps:
             printer = None if as_json else ResultPrinter(ui, step_headings=True)
-            new_state, run = rebuild_state(ws, state, ui=ui, timeout=timeout, force=force, printer=printer)
+            new_state, outcomes = rebuild(ws, state, ui, timeout=timeout, force=force, printer=printer)
             save_state(ws, new_state)
-            results = run.all_results()
+            results = [r for o in outcomes for r in o.results]
             ok = bool(results) and all(r.passed for r in results)
             if not as_json:
                 ui.print()
@@ -65,28 +60,16 @@ def check(
                 ui.print()
                 ui.print(next_step_hint(new_state))
         else:
-            chosen = chosen or current_step(state)
+            chosen = chosen or state.current
             require_unlocked(state, chosen, force)
             warmup.ensure_warm(err, [chosen])
             if not as_json:
                 ui.print(f"[bold]Checking step {chosen.id} · {escape(chosen.title)}[/] "
                          f"({escape(str(ws.exercise(chosen)))})\n")
-            activity = warmup.CheckActivity(f"Checking step {chosen.id}…")
-            spinner = ui.status(activity) if not as_json else nullcontext()
-            with spinner:
-                run = check_steps(ws, [chosen], timeout=timeout,
-                                  on_result=None if as_json else ResultPrinter(ui), on_progress=activity)
-            results = run.results.get(chosen.id, [])
-            ok = run.passed(chosen)
-            state.mark(chosen, ok, run.hashes.get(chosen.id))
-            save_state(ws, state)
-            if not as_json:
-                summary(ui, chosen, results, state)
-            if not ok:
-                for note in dependency_notes(ws, state, chosen):
-                    ui.print(f"[yellow]{escape(note)}[/]")
-            elif not as_json:
-                ui.print(next_step_hint(state))
+            outcome, new_state = check_and_record(ws, chosen, ui, timeout=timeout, show=not as_json)
+            results, ok = outcome.results, outcome.passed
+            if ok and not as_json:
+                ui.print(next_step_hint(new_state))
     except KeyboardInterrupt:
         err.print("\nInterrupted: nothing was recorded.")
         raise typer.Exit(130) from None

@@ -1,4 +1,4 @@
-"""Plumbing every command shares: options and arguments, errors, consoles, the workspace and the state.
+"""Plumbing every command shares: options and arguments, errors, consoles, naming a step, the workspace.
 
 Kept light on purpose: `gpt2tutor --help` imports this, so nothing here may import MAX, torch or
 transformers at module level.
@@ -13,11 +13,8 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
-from .. import state as state_store
-from ..curriculum import STEPS, Step, UnknownStep, get_step
-from ..state import State
+from ..curriculum import Step, UnknownStep, get_step
 from ..workspace import Workspace, WorkspaceError, locate
 
 PROG = "gpt2tutor"
@@ -116,35 +113,7 @@ def optional_step(arg: str | None) -> Step | None:
     return parse_step(arg) if arg is not None else None
 
 
-def current_step(state: State) -> Step:
-    return STEPS[state.current - 1]
-
-
-def resolve_step(arg: str | None, workspace: Path | None, force: bool, *, writable: bool = False,
-              timeout: float | None = None) -> tuple[Workspace, State, Step]:
-    """The workspace, the learner's progress, and the step a command works on (default: the current
-    one), refusing a locked step unless forced."""
-    picked = optional_step(arg)
-    ws = open_workspace(workspace, writable=writable)
-    state = load_state(ws, timeout=timeout)
-    chosen = picked or current_step(state)
-    require_unlocked(state, chosen, force)
-    return ws, state, chosen
-
-
-def require_unlocked(state: State, step: Step, force: bool) -> None:
-    if force or state.unlocked(step):
-        return
-    if step.number == len(STEPS):
-        todo = [s.id for s in STEPS[:-1] if not state.record(s).passed]
-        raise CliError(f"step {step.id} is locked: it needs every earlier step passed, still to pass: "
-                       f"{', '.join(todo)} (or use --force)")
-    before = STEPS[step.number - 2]
-    raise CliError(f"step {step.id} is locked: pass step {before.id} first (`{PROG} check {before.id}`), "
-                   f"or use --force")
-
-
-# --- workspace and state --------------------------------------------------------------------------
+# --- the workspace ----------------------------------------------------------------------------------
 
 def open_workspace(explicit: Path | None, *, writable: bool = False) -> Workspace:
     """The workspace from --workspace / $GPT2TUTOR_WORKSPACE / the folders upward, ready to use."""
@@ -162,34 +131,3 @@ def require_writable(ws: Workspace) -> None:
     for folder in (ws.meta, ws.exercises):
         if not os.access(folder, os.W_OK):
             raise CliError(f"cannot write to {folder}: the workspace is read-only")
-
-
-def save_state(ws: Workspace, state: State) -> None:
-    try:
-        state_store.save(ws, state)
-    except OSError as exc:
-        raise CliError(f"cannot save your progress to {ws.state_file}: {exc.strerror or exc}") from None
-
-
-def load_state(ws: Workspace, *, timeout: float | None = None) -> State:
-    """The learner's progress. A corrupt state.json is never silently reset: it was backed up by
-    state.load; we say so and rebuild the progress by re-checking the steps in order."""
-    try:
-        return state_store.load(ws)
-    except state_store.CorruptState as exc:
-        from .runs import rebuild_state  # runs the checks: imported only when needed
-
-        err = console(stderr=True)
-        err.print(
-            f"[yellow bold]Your progress file could not be read[/]: {escape(exc.reason)}.\n"
-            f"The damaged file was kept at [bold]{escape(str(exc.backup))}[/].\n"
-            "Rebuilding your progress by re-checking your exercises in order (hints used are reset).",
-            markup=True,
-        )
-        state, _ = rebuild_state(ws, State(), ui=err, timeout=timeout)
-        save_state(ws, state)
-        passed = sum(1 for s in STEPS if state.record(s).passed)
-        err.print(f"Progress rebuilt: {passed} of {len(STEPS)} steps pass.\n")
-        return state
-    except OSError as exc:
-        raise CliError(f"cannot read {ws.state_file}: {exc.strerror or exc}") from None

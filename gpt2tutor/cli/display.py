@@ -11,7 +11,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from ..curriculum import STEPS, Step
+from ..curriculum import STEPS, Step, get_step
 from ..state import State
 from ..workspace import Workspace
 from .common import PROG
@@ -41,13 +41,13 @@ def step_table(state: State, ws: Workspace) -> Table:
         rec = state.record(step)
         hints = f"{rec.hints_used}/{len(HINT_TIERS)}" if rec.hints_used else "–"
         title = Text(step.title, style="dim" if status == "locked" else "")
-        table.add_row("▶" if step.number == state.current else "", step.id, title, status_label(status), hints)
+        table.add_row("▶" if step == state.current else "", step.id, title, status_label(status), hints)
     return table
 
 
-def progress(state: State) -> Table:
-    """A bar and 'N of 12 steps passed'."""
-    passed = sum(1 for s in STEPS if state.record(s).passed)
+def progress_bar(state: State) -> Table:
+    """A bar and 'N of M steps passed'."""
+    passed = state.passed_count()
     grid = Table.grid(padding=(0, 1))
     grid.add_column(width=30)
     grid.add_column()
@@ -57,7 +57,7 @@ def progress(state: State) -> Table:
 
 
 def overview(state: State, ws: Workspace) -> Group:
-    return Group(step_table(state, ws), Text(""), progress(state))
+    return Group(step_table(state, ws), Text(""), progress_bar(state))
 
 
 def next_step_hint(state: State) -> str:
@@ -65,7 +65,7 @@ def next_step_hint(state: State) -> str:
     if all(state.record(s).passed for s in STEPS):
         return (f"[green bold]Every step passes.[/] Your GPT-2 is complete: try "
                 f"[bold]{PROG} generate \"Hello, I'm a language model,\"[/].")
-    step = STEPS[state.current - 1]
+    step = state.current
     return (f"Next: step {step.id} · {escape(step.title)} — read the lesson with [bold]{PROG} show {step.id}[/], "
             f"edit [bold]exercises/{step.filename}[/], then run [bold]{PROG} check {step.id}[/].")
 
@@ -86,7 +86,7 @@ class ResultPrinter:
         if result.step != self._step:
             self._step, self._phase = result.step, None
             if self.step_headings:
-                step = STEPS[int(result.step) - 1]
+                step = get_step(result.step)
                 out.print(f"\n[bold]Step {step.id} · {escape(step.title)}[/]")
         if result.phase != self._phase:
             self._phase = result.phase

@@ -133,10 +133,10 @@ def _workspace_rows(explicit: Path | None) -> list[tuple[str, str, str]]:
         rows.append((WARN, "Progress", escape(f"{ws.state_file} is damaged ({reason}): the next command keeps a "
                                               "copy and rebuilds your progress by re-checking")))
         return rows
-    passed = sum(1 for s in STEPS if state.record(s).passed)
+    passed = state.passed_count()
     changed = [s.id for s in STEPS if state.status(s, ws) == "changed"]
     note = f"; changed since they passed: {', '.join(changed)}" if changed else ""
-    rows.append((OK, "Progress", f"{passed} of {len(STEPS)} steps passed, current step {state.current:02d}{note}"))
+    rows.append((OK, "Progress", f"{passed} of {len(STEPS)} steps passed, current step {state.current.id}{note}"))
     return rows
 
 

@@ -8,14 +8,20 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
 from enum import Enum
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from ..curriculum import STEPS
-from .common import PROG, CliError, WorkspaceOption, console, load_state, open_workspace
+from .common import PROG, CliError, WorkspaceOption, console, open_workspace
+from .session import load_state
+
+if TYPE_CHECKING:  # numpy: imported when generating, not for `--help`
+    from ..generation.sampling import SamplingSettings
 
 DEFAULT_MAX_NEW_TOKENS = 50
 
@@ -68,6 +74,7 @@ def generate(
     tune_process()
     from ..generation.checkpoint import CheckpointError, resolve
     from ..generation.loop import DeviceUnavailable, pick_device
+    from ..generation.sampling import SamplingSettings
     from ..generation.tokenizer import StreamDecoder, Tokenizer
 
     try:
@@ -104,14 +111,13 @@ def generate(
             raise CliError(str(exc)) from None
     load_s = time.perf_counter() - t0
 
+    settings = SamplingSettings(greedy=greedy, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+    run = _Run(prompt, prompt_ids, max_new_tokens, settings, on_token, echo_prompt=not as_json)
     if reference:
-        new_ids, timings, compile_s = _run_reference(config, weights, target, prompt, prompt_ids, max_new_tokens,
-                                                     greedy, temperature, top_k, top_p, seed, on_token, as_json)
+        new_ids, timings, compile_s = _run_reference(config, weights, target, run)
         who = "the tutor's reference model, KV cache"
     else:
-        new_ids, timings, compile_s, compiled = _run_learner(
-            ws, config, weights, target, prompt, prompt_ids, max_new_tokens, greedy, temperature, top_k, top_p,
-            seed, on_token, as_json)
+        new_ids, timings, compile_s, compiled = _run_learner(ws, config, weights, target, run)
         who = "your model" + (", one compiled graph, recomputed per token" if compiled else ", op by op")
 
     text = tokenizer.decode(new_ids)
@@ -201,27 +207,37 @@ def _busy(label: str):
 COMPILE_NOTE = "the first time takes a minute or more; then MAX's cache makes it seconds"
 
 
-def _run_reference(config, weights, target, prompt, prompt_ids, max_new_tokens, greedy, temperature, top_k, top_p,
-                   seed, on_token, as_json):
+@dataclass(frozen=True)
+class _Run:
+    """What to generate: the prompt (text and ids), how much, how to sample, and where tokens go."""
+    prompt: str
+    prompt_ids: list[int]
+    max_new_tokens: int
+    settings: SamplingSettings
+    on_token: Callable[[int], None]
+    echo_prompt: bool  # write the prompt before the first token (streaming, not --json)
+
+    def start_stream(self) -> None:
+        if self.echo_prompt:
+            sys.stdout.write(self.prompt)
+            sys.stdout.flush()
+
+
+def _run_reference(config, weights, target, run: _Run):
     from ..generation.kv_model import CompiledGPT2
     from ..generation.loop import generate_cached
-    from ..generation.sampling import SamplingSettings
 
     t0 = time.perf_counter()
     with _busy(f"Compiling the reference GPT-2 ({COMPILE_NOTE})"):
         model = CompiledGPT2(config, weights, target)
     compile_s = time.perf_counter() - t0
     del weights
-    if not as_json:
-        sys.stdout.write(prompt)
-        sys.stdout.flush()
-    settings = SamplingSettings(greedy=greedy, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
-    new_ids, timings = generate_cached(model, prompt_ids, max_new_tokens, settings, on_token)
+    run.start_stream()
+    new_ids, timings = generate_cached(model, run.prompt_ids, run.max_new_tokens, run.settings, run.on_token)
     return new_ids, timings, compile_s
 
 
-def _run_learner(ws, config, weights, target, prompt, prompt_ids, max_new_tokens, greedy, temperature, top_k,
-                 top_p, seed, on_token, as_json):
+def _run_learner(ws, config, weights, target, run: _Run):
     from rich.text import Text
 
     from ..generation.learner_model import (
@@ -242,19 +258,18 @@ def _run_learner(ws, config, weights, target, prompt, prompt_ids, max_new_tokens
                                                                         soft_wrap=True))
             compile_s = time.perf_counter() - t0
             del weights
-            if not as_json:
-                sys.stdout.write(prompt)
-                sys.stdout.flush()
+            run.start_stream()
             timings = Timings()
 
             def mark_and_show(token: int) -> None:
                 timings.mark()
-                on_token(token)
+                run.on_token(token)
 
+            s = run.settings
             new_ids = generate_with_learner_code(
-                modules, model, prompt_ids, max_new_tokens=max_new_tokens, greedy=greedy, temperature=temperature,
-                top_k=top_k, top_p=top_p, seed=seed, device=target, on_token=mark_and_show,
-                exercises=ws.exercises)
+                modules, model, run.prompt_ids, max_new_tokens=run.max_new_tokens, greedy=s.greedy,
+                temperature=s.temperature, top_k=s.top_k, top_p=s.top_p, seed=s.seed, device=target,
+                on_token=mark_and_show, exercises=ws.exercises)
     except LearnerCodeError as exc:
         raise CliError(str(exc), code=1) from None
     return new_ids, timings, compile_s, model.compiled

@@ -6,17 +6,9 @@ import typer
 from rich.markdown import Markdown
 from rich.panel import Panel
 
-from .common import (
-    PROG,
-    CliError,
-    ForceOption,
-    StepArgument,
-    WorkspaceOption,
-    console,
-    resolve_step,
-    save_state,
-)
+from .common import PROG, CliError, ForceOption, StepArgument, WorkspaceOption, console
 from .display import HINT_TIERS
+from .session import resolve_step, save_state
 
 
 def hint(step: StepArgument = None, force: ForceOption = False, workspace: WorkspaceOption = None) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from .common import WorkspaceOption, console, load_state, open_workspace
+from .common import WorkspaceOption, console, open_workspace
 from .display import next_step_hint, overview
+from .session import load_state
 
 
 def list_steps(workspace: WorkspaceOption = None) -> None:

@@ -8,13 +8,8 @@ import subprocess
 
 import typer
 
-from .common import (
-    CliError,
-    ForceOption,
-    StepArgument,
-    WorkspaceOption,
-    resolve_step,
-)
+from .common import CliError, ForceOption, StepArgument, WorkspaceOption
+from .session import resolve_step
 
 
 def open_step(step: StepArgument = None, force: ForceOption = False, workspace: WorkspaceOption = None) -> None:

@@ -5,18 +5,8 @@ from __future__ import annotations
 import typer
 from rich.markup import escape
 
-from .common import (
-    CliError,
-    RequiredStepArgument,
-    WorkspaceOption,
-    YesOption,
-    confirm,
-    console,
-    load_state,
-    open_workspace,
-    parse_step,
-    save_state,
-)
+from .common import CliError, RequiredStepArgument, WorkspaceOption, YesOption, confirm, console, open_workspace, parse_step
+from .session import load_state, save_state
 
 
 def reset(step: RequiredStepArgument, yes: YesOption = False, workspace: WorkspaceOption = None) -> None:

@@ -7,14 +7,8 @@ from rich.markdown import Markdown
 from rich.markup import escape
 from rich.rule import Rule
 
-from .common import (
-    PROG,
-    ForceOption,
-    StepArgument,
-    WorkspaceOption,
-    console,
-    resolve_step,
-)
+from .common import PROG, ForceOption, StepArgument, WorkspaceOption, console
+from .session import resolve_step
 
 
 def show(step: StepArgument = None, force: ForceOption = False, workspace: WorkspaceOption = None) -> None:

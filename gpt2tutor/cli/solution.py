@@ -6,17 +6,8 @@ import sys
 
 import typer
 
-from .common import (
-    RequiredStepArgument,
-    WorkspaceOption,
-    YesOption,
-    confirm,
-    console,
-    load_state,
-    open_workspace,
-    parse_step,
-    stdout_is_tty,
-)
+from .common import RequiredStepArgument, WorkspaceOption, YesOption, confirm, console, open_workspace, parse_step, stdout_is_tty
+from .session import load_state
 
 
 def solution(step: RequiredStepArgument, yes: YesOption = False, workspace: WorkspaceOption = None) -> None:

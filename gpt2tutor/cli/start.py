@@ -10,27 +10,32 @@ import typer
 from rich.markup import escape
 
 from ..curriculum import STEPS
+from ..grading import edited
 from ..state import State
-from ..workspace import DEFAULT_DIR, ENV_VAR, WorkspaceError, create, locate
+from ..workspace import DEFAULT_DIR, ENV_VAR, WorkspaceError, create, is_tutor_source, locate
 from . import warmup
-from .common import CliError, WorkspaceOption, console, load_state, require_writable, save_state
+from .common import CliError, WorkspaceOption, console, require_writable
 from .display import next_step_hint, overview
+from .session import load_state, rebuild, save_state
 
 
-def _choose_root(directory: Path | None, workspace: Path | None) -> Path:
+def _choose_root(directory: Path | None, workspace: Path | None) -> tuple[Path, bool]:
+    """Where to work, and whether that was chosen for the learner inside the tutor's own source tree."""
     if directory is not None and workspace is not None and directory.resolve() != workspace.resolve():
         raise CliError(f"two different workspaces given: {directory} and --workspace {workspace}")
     given = directory or workspace or (Path(os.environ[ENV_VAR]) if os.environ.get(ENV_VAR) else None)
     if given is not None:
-        return given
+        return given, False
     try:
-        return locate(None).root  # inside (or next to) an existing workspace: resume it
+        return locate(None).root, False  # inside (or next to) an existing workspace: resume it
     except WorkspaceError:
         pass
     here = Path.cwd()
+    if is_tutor_source(here):  # a clone of the tutor: its skeletons are not the learner's to edit
+        return here / DEFAULT_DIR, True
     if any((here / "exercises").glob("step_*.py")):  # a folder that already holds exercises
-        return here
-    return here / DEFAULT_DIR
+        return here, False
+    return here / DEFAULT_DIR, False
 
 
 def start(
@@ -41,7 +46,7 @@ def start(
 ) -> None:
     """Create a workspace, or resume one: copies the exercise skeletons into DIR/exercises/ (never
     overwriting a file you have) and shows where you are and what to do next. Safe to run again."""
-    root = _choose_root(directory, workspace)
+    root, in_source = _choose_root(directory, workspace)
     if root.exists() and not root.is_dir():
         raise CliError(f"{root} is a file, not a folder")
     had_state = (root / ".gpt2tutor" / "state.json").exists()
@@ -57,7 +62,13 @@ def start(
         raise CliError(f"cannot set up the exercises in {root / 'exercises'}: {exc.strerror or exc}") from None
 
     out, err = console(), console(stderr=True)
-    resumed = had_state or bool(existing)
+    if in_source:
+        out.print(f"This folder holds the tutor's own source, so your workspace is [bold]{escape(str(ws.root))}[/] "
+                  "(the clone itself stays untouched).")
+    worked_on = [s for s in existing if edited(ws, s)]
+    state = load_state(ws)
+    resumed = (had_state and any(state.record(s).passed or state.record(s).hints_used for s in STEPS)) \
+        or bool(worked_on)
     if resumed:
         out.print(f"[bold]Welcome back.[/] Resuming your workspace at [bold]{escape(str(ws.root))}[/].")
     else:
@@ -65,33 +76,20 @@ def start(
                   f"checked steps, then run it with OpenAI's real weights.\n"
                   f"Your workspace is [bold]{escape(str(ws.root))}[/]; your files are in "
                   f"[bold]{escape(str(ws.exercises))}[/].")
-    if added and resumed:
+    if added and existing:
         out.print(f"Added the missing exercise files: {', '.join(s.filename for s in added)}.")
 
     warmup.start_in_background(err)
-    state = load_state(ws)
-    if not had_state and _edited(ws, existing):
+    if not had_state and worked_on:
         # exercises from before but no progress file: find out where the learner is
-        from .runs import rebuild_state
-
         err.print("Found exercises you already worked on: checking them to pick up where you left off.")
-        state, _ = rebuild_state(ws, State(), ui=err)
+        state, _ = rebuild(ws, State(), err)
     save_state(ws, state)
 
     out.print()
     out.print(overview(state, ws))
     out.print()
     out.print(next_step_hint(state))
-
-
-def _edited(ws, steps) -> bool:
-    for step in steps:
-        try:
-            if ws.exercise(step).read_text("utf-8") != step.skeleton():
-                return True
-        except (OSError, UnicodeDecodeError):
-            return True
-    return False
 
 
 def register(app: typer.Typer) -> None:

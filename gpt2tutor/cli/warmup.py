@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from .. import kernels, maxenv, prewarm
+from .. import kernels, maxenv, maxinternals, prewarm
 from ..curriculum import Step
 
 POLL = 0.25  # seconds between looks at the prewarm's progress
@@ -170,7 +170,7 @@ class _WaitView:
 
     def __init__(self, step: int | None, names: list[str], started: float):
         self.step, self.names, self.started = step, names, started
-        self.progress = prewarm.Progress()
+        self.progress = prewarm.PrewarmReport()
         self.left_stages = list(names)
 
     def __rich__(self) -> Text:
@@ -254,8 +254,7 @@ def command() -> list[str]:
     found = shutil.which("max")
     if found:
         return [found, "warm-interpreter-cache"]
-    return [sys.executable, "-c", "import sys; from max._entrypoints.pipelines import main; sys.exit(main())",
-            "warm-interpreter-cache"]
+    return [sys.executable, "-c", maxinternals.WARM_COMMAND_FALLBACK, "warm-interpreter-cache"]
 
 
 def full_warm(ui: Console) -> bool:

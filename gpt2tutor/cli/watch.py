@@ -21,22 +21,12 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ..curriculum import STEPS, Step
+from ..curriculum import Step, following
+from ..grading import imported_steps
 from ..workspace import Workspace
 from . import warmup
-from .common import (
-    PROG,
-    ForceOption,
-    StepArgument,
-    TimeoutOption,
-    WorkspaceOption,
-    console,
-    load_state,
-    resolve_step,
-    save_state,
-)
-from .display import ResultPrinter, summary
-from .runs import check_steps, dependency_notes, imported_steps
+from .common import PROG, ForceOption, StepArgument, TimeoutOption, WorkspaceOption, console
+from .session import check_and_record, load_state, resolve_step
 
 TICK_MS = 500
 POLLING_FILESYSTEMS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "drvfs", "fuse.sshfs", "afs", "fuse.gcsfuse"}
@@ -167,19 +157,8 @@ def watch(
 
 def _check_once(ws: Workspace, step: Step, out: Console, timeout: float | None, checker=None) -> bool:
     out.rule(f"step {step.id} · {escape(step.title)} · {time.strftime('%H:%M:%S')}")
-    activity = warmup.CheckActivity(f"Checking step {step.id}…")
-    with out.status(activity):
-        run = check_steps(ws, [step], timeout=timeout, on_result=ResultPrinter(out), on_progress=activity,
-                          checker=checker)
-    state = load_state(ws, timeout=timeout)  # fresh: another command may have changed it meanwhile
-    passed = run.passed(step)
-    state.mark(step, passed, run.hashes.get(step.id))
-    save_state(ws, state)
-    summary(out, step, run.results.get(step.id, []), state)
-    if not passed:
-        for note in dependency_notes(ws, state, step):
-            out.print(f"[yellow]{escape(note)}[/]")
-    return passed
+    outcome, _ = check_and_record(ws, step, out, timeout=timeout, warm=checker)
+    return outcome.passed
 
 
 def _watch_step(ws: Workspace, step: Step, out: Console, keys: Keys, polling: bool,
@@ -188,7 +167,7 @@ def _watch_step(ws: Workspace, step: Step, out: Console, keys: Keys, polling: bo
     watched = [step, *imported_steps(ws, step)]
     last = _stamp(ws, watched)
     passed = _check_once(ws, step, out, timeout, checker)
-    nxt = STEPS[step.number] if step.number < len(STEPS) else None
+    nxt = following(step)
 
     def prompt() -> None:
         how = " (polling)" if polling else ""

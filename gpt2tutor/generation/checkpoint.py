@@ -19,7 +19,6 @@ import numpy as np
 from ..reference.step_01 import GPT2Config
 from ..weights import hf_to_max
 
-DEFAULT_MODEL = "gpt2"
 CONFIG_FILE = "config.json"
 SAFETENSORS_FILE = "model.safetensors"
 SAFETENSORS_INDEX = "model.safetensors.index.json"
@@ -41,7 +40,6 @@ class Checkpoint:
     name: str  # what --model said
     folder: Path
     config: GPT2Config
-    hf_config: dict  # config.json as read
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """The weights under GPT2LMHeadModel's MAX names: Conv1D transposed, lm_head tied to wte."""
@@ -65,8 +63,7 @@ def resolve(model: str) -> Checkpoint:
     else:
         folder = _download(model)
     _require_safetensors(folder, model)
-    hf_config = _read_config(folder, model)
-    return Checkpoint(model, folder, config_from_hf(hf_config, model), hf_config)
+    return Checkpoint(model, folder, config_from_hf(_read_config(folder, model), model))
 
 
 def _looks_like_path(model: str) -> bool:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +24,7 @@ from types import ModuleType
 import numpy as np
 
 from ..curriculum import STEPS
+from ..frames import learner_frames
 from ..reference.step_01 import GPT2Config
 
 
@@ -34,8 +34,7 @@ class LearnerCodeError(Exception):
 
 def _where(exc: BaseException, exercises: Path) -> str:
     """'step_07.py line 31' for the innermost frame in the learner's files, else ''."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if Path(f.filename).resolve().is_relative_to(exercises.resolve())]
+    frames = learner_frames(exc, exercises)
     if not frames:
         return ""
     last = frames[-1]
@@ -153,10 +152,8 @@ class StreamingModel:
         self._top_p = top_p
         self._temperature = temperature
         self.seen = 0  # generated tokens reported so far
-        self.calls = 0
 
     def __call__(self, input_ids):
-        self.calls += 1
         ids = np.asarray(input_ids.to_numpy()).reshape(-1)
         self.report(ids)
         logits = self._model(input_ids)

@@ -1,0 +1,114 @@
+"""Every use of MAX's private modules, in one place (MAX 26.7).
+
+The kernel bundles (gpt2tutor.kernels) build, load and watch MAX's eager-op models through MAX's
+interpreter internals, and the CLI reads MAX's warm-cache stamp without importing MAX. None of that is
+public API: a MAX upgrade may move it, and tests/test_maxinternals.py then fails naming what moved.
+Nothing here imports MAX at module level.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+WARM_STAMP = "eager_gc_warm_stamp.json"  # gc_compile._WARM_STAMP_NAME
+PRIVATE_NAMES = (  # what this module relies on, checked by the test
+    ("max._interpreter_ops.gc_compile", ("registered_families", "DISCOVERED_DEVICES", "COMPILE_LOCK", "session_for",
+                                         "GCOpFamily", "_WARM_STAMP_NAME", "warm_stamp_matches")),
+    ("max._mlir_context", ("in_default_mlir_context", "default_mlir_context")),
+    ("max._core", ("Operation",)),
+    ("max._entrypoints.pipelines", ("main",)),
+)
+
+
+def _gc():
+    from max._interpreter_ops import gc_compile  # importing it registers every op family
+
+    return gc_compile
+
+
+def families() -> dict:
+    """MAX's eager op families by name; each has a `cache` of compiled models keyed by target."""
+    return {f.name: f for f in _gc().registered_families()}
+
+
+def _cpu():
+    return next(d for d in _gc().DISCOVERED_DEVICES if d.label == "cpu")
+
+
+def build_module_bytecode(keys: Iterable[tuple[str, str]]) -> bytes:
+    """One MAX Module holding exactly these (family, target) pairs, built the way MAX's own sweeps build
+    them (so the same keys give the same module, and MAX's disk cache finds it), as MLIR bytecode."""
+    from max._mlir_context import in_default_mlir_context
+    from max.graph import Module
+
+    keys = list(keys)
+    found = families()
+    cpu = _cpu()
+    wanted = {k for _, k in keys}
+
+    @in_default_mlir_context
+    def build() -> bytes:
+        module, spare = Module(), Module()
+        found["band_part"].build_module_for_device(cpu, spare)  # something to park unwanted graphs after
+        anchor = list(spare.mlir_module.body)[-1]
+        for name in sorted({f for f, _ in keys if f in found}):
+            found[name].build_module_for_device(cpu, module)
+        for op in list(module.mlir_module.body):
+            if getattr(op, "is_subgraph", True) is False and op.sym_name not in wanted:
+                op.move_after(anchor)
+        return module.mlir_module.bytecode
+
+    return build()
+
+
+def load_module_bytecode(data: bytes, keys: Iterable[tuple[str, str]]) -> int:
+    """Compiles (or finds in MAX's disk cache) the module and puts its models into the eager caches,
+    where the ops look first. Returns how many models the module held."""
+    from max._core import Operation
+    from max._mlir_context import default_mlir_context
+    from max.graph import Module
+
+    gc = _gc()
+    module = Module(Operation.from_bytecode(data, default_mlir_context()))
+    found = families()
+    with gc.COMPILE_LOCK:
+        models = gc.session_for(_cpu()).load_all(module, weights_registry={})
+        for family, key in keys:
+            if key in models and family in found:
+                found[family].cache.setdefault(key, models[key])
+    return len(models)
+
+
+ModelFor = Callable[..., object]
+
+
+def wrap_model_lookup(wrap: Callable[[ModelFor], ModelFor]) -> None:
+    """Replaces the method every op family looks its compiled models up with (`model_for(self, key,
+    device, build, **kw)`) by `wrap(original)`, once per process."""
+    try:
+        family = _gc().GCOpFamily
+    except Exception:  # noqa: BLE001 - an optimisation: without it MAX behaves as usual
+        return
+    if getattr(family.model_for, "_gpt2tutor", False):
+        return
+    wrapped = wrap(family.model_for)
+    wrapped._gpt2tutor = True
+    family.model_for = wrapped
+
+
+def warm_stamp_matches(cache_dir: Path, max_version: str | None) -> bool:
+    """Whether `max warm-interpreter-cache` has prepared this cache for this MAX on this CPU (no
+    accelerator), read from MAX's stamp file without importing MAX."""
+    try:
+        context = json.loads((cache_dir / WARM_STAMP).read_text())["context"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    fields = dict(part.split("=", 1) for part in context.split(";") if "=" in part)
+    return fields.get("version") == max_version and fields.get("cpu") == platform.machine()
+
+
+# `max warm-interpreter-cache` when no `max` executable is on the path
+WARM_COMMAND_FALLBACK = "import sys; from max._entrypoints.pipelines import main; sys.exit(main())"

@@ -1,0 +1,271 @@
+"""The course's rules without MAX: what unlocks what, the current step, and rebuilding progress by
+re-checking (with a stand-in checker); plus the house rules a change must keep (no import circles, no
+step-number gate outside the registry, MAX's private modules behind one module) and the front door
+(a fresh clone plus `gpt2tutor start` leaves the clone clean)."""
+
+from __future__ import annotations
+
+import ast
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gpt2tutor import grading
+from gpt2tutor.checking.results import Result, StepOutcome
+from gpt2tutor.curriculum import STEPS, following, get_step, prerequisites
+from gpt2tutor.state import State
+from gpt2tutor.workspace import Workspace
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "gpt2tutor"
+LAST = STEPS[-1]
+
+
+def passed_state(*ids: str) -> State:
+    state = State()
+    for sid in ids:
+        state.mark(get_step(sid), True, "hash")
+    return state
+
+
+def ids(steps) -> list[str]:
+    return [s.id for s in steps]
+
+
+# --- the registry's rules -----------------------------------------------------------------------------
+
+def test_each_step_waits_for_the_one_before_and_the_last_for_all() -> None:
+    assert prerequisites(STEPS[0]) == ()
+    for before, step in zip(STEPS, STEPS[1:]):
+        expected = STEPS[: step.number - 1] if step.waits_for_all else (before,)
+        assert prerequisites(step) == expected
+    assert LAST.waits_for_all and prerequisites(LAST) == STEPS[:-1]
+    assert following(LAST) is None and following(STEPS[0]) == STEPS[1]
+
+
+def test_unlocking_follows_the_registry() -> None:
+    state = State()
+    assert ids(s for s in STEPS if state.unlocked(s)) == ["01"]
+    state = passed_state("01", "02", "03")
+    assert state.unlocked(get_step(4)) and not state.unlocked(get_step(5))
+    every_but_one = passed_state(*[s.id for s in STEPS[:-1] if s.id != "05"])
+    assert not every_but_one.unlocked(get_step(6))  # 06 waits for 05
+    assert every_but_one.unlocked(get_step(7))  # 07 waits for 06 alone
+    assert ids(every_but_one.blockers(LAST)) == ["05"]
+    assert not every_but_one.unlocked(LAST)
+    assert passed_state(*[s.id for s in STEPS[:-1]]).unlocked(LAST)
+
+
+def test_a_step_is_unlocked_by_its_prerequisites_only() -> None:
+    state = passed_state("01", "03")
+    assert ids(state.blockers(get_step(3))) == ["02"]
+    assert state.unlocked(get_step(4))
+
+
+def test_the_current_step_is_the_first_not_passed() -> None:
+    assert State().current == STEPS[0]
+    state = passed_state(*[s.id for s in STEPS[:7]])
+    assert state.current.id == "08"
+    state.mark(get_step(7), False, None)  # 07 regresses: the current step goes back to it
+    assert state.current.id == "07" and state.unlocked(state.current)
+    assert passed_state(*[s.id for s in STEPS]).current == LAST
+    assert State.from_json(state.to_json()).current.id == "07"
+
+
+# --- rebuilding progress by re-checking, with a stand-in checker ---------------------------------------
+
+class FakeChecker:
+    """Runs 'checks' whose verdicts are given per step, honouring stop_before as the runner does."""
+
+    def __init__(self, verdicts: dict[str, bool]):
+        self.verdicts = verdicts
+        self.checked: list[str] = []
+
+    def __call__(self, ws, steps, *, on_result=None, stop_before=None, **_) -> list[StepOutcome]:
+        outcomes = []
+        for step in steps:
+            if stop_before is not None and stop_before(step):
+                break
+            self.checked.append(step.id)
+            result = Result(step.id, "behaviour", "works", self.verdicts.get(step.id, False))
+            if on_result is not None:
+                on_result(result)
+            outcomes.append(StepOutcome(step, [result], file_hash=f"hash-{step.id}"))
+        return outcomes
+
+
+def test_a_rebuild_from_nothing_stops_at_the_first_failing_step(tmp_path: Path) -> None:
+    checker = FakeChecker({"01": True, "02": True, "03": True, "04": False, "05": True})
+    state, outcomes = grading.rebuild(Workspace(tmp_path), State(), checker=checker)
+    assert checker.checked == ["01", "02", "03", "04"]  # 05 is locked by 04
+    assert ids(s for s in STEPS if state.record(s).passed) == ["01", "02", "03"]
+    assert state.current.id == "04"
+    assert [o.passed for o in outcomes] == [True, True, True, False]
+    assert state.record(get_step(1)).hash == "hash-01"
+
+
+def test_a_rebuild_rechecks_every_step_that_was_unlocked_and_keeps_the_hints(tmp_path: Path) -> None:
+    old = passed_state("01", "02", "03", "04", "05", "06")
+    old.record(get_step(3)).hints_used = 2
+    checker = FakeChecker({"01": True, "02": True, "03": False, "04": True, "05": True, "06": True, "07": False})
+    state, _ = grading.rebuild(Workspace(tmp_path), old, checker=checker)
+    assert checker.checked == ["01", "02", "03", "04", "05", "06", "07"]  # 04-07 were unlocked before
+    assert ids(s for s in STEPS if state.record(s).passed) == ["01", "02", "04", "05", "06"]
+    assert state.record(get_step(3)).hints_used == 2
+    assert state.current.id == "03"
+
+
+def test_a_forced_rebuild_checks_everything_and_the_last_step_still_waits(tmp_path: Path) -> None:
+    verdicts = {s.id: True for s in STEPS}
+    verdicts["05"] = False
+    checker = FakeChecker(verdicts)
+    state, _ = grading.rebuild(Workspace(tmp_path), State(), checker=checker, force=True)
+    assert checker.checked == ids(STEPS)
+    assert state.record(LAST).passed and not state.unlocked(LAST)  # passed when forced, yet 05 blocks it
+
+
+def test_steps_a_rebuild_never_reaches_keep_their_old_record(tmp_path: Path) -> None:
+    old = State()
+    old.record(get_step(9)).hints_used = 3
+    checker = FakeChecker({"01": False})
+    state, _ = grading.rebuild(Workspace(tmp_path), old, checker=checker)
+    assert checker.checked == ["01"]
+    assert state.record(get_step(9)).hints_used == 3 and not state.record(get_step(9)).passed
+
+
+def test_edited_files_are_reachable_for_the_warm_up(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path)
+    ws.copy_skeletons()
+    ws.exercise(get_step(9)).write_text("# mine\n")
+    assert ids(grading.reachable(ws, State())) == ["01", "09"]
+    assert ids(grading.reachable(ws, State(), force=True)) == ids(STEPS)
+
+
+# --- house rules ---------------------------------------------------------------------------------------
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def _imports(name: str, path: Path, known: set[str]) -> set[str]:
+    """The package modules `name` imports anywhere in its file (function-level imports too)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    targets = set()
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.Import):
+            targets.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package
+            for _ in range(node.level - 1):
+                base = base.rpartition(".")[0]
+            module = ".".join(p for p in (base if node.level else "", node.module or "") if p)
+            targets.add(module)
+            targets.update(f"{module}.{a.name}" for a in node.names)
+    return {t for t in targets if t in known and t != name}
+
+
+def test_the_package_has_no_import_circles() -> None:
+    modules = _modules()
+    graph = {name: _imports(name, path, set(modules)) for name, path in modules.items()}
+    # a package's __init__ importing its own submodules is its face, not a circle
+    graph = {n: {t for t in ts if not (t.startswith(n + ".") and modules[n].name == "__init__.py")}
+             for n, ts in graph.items()}
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for target in sorted(graph[node]):
+            if state.get(target) == 1:
+                raise AssertionError("import circle: " + " -> ".join(stack[stack.index(target):] + [target]))
+            if target not in state:
+                visit(target)
+        stack.pop()
+        state[node] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name)
+
+
+def test_no_step_number_gate_outside_the_registry() -> None:
+    gate = re.compile(r"\.number\s*[=!<>]=?\s*(len\(|\d)|STEPS\[[^\]]*(number|current)|current\s*[=!]=\s*\d")
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "curriculum.py":
+            continue
+        for lineno, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+            assert not gate.search(line), f"{path.relative_to(ROOT)}:{lineno} gates on a step number: {line.strip()}"
+
+
+def test_max_private_modules_are_imported_from_one_module() -> None:
+    private = re.compile(r"\bmax\._\w+")
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "maxinternals.py":
+            continue
+        text = path.read_text("utf-8")
+        assert not private.search(text), f"{path.relative_to(ROOT)} names MAX's private modules: use maxinternals"
+
+
+def test_the_core_imports_neither_max_nor_rich() -> None:
+    code = ("import sys; import gpt2tutor.grading, gpt2tutor.state, gpt2tutor.curriculum, gpt2tutor.workspace; "
+            "print(sorted(m for m in ('max', 'rich', 'numpy', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_help_shows_no_type_beside_a_flag() -> None:
+    from typer.testing import CliRunner
+
+    from gpt2tutor.cli import app
+
+    result = CliRunner().invoke(app, ["check", "--help"], env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert result.exit_code == 0 and "--all" in result.stdout
+    assert "<bool>" not in result.stdout
+
+
+# --- the front door --------------------------------------------------------------------------------------
+
+@pytest.mark.skipif(shutil.which("git") is None or sys.version_info < (3, 11), reason="needs git and python -P")
+def test_start_in_a_fresh_clone_leaves_it_clean_and_says_welcome(tmp_path: Path) -> None:
+    if subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True).returncode != 0:
+        pytest.skip("not a git checkout")
+    clone = tmp_path / "gpt2tutor"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=120)
+    env = {"NO_COLOR": "1", "COLUMNS": "200", "GPT2TUTOR_KERNELS": "0", "PATH": "/usr/bin:/bin",
+           "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    # -P: the installed tutor, not the clone's copy that `python -c` would put first on the path
+    start = [sys.executable, "-P", "-c", "from gpt2tutor.cli import main; main()", "start"]
+    run = subprocess.run(start, cwd=clone, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "Welcome to gpt2tutor" in run.stdout and "Welcome back" not in run.stdout
+    assert "gpt2-workspace" in run.stdout
+    assert (clone / "gpt2-workspace" / "exercises" / "step_01.py").is_file()
+    status = subprocess.run(["git", "-C", str(clone), "status", "--porcelain", "--ignored=no"],
+                            capture_output=True, text=True, check=True).stdout
+    assert status == "", f"the clone is not clean after start:\n{status}"
+    again = subprocess.run(start, cwd=clone, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "Welcome back" not in again.stdout  # no progress yet: still a welcome
+
+
+def test_welcome_back_is_for_a_workspace_with_progress(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from gpt2tutor.cli import app
+    from gpt2tutor.state import save
+
+    runner = CliRunner()
+    env = {"NO_COLOR": "1", "COLUMNS": "200", "GPT2TUTOR_WORKSPACE": None}
+    first = runner.invoke(app, ["start", str(tmp_path / "ws")], env=env)
+    assert first.exit_code == 0 and "Welcome to gpt2tutor" in first.stdout
+    save(Workspace((tmp_path / "ws").resolve()), passed_state("01"))
+    again = runner.invoke(app, ["start", str(tmp_path / "ws")], env=env)
+    assert again.exit_code == 0 and "Welcome back" in again.stdout

@@ -1,0 +1,70 @@
+"""MAX's private names the tutor relies on (gpt2tutor.maxinternals) still exist and still mean what we
+read them as. When a MAX upgrade moves one, this fails naming it: mend maxinternals.py, nothing else."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gpt2tutor import kernels, maxinternals
+
+
+@pytest.mark.parametrize(("module", "names"), maxinternals.PRIVATE_NAMES, ids=[m for m, _ in maxinternals.PRIVATE_NAMES])
+def test_the_private_names_exist(module: str, names: tuple[str, ...]) -> None:
+    try:
+        found = importlib.import_module(module)
+    except ImportError as exc:
+        pytest.fail(f"MAX no longer has {module} ({exc}): gpt2tutor.maxinternals needs mending")
+    missing = [n for n in names if not hasattr(found, n)]
+    assert not missing, f"MAX's {module} no longer has {', '.join(missing)}: gpt2tutor.maxinternals needs mending"
+
+
+def test_the_warm_stamp_name_is_maxs() -> None:
+    from max._interpreter_ops import gc_compile
+
+    assert gc_compile._WARM_STAMP_NAME == maxinternals.WARM_STAMP
+
+
+PARITY = """
+import json, sys
+from max._interpreter_ops import gc_compile
+from gpt2tutor import maxenv
+print(json.dumps([gc_compile.warm_stamp_matches(), maxenv.cache_is_warm()]))
+"""
+
+
+def _both_say(derived: Path) -> list[bool]:
+    env = dict(os.environ, MODULAR_DERIVED_PATH=str(derived))
+    out = subprocess.run([sys.executable, "-c", PARITY], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_reading_the_warm_stamp_agrees_with_max(tmp_path: Path) -> None:
+    """Our stamp reader (no MAX import) and MAX's own, on a stamp MAX wrote, one for another version, none."""
+    cache = tmp_path / "cache" / ".max_cache"
+    assert _both_say(tmp_path) == [False, False]
+    env = dict(os.environ, MODULAR_DERIVED_PATH=str(tmp_path))
+    subprocess.run([sys.executable, "-c", "from max._interpreter_ops import gc_compile; "
+                    "assert gc_compile.write_warm_stamp()"], env=env, check=True, timeout=300)
+    assert (cache / maxinternals.WARM_STAMP).is_file()
+    assert _both_say(tmp_path) == [True, True]
+    stamp = json.loads((cache / maxinternals.WARM_STAMP).read_text())
+    stamp["context"] = stamp["context"].replace("version=", "version=0.")
+    (cache / maxinternals.WARM_STAMP).write_text(json.dumps(stamp))
+    assert _both_say(tmp_path) == [False, False]
+
+
+def test_a_bundle_builds_from_the_families_max_registers() -> None:
+    """Every family the manifest names is one MAX registers, and a small stage's module builds."""
+    families = maxinternals.families()
+    named = {family for stage in kernels.stages() for family, _ in stage.keys}
+    assert named <= set(families), f"MAX no longer registers {sorted(named - set(families))}"
+    smallest = min(kernels.stages(), key=lambda s: len(s.keys))
+    assert maxinternals.build_module_bytecode(smallest.keys)[:4] == b"ML\xefR"  # MLIR bytecode's magic
