@@ -39,8 +39,8 @@ def _sidebar(views: list[StepView], here: str) -> str:
     items = []
     for v in views:
         current = ' aria-current="page"' if v.page == here else ""
-        items.append(f'<li class="{escape(v.status)}"><a href="{v.page}"{current}><span class="num">{v.step.id}</span> '
-                     f'{escape(v.step.title)}</a><span class="dot" title="{escape(STATUS_LABELS[v.status])}"></span></li>')
+        items.append(f'<li class="{escape(v.status)}"><a href="{v.page}" title="{escape(v.step.title)}"{current}><span class="num">{v.step.id}</span> '
+                     f'<span class="title">{escape(v.step.title)}</span></a><span class="dot" title="{escape(STATUS_LABELS[v.status])}"></span></li>')
     contents = ' aria-current="page"' if here == "index.html" else ""
     return (f'<nav class="sidebar" aria-label="Steps"><a class="contents" href="index.html"{contents}>Contents</a>'
             f'<ol>{"".join(items)}</ol></nav>')
@@ -78,10 +78,10 @@ def _layout(title: str, here: str, views: list[StepView], body: str) -> str:
 """
 
 
-def _pager(prev: tuple[str, str], nxt: tuple[str, str]) -> str:
-    return (f'<nav class="pager" aria-label="Previous and next"><a rel="prev" href="{prev[0]}">'
-            f'<small>Previous</small>{escape(prev[1])}</a><a rel="next" href="{nxt[0]}"><small>Next</small>'
-            f'{escape(nxt[1])}</a></nav>')
+def _pager(prev: tuple[str, str] | None, nxt: tuple[str, str]) -> str:
+    before = f'<a rel="prev" href="{prev[0]}"><small>Previous</small>{escape(prev[1])}</a>' if prev else ""
+    return (f'<nav class="pager" aria-label="Previous and next">{before}'
+            f'<a rel="next" href="{nxt[0]}"><small>Next</small>{escape(nxt[1])}</a></nav>')
 
 
 def index_page(views: list[StepView], *, current: Step, workspace: str, built: str) -> str:
@@ -106,7 +106,7 @@ def index_page(views: list[StepView], *, current: Step, workspace: str, built: s
 </table>
 <p class="meta">Your progress as it was at {escape(built)}, from the workspace <code>{escape(workspace)}</code>.
 Run <code>gpt2tutor book</code> again to bring it up to date; <code>gpt2tutor list</code> shows it in the terminal.</p>
-{_pager(("index.html", "Contents"), (views[0].page, f"Step {views[0].step.id} · {views[0].step.title}"))}"""
+{_pager(None, (views[0].page, f"Step {views[0].step.id} · {views[0].step.title}"))}"""
     return _layout(BOOK_TITLE, "index.html", views, body)
 
 
