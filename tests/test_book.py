@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import webbrowser
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -195,7 +196,10 @@ def test_a_step_page_has_the_exercise_the_check_command_the_hints_and_its_neighb
         assert f'<a rel="prev" href="{prev}">' in html and f'<a rel="next" href="{nxt}">' in html
 
 
-def test_the_default_folder_is_in_the_workspace_and_a_fresh_one_shows_no_progress(tmp_path: Path) -> None:
+def test_the_default_folder_is_in_the_workspace_and_a_fresh_one_shows_no_progress(tmp_path: Path,
+                                                                                  monkeypatch) -> None:
+    opened: list[str] = []
+    monkeypatch.setattr(webbrowser, "open", lambda url, *a, **kw: opened.append(url) or True)
     root = tmp_path / "ws"
     assert cli("start", root).exit_code == 0
     result = cli("book", "--no-open", "-w", root)
@@ -203,8 +207,10 @@ def test_the_default_folder_is_in_the_workspace_and_a_fresh_one_shows_no_progres
     index = root / ".gpt2tutor" / "book" / "index.html"
     assert result.stdout.strip().splitlines()[-1] == str(index)
     assert f"0 of {len(STEPS)} steps passed" in Page(index).text
-    result = cli("book", "--no-open", "-w", root)  # a rebuild over the old book
+    assert opened == []
+    result = cli("book", "-w", root)  # a rebuild over the old book, opened in the (stand-in) browser
     assert result.exit_code == 0, result.output
+    assert opened == [index.as_uri()] and result.stdout.strip().splitlines()[-1] == str(index)
 
 
 def test_bad_out_is_one_line_and_exit_2(tmp_path: Path, monkeypatch) -> None:
