@@ -40,7 +40,15 @@ def parser() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "linkify": True, "highlight": _code_block})
     md.enable(["table", "strikethrough", "linkify"])
     md.use(anchors_plugin, min_level=1, max_level=3)
+    md.add_render_rule("link_open", _link_open)
     return md
+
+
+def _link_open(self, tokens, idx, options, env) -> str:
+    """Marks a bare URL made into a link, so that print doesn't repeat the address after it."""
+    if tokens[idx].markup == "linkify":
+        tokens[idx].attrSet("class", "bare")
+    return self.renderToken(tokens, idx, options, env)
 
 
 def to_html(text: str) -> str:

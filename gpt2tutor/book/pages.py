@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
-from ..curriculum import STEPS, Step
+from ..curriculum import Step
 
 BOOK_TITLE = "Build GPT-2 in MAX"
 STATUS_LABELS = {"locked": "locked", "todo": "to do", "passed": "passed", "changed": "changed since it passed"}
@@ -87,9 +87,11 @@ def _pager(prev: tuple[str, str] | None, nxt: tuple[str, str]) -> str:
 def index_page(views: list[StepView], *, current: Step, workspace: str, built: str) -> str:
     passed = sum(1 for v in views if v.status in ("passed", "changed"))
     total = len(views)
+    next_up = ("every step passes: your GPT-2 is complete (try <code>gpt2tutor generate</code>)" if passed == total
+               else f'next: <a href="{page_name(current)}">step {current.id} · {escape(current.title)}</a>')
     rows = "".join(
         f'<tr class="{escape(v.status)}"><td class="num">{v.step.id}</td>'
-        f'<td><a href="{v.page}">{escape(v.step.title)}</a>{" <em>(your current step)</em>" if v.step == current else ""}'
+        f'<td><a href="{v.page}">{escape(v.step.title)}</a>{" <em>(your current step)</em>" if v.step == current and passed < total else ""}'
         f'</td><td>{_badge(v.status)}</td><td class="num">{v.hints_used} of {len(v.step.hints)}</td></tr>'
         for v in views)
     body = f"""<h1>{escape(BOOK_TITLE)}</h1>
@@ -97,8 +99,7 @@ def index_page(views: list[StepView], *, current: Step, workspace: str, built: s
 <section class="progress" aria-label="Your progress">
   <div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="{total}" aria-valuenow="{passed}">
     <span style="width: {100 * passed / total:.1f}%"></span></div>
-  <p id="progress"><strong>{passed} of {total} steps passed</strong> · next:
-  <a href="{page_name(current)}">step {current.id} · {escape(current.title)}</a></p>
+  <p id="progress"><strong>{passed} of {total} steps passed</strong> · {next_up}</p>
 </section>
 <table class="steps">
 <thead><tr><th>step</th><th>title</th><th>status</th><th>hints used</th></tr></thead>
@@ -130,7 +131,7 @@ def step_page(views: list[StepView], index: int) -> str:
         views[index - 1].page, f"Step {views[index - 1].step.id} · {views[index - 1].step.title}")
     nxt = ("index.html", "Contents") if index == len(views) - 1 else (
         views[index + 1].page, f"Step {views[index + 1].step.id} · {views[index + 1].step.title}")
-    body = f"""<p class="status">Step {step.id} of {len(STEPS)} · {_badge(view.status)}</p>
+    body = f"""<p class="status">Step {step.id} of {len(views)} · {_badge(view.status)}</p>
 <article class="lesson">
 {view.lesson_html}
 </article>
