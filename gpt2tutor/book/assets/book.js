@@ -29,7 +29,8 @@ function occurrences(text, term) {
 
 function snippet(text, term) {
   const at = Math.max(0, text.toLowerCase().indexOf(term));
-  const start = Math.max(0, at - 60);
+  let start = Math.max(0, at - 60);
+  if (start > 0) start = Math.min(at, text.indexOf(" ", start) + 1 || at); // from a word's start
   const span = document.createElement("span");
   span.className = "snippet";
   span.append((start > 0 ? "…" : "") + text.slice(start, at));
