@@ -12,7 +12,9 @@ from datetime import datetime
 from importlib import resources
 from pathlib import Path
 
-from ..curriculum import STEPS
+from markdown_it.token import Token
+
+from ..curriculum import STEPS, Step
 from ..state import State
 from ..workspace import Workspace
 from . import markdown
@@ -29,19 +31,18 @@ def default_dir(ws: Workspace) -> Path:
     return ws.meta / "book"
 
 
-def _views(ws: Workspace, state: State) -> list[StepView]:
-    return [StepView(step=step, status=state.status(step, ws), hints_used=state.record(step).hints_used,
-                     exercise=str(ws.exercise(step)), lesson_html=markdown.to_html(step.lesson),
-                     hints_html=tuple(markdown.to_html(tier) for tier in step.hints))
-            for step in STEPS]
+def _view(ws: Workspace, state: State, step: Step, lesson: list[Token]) -> StepView:
+    return StepView(step=step, status=state.status(step, ws), hints_used=state.record(step).hints_used,
+                    exercise=str(ws.exercise(step)), lesson_html=markdown.to_html(lesson),
+                    hints_html=tuple(markdown.to_html(markdown.parse(tier)) for tier in step.hints))
 
 
-def search_index() -> str:
+def search_index(lessons: dict[Step, list[Token]]) -> str:
     """A script that sets `window.BOOK_INDEX`: one entry per lesson section (a fetch() of JSON fails on file://)."""
     entries = [
         {"page": page_name(step), "anchor": s.anchor, "step": step.id, "title": step.title,
          "heading": s.heading, "text": s.text}
-        for step in STEPS for s in markdown.sections(step.lesson)
+        for step, tokens in lessons.items() for s in markdown.sections(tokens)
     ]
     return f"window.BOOK_INDEX = {json.dumps(entries, ensure_ascii=True, indent=0)};\n"
 
@@ -63,14 +64,15 @@ def build(ws: Workspace, state: State, out: Path) -> Path:
     """Writes the book into `out` (index.html, a page per step, assets/); returns index.html's path."""
     out = out.expanduser().absolute()
     _prepare(out)
-    views = _views(ws, state)
+    lessons = {step: markdown.parse(step.lesson) for step in STEPS}
+    views = [_view(ws, state, step, tokens) for step, tokens in lessons.items()]
     current = STEPS[state.current - 1]
     built = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M")
     files = {
         "index.html": index_page(views, current=current, workspace=str(ws.root), built=built),
         **{view.page: step_page(views, i) for i, view in enumerate(views)},
         "assets/pygments.css": markdown.pygments_css(),
-        "assets/search-index.js": search_index(),
+        "assets/search-index.js": search_index(lessons),
         **{f"assets/{name}": resources.files(__name__).joinpath("assets", name).read_text("utf-8")
            for name in ASSETS},
     }

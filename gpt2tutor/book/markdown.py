@@ -51,8 +51,13 @@ def _link_open(self, tokens, idx, options, env) -> str:
     return self.renderToken(tokens, idx, options, env)
 
 
-def to_html(text: str) -> str:
-    return parser().render(text)
+def parse(text: str) -> list[Token]:
+    return parser().parse(text)
+
+
+def to_html(tokens: list[Token]) -> str:
+    md = parser()
+    return md.renderer.render(tokens, md.options, {})
 
 
 def pygments_css() -> str:
@@ -81,9 +86,8 @@ def _inline_text(token: Token) -> str:
     return "".join(parts)
 
 
-def sections(text: str) -> list[Section]:
-    """The text as sections at h2 and h3 headings, for the search index."""
-    tokens = parser().parse(text)
+def sections(tokens: list[Token]) -> list[Section]:
+    """Parsed Markdown as sections at h2 and h3 headings, for the search index."""
     found: list[Section] = [Section("", "")]
     chunks: list[list[str]] = [[]]
     for i, token in enumerate(tokens):
