@@ -164,11 +164,11 @@ def test_the_index_shows_the_progress_from_state(book: Path) -> None:
     index = Page(book / "index.html")
     assert f"{PASSED} of {len(STEPS)} steps passed" in index.text
     rows = re.findall(r'<tr class="(\w+)"><td class="num">(\d\d)</td>', (book / "index.html").read_text())
-    statuses = dict((sid, status) for status, sid in rows)
+    statuses = {sid: status for status, sid in rows}
     assert list(statuses) == [s.id for s in STEPS]
     assert [statuses[s.id] for s in STEPS[:PASSED]] == ["passed"] * PASSED
     assert statuses[STEPS[PASSED].id] == "todo"
-    assert set(statuses[s.id] for s in STEPS[PASSED + 1:]) == {"locked"}
+    assert {statuses[s.id] for s in STEPS[PASSED + 1:]} == {"locked"}
 
 
 def test_every_heading_paragraph_and_code_block_of_a_lesson_is_on_its_page(book: Path) -> None:
