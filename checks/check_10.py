@@ -3,6 +3,7 @@
 Also home to a numpy GPT-2 (float64) that steps 11 and 12 reuse to reproduce known mistakes.
 """
 
+import dataclasses
 import math
 
 import numpy as np
@@ -10,6 +11,7 @@ import numpy as np
 from gpt2tutor.checking import CheckFailed, Mistake, StepChecks
 
 checks = StepChecks()
+EPS = 1e-3  # the config's layer_norm_epsilon in the checks: not LayerNorm's default, so ignoring it shows
 
 
 # --- GPT-2 in numpy: weights are a state dict with GPT2Model's names -------------------------
@@ -95,8 +97,10 @@ def structure(ctx):
 
 @checks.behaviour("GPT2Model.forward: token + position embeddings, every block in order, then ln_f")
 def behaviour(ctx):
-    cfg = ctx.config()
+    cfg = ctx.config(layer_norm_epsilon=EPS)
     learner, reference, w = ctx.paired("GPT2Model", cfg)
+    default_eps = dataclasses.replace(cfg, layer_norm_epsilon=1e-5)
+    w64 = {name: value.astype(np.float64) for name, value in w.items()}
     shapes = [(1, 1), (3, 5), (2, cfg.n_positions)]
     cases = [(f"input_ids of shape {list(s)}", ctx.token_ids(cfg.vocab_size, *s)) for s in shapes]
     last = cfg.n_layer - 1
@@ -117,6 +121,11 @@ def behaviour(ctx):
                 "block's output (x = block(x))", wrong(blocks=[last])),
         Mistake("h.0 was applied config.n_layer times: use each block of h once, in order",
                 wrong(blocks=[0] * cfg.n_layer)),
+        Mistake("ln_f ignores config.layer_norm_epsilon (it uses LayerNorm's default eps): "
+                "LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)",
+                lambda ids: layer_norm(hidden_states(w, ids, cfg, final_norm=False), w64, "ln_f", 1e-5)),
+        Mistake("the LayerNorms ignore config.layer_norm_epsilon (they use LayerNorm's default eps): pass "
+                "eps=config.layer_norm_epsilon to each", lambda ids: hidden_states(w, ids, default_eps)),
     ]
     return ctx.compare("GPT2Model.forward", cases, lambda ids: learner(ctx.tensor(ids)),
                        lambda ids: reference(ctx.tensor(ids)), mistakes)

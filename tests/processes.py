@@ -100,7 +100,7 @@ def wait_until(condition, timeout: float, what: str) -> None:
 def _pump(stream, put) -> None:
     for line in iter(stream.readline, ""):
         put(line)
-    put(None)
+    put("")  # the end
 
 
 def read_until(proc: subprocess.Popen, text: str, seen: list[str], timeout: float) -> None:
@@ -111,7 +111,7 @@ def read_until(proc: subprocess.Popen, text: str, seen: list[str], timeout: floa
             line = proc.lines.get(timeout=left)  # type: ignore[attr-defined]
         except queue.Empty:
             break
-        if line is None:
+        if not line:
             break
         seen.append(line)
         if text in line:
@@ -133,8 +133,7 @@ def finish(proc: subprocess.Popen, timeout: float, seen: list[str] | None = None
             line = proc.lines.get_nowait()  # type: ignore[attr-defined]
         except queue.Empty:
             break
-        if line is not None:
-            seen.append(line)
+        seen.append(line)
     output = "".join(seen) + "".join(proc.err)  # type: ignore[attr-defined]
     assert code is not None, f"the tutor had not exited {timeout:.0f} s on:\n{output}"
     return code, output

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ from gpt2tutor import state as state_store  # noqa: E402
 from gpt2tutor.cli import build_app  # noqa: E402
 from gpt2tutor.curriculum import STEPS  # noqa: E402
 from gpt2tutor.workspace import create  # noqa: E402
+from processes import finish, interrupt, left_behind, tutor  # noqa: E402
 
 PROMPT = "Once upon a time"
 NEW_TOKENS = 40
@@ -169,6 +171,24 @@ def test_learner_sampling_repeats_with_seed(checkpoint: Path, solved: Path) -> N
     assert sample(3) == sample(3)
 
 
+def test_learner_sampling_honours_seed_top_k_and_temperature(checkpoint: Path, hf_greedy: list[int],
+                                                             solved: Path) -> None:
+    """Through the learner's step-12 code: seeds differ, top-k 1 is greedy, a tiny temperature is greedy
+    and a large one is not."""
+    new = 8
+
+    def sample(seed: int, *extra) -> list[int]:
+        return run_json(PROMPT, "--workspace", solved, "--model", checkpoint, "--seed", seed,
+                        "--max-new-tokens", new, *extra)["generated_ids"]
+
+    greedy = hf_greedy[:new]
+    hot = sample(3, "--temperature", "3")
+    assert hot != sample(4, "--temperature", "3")
+    assert hot != greedy
+    assert sample(3, "--temperature", "3", "--top-k", "1") == greedy
+    assert sample(3, "--temperature", "0.01") == greedy
+
+
 # --- refusals --------------------------------------------------------------------------------------
 
 def test_pickle_checkpoint_is_refused(tmp_path: Path, checkpoint: Path) -> None:
@@ -277,6 +297,24 @@ def test_attention_heatmap(checkpoint: Path) -> None:
     assert "block 1 · head 2" in result.stdout and "keys: 0=" in result.stdout
 
 
+def test_attention_weights_equal_transformers_output_attentions(checkpoint: Path) -> None:
+    """The numbers the heatmap draws: every layer's and head's weights against HF's output_attentions."""
+    from gpt2tutor.generation.attention_map import attention_weights
+    from gpt2tutor.generation.checkpoint import resolve
+
+    found = resolve(str(checkpoint))
+    ids = transformers.AutoTokenizer.from_pretrained(checkpoint).encode(PROMPT)
+    hf_model = transformers.GPT2LMHeadModel.from_pretrained(checkpoint, attn_implementation="eager").eval()
+    with torch.no_grad():
+        theirs = hf_model(torch.tensor([ids]), output_attentions=True).attentions
+    weights = found.state_dict()
+    for layer in range(found.config.n_layer):
+        ours = attention_weights(found.config, weights, ids, layer)
+        expected = theirs[layer][0].numpy()  # [n_head, seq, seq]
+        assert ours.shape == expected.shape
+        assert float(abs(ours - expected).max()) <= 1e-5, layer
+
+
 @pytest.mark.parametrize("args, needle", [(["--layer", "2"], "--layer"), (["--head", "4"], "--head"),
                                           (["--layer", "-1"], "--layer")])
 def test_attention_bad_layer_or_head(checkpoint: Path, args: list[str], needle: str) -> None:
@@ -285,20 +323,14 @@ def test_attention_bad_layer_or_head(checkpoint: Path, args: list[str], needle: 
 
 
 @pytest.mark.parametrize("after", [0.8, 2.5])
-def test_ctrl_c_during_generate_exits_130_cleanly(checkpoint: Path, after: float) -> None:
-    """SIGINT while the model loads or compiles: exit 130, no traceback."""
-    import signal
-    import time
-
-    env = {k: v for k, v in os.environ.items() if k != "GPT2TUTOR_WORKSPACE"}
-    env.update(PYTHONUNBUFFERED="1", NO_COLOR="1")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from gpt2tutor.cli import main; main()", "generate", PROMPT, "--reference",
-         "--model", str(checkpoint), "--max-new-tokens", "80", "--seed", "1"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(after)
-    assert proc.poll() is None, "generate finished before it could be interrupted"
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, (out, err)
-    assert "Traceback" not in out + err
+def test_ctrl_c_during_generate_exits_130_cleanly(tmp_path: Path, checkpoint: Path, after: float) -> None:
+    """SIGINT while the model loads or compiles: exit 130, no traceback, no process left."""
+    with tutor("generate", PROMPT, "--reference", "--model", checkpoint, "--max-new-tokens", "80", "--seed", "1",
+               cwd=tmp_path) as proc:
+        time.sleep(after)
+        assert proc.poll() is None, "generate finished before it could be interrupted"
+        interrupt(proc)
+        code, output = finish(proc, timeout=60)
+        assert code == 130, output
+        assert "Traceback" not in output
+        assert not left_behind(proc), "a process outlived `generate` after Ctrl-C"
