@@ -1,8 +1,8 @@
 """The tutor as a real process, for the tests where the process itself matters (Ctrl-C, watch).
 
-`tutor(...)` starts `gpt2tutor ARGS` with SIGINT at its default action, whatever the test runner
-inherited (a suite started in the background has SIGINT ignored, and Python then never raises
-KeyboardInterrupt), in a process group of its own. Every process it starts inherits a mark in its
+`tutor(...)` starts `gpt2tutor ARGS` in a process group of its own, with Ctrl-C raising KeyboardInterrupt
+as in a terminal, whatever the test runner inherited (a suite started in the background has SIGINT
+ignored, and Python then never raises KeyboardInterrupt). Every process it starts inherits a mark in its
 environment, so `left_behind(proc)` finds them all, even those in sessions of their own (the check
 processes). On the way out, pass or fail, the group and every marked process are killed.
 """
@@ -25,9 +25,10 @@ MARK = "GPT2TUTOR_TEST_PROCESS"
 DROPPED = ("GPT2TUTOR_WORKSPACE", "VISUAL", "EDITOR")
 
 
-def default_sigint() -> None:
-    """preexec_fn: the child gets SIGINT's default action back, so Ctrl-C reaches the tutor."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+# Before anything else, the tutor's process puts back the SIGINT handler Python installs when SIGINT is
+# not ignored (KeyboardInterrupt); the processes it starts then inherit SIGINT's default action.
+LAUNCH = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+          "from gpt2tutor.cli import main; main()")
 
 
 @contextmanager
@@ -37,8 +38,8 @@ def tutor(*args: str, cwd: Path, env: dict | None = None, **popen) -> Iterator[s
     full_env.update(PYTHONUNBUFFERED="1", NO_COLOR="1", COLUMNS="200", **(env or {}))
     full_env[MARK] = mark
     popen = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, **popen}
-    proc = subprocess.Popen([sys.executable, "-c", "from gpt2tutor.cli import main; main()", *map(str, args)],
-                            cwd=cwd, env=full_env, process_group=0, preexec_fn=default_sigint, **popen)
+    proc = subprocess.Popen([sys.executable, "-c", LAUNCH, *map(str, args)], cwd=cwd, env=full_env,
+                            process_group=0, **popen)
     proc.mark = mark  # type: ignore[attr-defined]
     proc.lines = queue.Queue()  # type: ignore[attr-defined]
     proc.err = []  # type: ignore[attr-defined]
