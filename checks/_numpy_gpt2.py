@@ -8,6 +8,8 @@ import math
 
 import numpy as np
 
+EPS = 1e-3  # the layer_norm_epsilon the checks of steps 09-11 configure: not LayerNorm's default, so ignoring it shows
+
 
 def softmax(x, axis=-1):
     e = np.exp(x - np.max(x, axis=axis, keepdims=True))

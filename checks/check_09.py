@@ -1,6 +1,11 @@
 """Step 09 checks: the transformer block GPT2Block."""
 
+import dataclasses
+
 from gpt2tutor.checking import Mistake, StepChecks
+
+from ._numpy_gpt2 import EPS
+
 
 checks = StepChecks()
 
@@ -41,9 +46,13 @@ def structure(ctx):
 
 @checks.behaviour("GPT2Block.forward matches the reference on random inputs")
 def behaviour(ctx):
-    cfg = ctx.config()
-    learner, reference, _ = ctx.paired("GPT2Block", cfg)
+    cfg = ctx.config(layer_norm_epsilon=EPS)
+    learner, reference, weights = ctx.paired("GPT2Block", cfg)
+    default_eps = ctx.reference_build("GPT2Block", dataclasses.replace(cfg, layer_norm_epsilon=1e-5))
+    default_eps.load_state_dict(weights)
     d = cfg.n_embd
     cases = [(f"an input of shape {[b, s, d]}", ctx.tensor(ctx.normal(b, s, d)))
              for b, s in [(1, 1), (2, 5), (3, 7), (1, 16)]]
-    return ctx.compare("GPT2Block.forward", cases, learner, reference, block_mistakes(reference))
+    eps_ignored = Mistake("ln_1 and ln_2 ignore config.layer_norm_epsilon (they use LayerNorm's default eps): "
+                          "LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)", default_eps)
+    return ctx.compare("GPT2Block.forward", cases, learner, reference, [*block_mistakes(reference), eps_ignored])

@@ -1,8 +1,12 @@
 """Step 10 checks: GPT2Model, embeddings through every block to ln_f."""
 
+import dataclasses
+
+import numpy as np
+
 from gpt2tutor.checking import CheckFailed, Mistake, StepChecks
 
-from ._numpy_gpt2 import hidden_states
+from ._numpy_gpt2 import EPS, hidden_states, layer_norm
 
 checks = StepChecks()
 
@@ -26,8 +30,10 @@ def structure(ctx):
 
 @checks.behaviour("GPT2Model.forward: token + position embeddings, every block in order, then ln_f")
 def behaviour(ctx):
-    cfg = ctx.config()
+    cfg = ctx.config(layer_norm_epsilon=EPS)
     learner, reference, w = ctx.paired("GPT2Model", cfg)
+    default_eps = dataclasses.replace(cfg, layer_norm_epsilon=1e-5)
+    w64 = {name: value.astype(np.float64) for name, value in w.items()}
     shapes = [(1, 1), (3, 5), (2, cfg.n_positions)]
     cases = [(f"input_ids of shape {list(s)}", ctx.token_ids(cfg.vocab_size, *s)) for s in shapes]
     last = cfg.n_layer - 1
@@ -48,6 +54,11 @@ def behaviour(ctx):
                 "block's output (x = block(x))", wrong(blocks=[last])),
         Mistake("h.0 was applied config.n_layer times: use each block of h once, in order",
                 wrong(blocks=[0] * cfg.n_layer)),
+        Mistake("ln_f ignores config.layer_norm_epsilon (it uses LayerNorm's default eps): "
+                "LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)",
+                lambda ids: layer_norm(hidden_states(w, ids, cfg, final_norm=False), w64, 1e-5, prefix="ln_f.")),
+        Mistake("the LayerNorms ignore config.layer_norm_epsilon (they use LayerNorm's default eps): pass "
+                "eps=config.layer_norm_epsilon to each", lambda ids: hidden_states(w, ids, default_eps)),
     ]
     return ctx.compare("GPT2Model.forward", cases, lambda ids: learner(ctx.tensor(ids)),
                        lambda ids: reference(ctx.tensor(ids)), mistakes)

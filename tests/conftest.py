@@ -1,4 +1,9 @@
-"""Shared fixtures: workspaces filled with the reference solutions, and a way to check one file."""
+"""Shared fixtures: workspaces filled with the reference solutions, and a way to check one file.
+
+Every check in the suite runs with one seed (its random weights and inputs): 1234, or
+$GPT2TUTOR_TEST_SEED. It reaches the checks run through the CLI too, as $GPT2TUTOR_SEED. A failing
+test's report names the seed and the command that replays it.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,20 @@ from pathlib import Path
 
 import pytest
 
-from gpt2tutor.checking.runner import StepOutcome, run_checks
+from gpt2tutor.checking.results import StepOutcome
+from gpt2tutor.checking.runner import run_checks
 from gpt2tutor.curriculum import STEPS, Step, get_step
 
 VARIANTS = Path(__file__).parent / "variants"
+TEST_SEED_ENV = "GPT2TUTOR_TEST_SEED"
+try:
+    SEED = int(os.environ.get(TEST_SEED_ENV) or 1234)
+except ValueError:
+    raise pytest.UsageError(f"{TEST_SEED_ENV} must be a whole number, not {os.environ[TEST_SEED_ENV]!r}") from None
+
+
+def replay(nodeid: str = "") -> str:
+    return f"{TEST_SEED_ENV}={SEED} python -m pytest {nodeid}".rstrip()
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -20,14 +35,27 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     The tutor's own kernel bundles and background prewarm are switched off for the suite, so no test
     leaves a compile running behind it; tests/test_perf_infra.py turns them on in a cache of its own.
     """
+    from gpt2tutor.checking.runner import SEED_ENV
     from gpt2tutor.kernels import ENV_SWITCH
     from gpt2tutor.maxenv import cache_is_warm
 
     os.environ[ENV_SWITCH] = "0"
+    os.environ[SEED_ENV] = str(SEED)  # the checks the CLI runs, in this process and in the ones it starts
 
     if not cache_is_warm():
         print("\nMAX's kernel cache is cold: running `max warm-interpreter-cache` once (~8 min on 2 cores)")
         subprocess.run(["max", "warm-interpreter-cache"], check=True)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"checks seed: {SEED} (replay: {replay()})"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call):
+    report = (yield).get_result()
+    if report.failed:
+        report.sections.append(("checks seed", f"the checks ran with seed {SEED}; replay: {replay(item.nodeid)}"))
 
 
 def write_solutions(exercises: Path, upto: int = len(STEPS)) -> None:
@@ -42,7 +70,7 @@ def check_file(tmp_path: Path, step: Step | int, source: str, *, timeout: float 
     exercises = tmp_path / "exercises"
     write_solutions(exercises)
     (exercises / step.filename).write_text(source, encoding="utf-8")
-    return run_checks([step], exercises, timeout=timeout)[0]
+    return run_checks([step], exercises, timeout=timeout, seed=SEED)[0]
 
 
 @pytest.fixture

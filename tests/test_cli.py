@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from gpt2tutor.curriculum import STEPS, get_step
 from gpt2tutor.grading import imported_steps
 from gpt2tutor.state import State, save
 from gpt2tutor.workspace import Workspace
+from processes import descendants, finish, interrupt, left_behind, read_until, tutor, wait_until
 
 STEP = get_step(4)
 ENV = {"GPT2TUTOR_WORKSPACE": None, "VISUAL": None, "EDITOR": None, "COLUMNS": "200", "NO_COLOR": "1",
@@ -136,6 +136,37 @@ def test_check_all_rebuilds_from_results(ws: Path) -> None:
     assert state_json(ws)["steps"]["01"]["passed"] is False
 
 
+def test_the_same_seed_replays_the_same_checks(ws: Path) -> None:
+    """GPT2TUTOR_SEED fixes the checks' random weights and inputs: the same seed, the same inputs reach the
+    learner's code; another seed, others."""
+    record = ws / "inputs"
+    exercise = ws / "exercises" / STEP.filename
+    exercise.write_text(STEP.solution() + f"""
+
+_forward = GPT2MLP.forward
+
+
+def _recording(self, x):
+    with open({str(record)!r}, "a") as f:
+        f.write(repr(x.to_numpy().ravel()[:6].tolist()) + "\\n")
+    return _forward(self, x)
+
+
+GPT2MLP.forward = _recording
+""")
+
+    def inputs(seed: int) -> str:
+        record.unlink(missing_ok=True)
+        result = cli("check", "04", "--force", "-w", ws, env={"GPT2TUTOR_SEED": str(seed)})
+        assert result.exit_code == 0, result.output
+        return record.read_text()
+
+    first = inputs(5)
+    assert first.count("\n") >= 2, first
+    assert inputs(5) == first
+    assert inputs(6) != first
+
+
 # --- hints, solution, reset -----------------------------------------------------------------------
 
 def test_hint_tiers_are_recorded(ws: Path) -> None:
@@ -211,8 +242,16 @@ def test_open_prints_the_path_without_an_editor(ws: Path) -> None:
     result = cli("open", "01", "-w", ws)
     assert result.exit_code == 0
     assert result.stdout.strip() == str((ws / "exercises" / "step_01.py").resolve())
-    edited = cli("open", "01", "-w", ws, env={"EDITOR": f"{sys.executable} -c pass"})
-    assert edited.exit_code == 0, edited.output
+
+
+def test_open_hands_the_file_to_the_editor(ws: Path) -> None:
+    received = ws / "editor-got"
+    editor = f"{sys.executable} -c 'import sys; open(sys.argv[1], \"w\").write(\"\\n\".join(sys.argv[2:]))' {received}"
+    for variable in ("EDITOR", "VISUAL"):
+        received.unlink(missing_ok=True)
+        result = cli("open", "01", "-w", ws, env={variable: editor})
+        assert result.exit_code == 0, result.output
+        assert received.read_text() == str((ws / "exercises" / "step_01.py").resolve()), variable
 
 
 def test_show_renders_the_lesson(ws: Path) -> None:
@@ -253,6 +292,21 @@ def test_corrupt_state_is_backed_up_and_rebuilt(ws: Path, kind: str) -> None:
     # once rebuilt, nothing more is said
     quiet = cli("list", "-w", ws)
     assert quiet.exit_code == 0 and quiet.stderr == ""
+
+
+def test_corrupt_state_rebuilds_the_steps_that_pass(ws: Path) -> None:
+    """Steps 01-03 solved, 04 not: after state.json is lost, 01-03 come back as passed and 04 on is not."""
+    for step in STEPS[:3]:
+        (ws / "exercises" / step.filename).write_text(step.solution())
+    (ws / ".gpt2tutor" / "state.json").write_bytes(CORRUPTIONS["truncated"])
+    result = cli("list", "-w", ws)
+    assert result.exit_code == 0, result.output
+    assert "Progress rebuilt: 3 of 12 steps pass" in result.stderr
+    rebuilt = state_json(ws)
+    assert [rebuilt["steps"].get(s.id, {}).get("passed", False) for s in STEPS] == [True] * 3 + [False] * 9
+    assert rebuilt["steps"]["02"]["hash"] == sha(ws / "exercises" / "step_02.py")
+    assert rebuilt["current"] == 4
+    assert "3 of 12 steps passed" in result.stdout
 
 
 # --- locking --------------------------------------------------------------------------------------
@@ -393,56 +447,59 @@ def test_a_failing_step_names_the_earlier_file_that_changed(ws: Path) -> None:
 
 
 # --- real processes: Ctrl-C and watch ---------------------------------------------------------------
-
-def _spawn(*args: str, cwd: Path) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k not in ("GPT2TUTOR_WORKSPACE", "VISUAL", "EDITOR")}
-    env.update(PYTHONUNBUFFERED="1", NO_COLOR="1", COLUMNS="200")
-    return subprocess.Popen([sys.executable, "-c", "from gpt2tutor.cli import main; main()", *args], cwd=cwd,
-                            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-
-
-def _wait_for(proc: subprocess.Popen, text: str, seen: list[str], deadline: float) -> None:
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        if text in line:
-            return
-    proc.kill()
-    raise AssertionError(f"never saw {text!r}:\n{''.join(seen)}\n{proc.stderr.read()}")
-
+# Started through tests/processes.py: SIGINT at its default action whatever this process inherited,
+# and every process the tutor started killed on the way out, pass or fail.
 
 def test_ctrl_c_during_check_exits_130_and_records_nothing(ws: Path) -> None:
     (ws / "exercises" / STEP.filename).write_text("import time\ntime.sleep(60)\n")
     before = (ws / ".gpt2tutor" / "state.json").read_bytes()
-    proc = _spawn("check", "04", "--force", cwd=ws)
-    seen: list[str] = []
-    _wait_for(proc, "Checking step 04", seen, time.monotonic() + 60)
-    time.sleep(1.5)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130, "".join(seen) + out + err
-    assert "Traceback" not in out + err
+    with tutor("check", "04", "--force", cwd=ws) as proc:
+        seen: list[str] = []
+        read_until(proc, "Checking step 04", seen, timeout=60)
+        wait_until(lambda: descendants(proc), 30, "the check process")
+        time.sleep(1.0)  # the learner's file is being imported
+        interrupt(proc)
+        code, output = finish(proc, timeout=30, seen=seen)
+        assert code == 130, output
+        assert "Traceback" not in output
+        assert not left_behind(proc), "a process outlived `check` after Ctrl-C"
     assert (ws / ".gpt2tutor" / "state.json").read_bytes() == before
 
 
 def test_watch_rechecks_on_save_and_stops_on_ctrl_c(ws: Path) -> None:
+    """Ctrl-C while watch waits for a save, holding its spare check process ready."""
     exercise = ws / "exercises" / STEP.filename
-    proc = _spawn("watch", "04", "--force", "--poll", cwd=ws)
-    seen: list[str] = []
-    deadline = time.monotonic() + 120
-    _wait_for(proc, "does not pass yet", seen, deadline)
-    _wait_for(proc, "save it to re-check", seen, deadline)
-    exercise.write_text(STEP.solution())
-    _wait_for(proc, "step 04 passes", seen, deadline)
-    _wait_for(proc, "move on", seen, deadline)
-    assert state_json(ws)["steps"]["04"]["passed"] is True
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130, "".join(seen) + out + err
-    assert "Traceback" not in out + err
+    with tutor("watch", "04", "--force", "--poll", cwd=ws) as proc:
+        seen: list[str] = []
+        read_until(proc, "does not pass yet", seen, timeout=120)
+        read_until(proc, "save it to re-check", seen, timeout=60)
+        exercise.write_text(STEP.solution())
+        read_until(proc, "step 04 passes", seen, timeout=120)
+        read_until(proc, "move on", seen, timeout=60)
+        assert state_json(ws)["steps"]["04"]["passed"] is True
+        wait_until(lambda: descendants(proc), 60, "watch's spare check process")
+        interrupt(proc)
+        code, output = finish(proc, timeout=30, seen=seen)
+        assert code == 130, output
+        assert "Traceback" not in output
+        assert not left_behind(proc), "a process outlived `watch` after Ctrl-C"
+
+
+def test_ctrl_c_during_a_watch_recheck_leaves_no_process(ws: Path) -> None:
+    """Ctrl-C while a re-check runs learner code that sleeps: watch exits 130 and its check process goes."""
+    exercise = ws / "exercises" / STEP.filename
+    started = ws / "started"
+    with tutor("watch", "04", "--force", "--poll", cwd=ws) as proc:
+        seen: list[str] = []
+        read_until(proc, "save it to re-check", seen, timeout=120)
+        wait_until(lambda: descendants(proc), 60, "watch's spare check process")
+        exercise.write_text(f"import time\nopen({str(started)!r}, 'w').close()\ntime.sleep(120)\n")
+        wait_until(started.exists, 60, "the re-check to import the learner's file")
+        interrupt(proc)
+        code, output = finish(proc, timeout=30, seen=seen)
+        assert code == 130, output
+        assert "Traceback" not in output
+        assert not left_behind(proc), "the check process outlived `watch` after Ctrl-C"
 
 
 def test_an_internal_error_is_one_line_pointing_at_a_bug_report(ws: Path, monkeypatch) -> None:

@@ -25,7 +25,8 @@ import pytest
 
 from conftest import write_solutions
 from gpt2tutor.checking import StepChecks
-from gpt2tutor.checking.runner import StepOutcome, run_checks
+from gpt2tutor.checking.results import StepOutcome
+from gpt2tutor.checking.runner import run_checks
 from gpt2tutor.curriculum import STEPS, Step
 
 SEED = int(os.environ.get("GPT2TUTOR_TEST_SEED", "0"))

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ from gpt2tutor import state as state_store  # noqa: E402
 from gpt2tutor.cli import build_app  # noqa: E402
 from gpt2tutor.curriculum import STEPS  # noqa: E402
 from gpt2tutor.workspace import create  # noqa: E402
+from processes import finish, interrupt, left_behind, tutor, wait_until  # noqa: E402
 
 PROMPT = "Once upon a time"
 NEW_TOKENS = 40
@@ -161,12 +163,38 @@ def test_same_seed_same_text(checkpoint: Path, extra: list[str]) -> None:
     assert sample(8) != first  # 30 draws from a 300-token vocabulary: a collision is vanishingly unlikely
 
 
-def test_learner_sampling_repeats_with_seed(checkpoint: Path, solved: Path) -> None:
-    def sample(seed: int) -> list[int]:
-        return run_json(PROMPT, "--workspace", solved, "--model", checkpoint, "--seed", seed,
-                        "--max-new-tokens", 6, "--top-k", 50)["generated_ids"]
+def test_learner_sampling_honours_seed_top_k_and_temperature(checkpoint: Path, hf_greedy: list[int],
+                                                             solved: Path) -> None:
+    """The learner's step-12 code on their model (built once here): seeds differ, top-k 1 is greedy, a tiny
+    temperature is greedy and a large one is not; and `generate --seed --top-k --temperature` gives
+    exactly what those settings give (each CLI run builds the model again: one run is enough)."""
+    from gpt2tutor.generation.checkpoint import resolve
+    from gpt2tutor.generation.learner_model import LearnerModel, generate_with_learner_code, learner_imports
+    from gpt2tutor.generation.loop import pick_device
 
-    assert sample(3) == sample(3)
+    found = resolve(str(checkpoint))
+    prompt_ids = transformers.AutoTokenizer.from_pretrained(checkpoint).encode(PROMPT)
+    exercises, device, new = solved / "exercises", pick_device("cpu"), 8
+    with learner_imports(exercises) as modules:
+        model = LearnerModel(modules, found.config, found.state_dict(), device, exercises)
+
+        def sample(seed: int, temperature: float, top_k: int | None = None) -> list[int]:
+            return generate_with_learner_code(
+                modules, model, prompt_ids, max_new_tokens=new, greedy=False, temperature=temperature,
+                top_k=top_k, top_p=None, seed=seed, device=device, on_token=lambda token: None,
+                exercises=exercises)
+
+        greedy = hf_greedy[:new]
+        hot = sample(3, 3.0)
+        assert hot != greedy
+        assert sample(4, 3.0) != hot
+        assert sample(3, 3.0, top_k=1) == greedy
+        assert sample(3, 0.01) == greedy
+        chosen = sample(5, 2.0, top_k=20)
+    assert chosen != greedy
+    through_cli = run_json(PROMPT, "--workspace", solved, "--model", checkpoint, "--seed", 5, "--temperature", 2,
+                           "--top-k", 20, "--max-new-tokens", new)["generated_ids"]
+    assert through_cli == chosen
 
 
 # --- refusals --------------------------------------------------------------------------------------
@@ -277,6 +305,24 @@ def test_attention_heatmap(checkpoint: Path) -> None:
     assert "block 1 · head 2" in result.stdout and "keys: 0=" in result.stdout
 
 
+def test_attention_weights_equal_transformers_output_attentions(checkpoint: Path) -> None:
+    """The numbers the heatmap draws: every layer's and head's weights against HF's output_attentions."""
+    from gpt2tutor.generation.attention_map import attention_weights
+    from gpt2tutor.generation.checkpoint import resolve
+
+    found = resolve(str(checkpoint))
+    ids = transformers.AutoTokenizer.from_pretrained(checkpoint).encode(PROMPT)
+    hf_model = transformers.GPT2LMHeadModel.from_pretrained(checkpoint, attn_implementation="eager").eval()
+    with torch.no_grad():
+        theirs = hf_model(torch.tensor([ids]), output_attentions=True).attentions
+    weights = found.state_dict()
+    for layer in range(found.config.n_layer):
+        ours = attention_weights(found.config, weights, ids, layer)
+        expected = theirs[layer][0].numpy()  # [n_head, seq, seq]
+        assert ours.shape == expected.shape
+        assert float(abs(ours - expected).max()) <= 1e-5, layer
+
+
 @pytest.mark.parametrize("args, needle", [(["--layer", "2"], "--layer"), (["--head", "4"], "--head"),
                                           (["--layer", "-1"], "--layer")])
 def test_attention_bad_layer_or_head(checkpoint: Path, args: list[str], needle: str) -> None:
@@ -284,21 +330,30 @@ def test_attention_bad_layer_or_head(checkpoint: Path, args: list[str], needle: 
     assert_one_line_error(result, needle)
 
 
-@pytest.mark.parametrize("after", [0.8, 2.5])
-def test_ctrl_c_during_generate_exits_130_cleanly(checkpoint: Path, after: float) -> None:
-    """SIGINT while the model loads or compiles: exit 130, no traceback."""
-    import signal
-    import time
+def _has_loaded_max(pid: int) -> bool:
+    """MAX's native library is mapped: the command is running, past Python's start-up and imports."""
+    try:
+        return "/max/_core" in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
 
-    env = {k: v for k, v in os.environ.items() if k != "GPT2TUTOR_WORKSPACE"}
-    env.update(PYTHONUNBUFFERED="1", NO_COLOR="1")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from gpt2tutor.cli import main; main()", "generate", PROMPT, "--reference",
-         "--model", str(checkpoint), "--max-new-tokens", "80", "--seed", "1"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(after)
-    assert proc.poll() is None, "generate finished before it could be interrupted"
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, (out, err)
-    assert "Traceback" not in out + err
+
+@pytest.mark.parametrize("after", [
+    pytest.param(0.3, marks=pytest.mark.xfail(reason=(
+        "a known bug: SIGINT while generate imports max.driver raises KeyboardInterrupt inside a nanobind "
+        "module init, and the process aborts (SIGABRT, a C++ 'terminate called' message) instead of exiting "
+        "130; whether it hits depends on timing"), strict=False)),
+    2.0,
+])
+def test_ctrl_c_during_generate_exits_130_cleanly(tmp_path: Path, checkpoint: Path, after: float) -> None:
+    """SIGINT while the weights load or the model compiles: exit 130, no traceback, no process left."""
+    with tutor("generate", PROMPT, "--reference", "--model", checkpoint, "--max-new-tokens", "80", "--seed", "1",
+               cwd=tmp_path) as proc:
+        wait_until(lambda: _has_loaded_max(proc.pid), 120, "generate to import MAX")
+        time.sleep(after)
+        assert proc.poll() is None, "generate finished before it could be interrupted"
+        interrupt(proc)
+        code, output = finish(proc, timeout=60)
+        assert code == 130, output
+        assert "Traceback" not in output
+        assert not left_behind(proc), "a process outlived `generate` after Ctrl-C"

@@ -285,6 +285,50 @@ def test_model_matches_hf(name):
         assert max_diff(to_numpy(ours(to_max(ids))), expected) <= MODULE_TOL, (b, s)
 
 
+@pytest.mark.parametrize("past, new", [(4, 1), (5, 3)])
+def test_causal_mask_with_earlier_tokens_matches_hf_past_key_values(past, new):
+    """`new` tokens after `past` earlier ones: each layer's new queries attend over the keys of all
+    past + new tokens through causal_mask(new, past), against HF's GPT2Model called on the new tokens
+    with the past_key_values of the earlier ones (HF builds that mask itself). The reference modules
+    give ln, c_attn, c_proj and the MLP; the earlier tokens' hidden states come from the reference block."""
+    ours_cfg, hf_cfg = configs(SMALL["d32h4"])
+    theirs = hf_random(hf.GPT2Model, hf_cfg, seed=15)
+    weights = {k.removeprefix("transformer."): v for k, v in hf_to_max(theirs.state_dict()).items()
+               if k != "lm_head.weight"}
+    model = build(GPT2Model, ours_cfg)
+    model.load_state_dict(weights)
+    total, d, n_head = past + new, ours_cfg.n_embd, ours_cfg.n_head
+    head_dim = d // n_head
+    ids = np.random.default_rng(past * 10 + new).integers(0, ours_cfg.vocab_size, (1, total), dtype=np.int64)
+    with torch.no_grad():
+        earlier = theirs(torch.from_numpy(ids[:, :past]), use_cache=True)
+        expected = theirs(torch.from_numpy(ids[:, past:]), past_key_values=earlier.past_key_values,
+                          use_cache=True).last_hidden_state.numpy()
+
+    def heads(t):  # [1, seq, d] -> [1, n_head, seq, head_dim]
+        return t.reshape(1, -1, n_head, head_dim).transpose(0, 2, 1, 3)
+
+    mask = to_numpy(causal_mask(new, past, dtype=DType.float32, device=CPU()))  # [new, past + new]
+
+    def run(mask):
+        x = weights["wte.weight"][ids] + weights["wpe.weight"][:total][None]  # [1, total, d]
+        for block in list(model.h):
+            x_past = to_numpy(block(to_max(x[:, :past])))  # the earlier tokens never see the new ones
+            q, k, v = np.split(to_numpy(block.attn.c_attn(block.ln_1(to_max(x)))), 3, axis=-1)
+            scores = heads(q)[:, :, past:] @ heads(k).transpose(0, 1, 3, 2) / math.sqrt(head_dim) + mask
+            probs = np.exp(scores - scores.max(-1, keepdims=True))
+            probs /= probs.sum(-1, keepdims=True)
+            merged = np.ascontiguousarray((probs @ heads(v)).transpose(0, 2, 1, 3).reshape(1, new, d))
+            h = x[:, past:] + to_numpy(block.attn.c_proj(to_max(merged)))
+            h = h + to_numpy(block.mlp(block.ln_2(to_max(h))))
+            x = np.concatenate([x_past, h], axis=1)
+        return to_numpy(model.ln_f(to_max(x[:, past:])))
+
+    assert max_diff(run(mask), expected) <= MODULE_TOL
+    if new > 1:  # the mask matters here: without it the first new token would see the later ones
+        assert max_diff(run(np.zeros_like(mask)), expected) > 1e-2
+
+
 # --- step 11: GPT2LMHeadModel -----------------------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ from .results import Result, StepOutcome
 
 DEFAULT_TIMEOUT = 120.0  # seconds one step's checks may take
 TIMEOUT_ENV = "GPT2TUTOR_TIMEOUT"
+SEED_ENV = "GPT2TUTOR_SEED"  # fixes the checks' random weights and inputs (default: a new seed each run)
 OUTPUT_TAIL = 4000  # characters of the learner's printed output kept for a report
 
 
@@ -31,6 +32,14 @@ def default_timeout() -> float:
         return float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT))
     except ValueError:
         return DEFAULT_TIMEOUT
+
+
+def default_seed() -> int | None:
+    """The seed from GPT2TUTOR_SEED, or None: the child then draws one of its own."""
+    try:
+        return int(os.environ[SEED_ENV])
+    except (KeyError, ValueError):
+        return None
 
 
 class _Tail:
@@ -180,6 +189,7 @@ def run_checks(
     and only the steps that ran are returned.
     """
     timeout = default_timeout() if timeout is None else timeout
+    seed = default_seed() if seed is None else seed
     outcomes = {s.id: StepOutcome(s) for s in steps}
     pending = list(steps)
     try:

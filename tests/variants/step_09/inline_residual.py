@@ -1,4 +1,4 @@
-# expect: pass
+# expect: fail: ln_1 and ln_2 ignore config.layer_norm_epsilon
 from max.experimental.nn import Module
 
 from step_03 import LayerNorm

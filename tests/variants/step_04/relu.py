@@ -1,0 +1,12 @@
+# expect: fail: ReLU instead of GELU
+from max.experimental import functional as F
+from max.experimental.nn import Linear, Module
+
+
+class GPT2MLP(Module):
+    def __init__(self, intermediate_size, config):
+        self.c_fc = Linear(config.n_embd, intermediate_size)
+        self.c_proj = Linear(intermediate_size, config.n_embd)
+
+    def forward(self, x):
+        return self.c_proj(F.relu(self.c_fc(x)))
