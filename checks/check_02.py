@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from gpt2tutor.checking import CheckFailed, Mistake, StepChecks
+from gpt2tutor.checking import CheckFailed, Mistake, Probe, StepChecks
 
 checks = StepChecks()
 BLOCKED = -1e4
@@ -90,7 +90,9 @@ def values(ctx):
              Case(1, 0)]
     cases = [(f"sequence_length={f'Dim({c.seq})' if c.as_dim else c.seq}, num_tokens={c.past}", c) for c in sizes]
     return ctx.compare("causal_mask", cases, lambda c: as_mask(ctx, call(ctx, fn, c)),
-                       lambda c: call(ctx, ctx.reference.causal_mask, c), MISTAKES)
+                       lambda c: call(ctx, ctx.reference.causal_mask, c), MISTAKES,
+                       probe=Probe("the mask itself (0 where a query may look, -inf elsewhere)",
+                                   lambda c: [c.seq, c.seq + c.past], "print(mask.to_numpy())"))
 
 
 @checks.behaviour("causal_mask returns the dtype it is asked for")

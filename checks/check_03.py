@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from gpt2tutor.checking import CheckFailed, Mistake, StepChecks
+from gpt2tutor.checking import CheckFailed, Mistake, Probe, StepChecks
 
 checks = StepChecks()
 TOLERANCE = 1e-4  # float32 reformulations stay within 5e-6 here; the nearest mistake (N - 1) lies 100x outside
@@ -81,6 +81,10 @@ def given_eps(ctx):
     return compare(ctx, float(10 ** ctx.rng.uniform(-3, -2)), default=False)
 
 
+NORMALIZED = Probe("x normalized, before weight and bias: every row's mean near 0 and variance near 1",
+                   lambda x: x.shape, "print(x_hat.shape, x_hat.to_numpy().mean(-1), x_hat.to_numpy().var(-1))")
+
+
 def compare(ctx, eps, default):
     """The learner's LayerNorm against the reference, both built with eps (or the default when `default`)."""
     dim = int(ctx.rng.integers(6, 40))
@@ -90,4 +94,4 @@ def compare(ctx, eps, default):
     cases = [(f"an input of shape {list(shape)}", rows(ctx, shape, eps)) for shape in shapes]
     what = "LayerNorm(dim).forward" if default else f"LayerNorm(dim, eps={eps:.2g}).forward"
     return ctx.compare(what, cases, lambda x: learner(ctx.tensor(x)), lambda x: reference(ctx.tensor(x)),
-                       mistakes(w, eps, default), atol=TOLERANCE, rtol=TOLERANCE)
+                       mistakes(w, eps, default), atol=TOLERANCE, rtol=TOLERANCE, probe=NORMALIZED)

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from gpt2tutor.checking import Mistake, StepChecks
+from gpt2tutor.checking import Mistake, Probe, StepChecks
 
 checks = StepChecks()
 
@@ -50,4 +50,6 @@ def behaviour(ctx):
                 lambda x: gelu_tanh(mlp(w, x, lambda h: h))),
     ]
     return ctx.compare("GPT2MLP.forward", cases, lambda x: learner(ctx.tensor(x)),
-                       lambda x: reference(ctx.tensor(x)), mistakes)
+                       lambda x: reference(ctx.tensor(x)), mistakes,
+                       probe=Probe("the hidden layer after c_fc and the GELU", lambda x: [*x.shape[:-1], cfg.n_inner],
+                                   "print(h.shape, h.to_numpy().ravel()[:6])"))

@@ -6,7 +6,7 @@ to [batch, seq, n_embd] is broadcast to it before comparing.
 
 import numpy as np
 
-from gpt2tutor.checking import CheckFailed, Mistake, StepChecks
+from gpt2tutor.checking import CheckFailed, Mistake, Probe, StepChecks
 
 checks = StepChecks()
 
@@ -61,4 +61,5 @@ def behaviour(ctx):
     return ctx.compare("GPT2PositionEmbeddings.forward (broadcast to [batch, seq, n_embd])", cases,
                        lambda ids: spread(ctx.as_array(learner(ctx.tensor(ids)), "GPT2PositionEmbeddings"), ids, d),
                        lambda ids: spread(ctx.as_array(reference(ctx.tensor(ids)), "the reference"), ids, d),
-                       mistakes)
+                       mistakes, probe=Probe("the positions you look up: 0, 1, ..., seq - 1, int64",
+                                             lambda ids: [ids.shape[-1]], "print(positions.to_numpy())"))

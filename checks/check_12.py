@@ -6,12 +6,13 @@ the frequencies of thousands of samples from stand-in models with fixed logits m
 softmax(logits / temperature).
 """
 
+import contextlib
 import inspect
 import math
 
 import numpy as np
 
-from gpt2tutor.checking import CheckFailed, Mistake, StepChecks
+from gpt2tutor.checking import CheckFailed, Mistake, Probe, StepChecks
 
 from .check_10 import softmax
 
@@ -21,6 +22,11 @@ OPTIONS = {"temperature": 1.0, "top_k": None, "do_sample": True, "seed": None}
 SAMPLES = 2000  # rows of one batch: one call draws this many tokens
 LOGITS = np.array([2.0, 1.0, 0.5, 0.0, -1.0, -2.0])  # by rank, most likely first
 GREEDY_EVERY_TIME = "every token was the most likely one: with do_sample=True, draw from the distribution"
+FAR_FROM_ZERO = -96.0  # added to LOGITS for the bfloat16 case: GPT-2's logits sit far below 0 (bfloat16 steps 0.5 here)
+TRUSTED_ORDER = ("the k-th largest logit was read from a fixed column of F.top_k's values, which MAX does not "
+                 "promise to sort: take the smallest of the k values, values.min(axis=-1), as the threshold")
+LAST_LOGITS = Probe("the last position's logits", lambda case: [case[1].shape[0], case[2]],
+                    "print(last.shape, last.to_numpy().argmax(-1))")
 
 
 def to_numpy(value):
@@ -28,11 +34,13 @@ def to_numpy(value):
 
 
 class FixedLogits:
-    """A stand-in model: the same logits [batch, seq, vocab] whatever the ids."""
+    """A stand-in model: the same logits [batch, seq, vocab] whatever the ids (in `dtype`, float32 by default)."""
 
-    def __init__(self, ctx, logits):
+    def __init__(self, ctx, logits, dtype=None):
         self.logits = np.ascontiguousarray(logits, dtype=np.float32)
         self.output = ctx.tensor(self.logits)
+        if dtype is not None:
+            self.output = self.output.cast(dtype)
 
     def __call__(self, input_ids):
         return self.output
@@ -134,6 +142,35 @@ def restricted(scores, k):
     return np.concatenate([p, np.zeros(len(scores) - k)])
 
 
+@contextlib.contextmanager
+def top_k_out_of_order(ctx):
+    """While active, F.top_k (and the learner's own name for it) returns the k largest values and their indices
+    rotated by one place, the largest last: an order MAX's documentation allows, since it promises none."""
+    from max.experimental import functional as F
+
+    real = F.top_k
+
+    def rotated(x, k, axis=-1):
+        values, indices = real(x, k, axis=axis)
+        if k < 2:
+            return values, indices
+
+        def rotate(t):
+            first, rest = F.split(t, [1, k - 1], axis=axis)
+            return F.concat([rest, first], axis=axis)
+
+        return rotate(values), rotate(indices)
+
+    targets = [(F, "top_k"), *[(ctx.learner, name) for name, v in vars(ctx.learner).items() if v is real]]
+    for owner, name in targets:
+        setattr(owner, name, rotated)
+    try:
+        yield
+    finally:
+        for owner, name in targets:
+            setattr(owner, name, real)
+
+
 def draw(ctx, model, ids, vocab, **options):
     """The learner's generate_next_token(model, ids, **options) as [batch, 1] int64 ids."""
     what = "generate_next_token(" + ", ".join(f"{k}={v!r}" for k, v in options.items()) + ")"
@@ -192,7 +229,7 @@ def greedy(ctx):
     return ctx.compare("generate_next_token(do_sample=False)", cases,
                        lambda case: draw(ctx, *case, do_sample=False),
                        lambda case: ctx.reference.generate_next_token(case[0], ctx.tensor(case[1]), do_sample=False),
-                       mistakes)
+                       mistakes, probe=LAST_LOGITS)
 
 
 @checks.behaviour("the same seed gives the same tokens, another seed other tokens")
@@ -233,7 +270,8 @@ def top_1(ctx):
         lambda case: draw(ctx, fixed, case[0], 11, top_k=1, temperature=case[1], seed=seed),
         lambda case: ctx.reference.generate_next_token(fixed, ctx.tensor(case[0]), top_k=1, temperature=case[1],
                                                        seed=seed),
-        mistakes)
+        mistakes, probe=Probe("the scores after top-k: -inf everywhere but each row's largest", lambda case: [16, 11],
+                              "print(scores.to_numpy()[:2])"))
 
 
 @checks.behaviour("sampled tokens follow softmax(logits / temperature)")
@@ -297,7 +335,8 @@ def generate_greedy(ctx):
     return ctx.compare("generate_tokens(do_sample=False)", cases,
                        lambda case: run_tokens(ctx, model, *case, do_sample=False),
                        lambda case: ctx.reference.generate_tokens(model, ctx.tensor(case[0]), case[1], do_sample=False),
-                       mistakes)
+                       mistakes, probe=Probe("input_ids at the start of every round of the loop",
+                                             "[batch, seq + i] in round i", "print(input_ids.to_numpy())"))
 
 
 @checks.behaviour("generate_tokens passes seed, top_k and temperature on to every step")
@@ -323,3 +362,39 @@ def generate_sampling(ctx):
     alternatives = [("the temperature did not reach generate_next_token: pass it on", softmax(LOGITS))]
     return judge_frequencies(f"generate_tokens(max_new_tokens=1, temperature={t})",
                              ranks_of(out[:, -1:], rank), softmax(LOGITS / t), alternatives)
+
+
+@checks.behaviour("sampling from bfloat16 logits far from zero (a GPU's dtype) still follows the softmax")
+def bfloat16_logits(ctx):
+    from max.dtype import DType
+
+    logits, rank = ranked_logits(ctx, SAMPLES)
+    model = FixedLogits(ctx, logits + FAR_FROM_ZERO, dtype=DType.bfloat16)  # every value exact in bfloat16
+    try:
+        tokens = draw(ctx, model, ctx.token_ids(len(LOGITS), SAMPLES, 2), len(LOGITS),
+                      seed=int(ctx.rng.integers(1, 10_000)))
+        return judge_frequencies("generate_next_token on bfloat16 logits", ranks_of(tokens, rank), softmax(LOGITS),
+                                 [])
+    except CheckFailed as failed:
+        raise CheckFailed(f"{failed}\nLikely mistake (when float32 logits near zero pass): the sampling ran in "
+                          "bfloat16, which keeps 8 significant bits: noise added to scores near -96 is rounded to "
+                          "steps of 0.5, and noise drawn in bfloat16 loses its tail. Cast the scores to float32 "
+                          "(last.cast(DType.float32)) and draw the noise with dtype=DType.float32") from None
+
+
+@checks.behaviour("top_k does not rely on the order of F.top_k's values")
+def top_k_any_order(ctx):
+    k = 3
+    logits, rank = ranked_logits(ctx, SAMPLES)
+    with top_k_out_of_order(ctx):
+        tokens = draw(ctx, FixedLogits(ctx, logits), ctx.token_ids(len(LOGITS), SAMPLES, 2), len(LOGITS),
+                      top_k=k, seed=int(ctx.rng.integers(1, 10_000)))
+    ranks = ranks_of(tokens, rank)
+    if (ranks == 0).all():
+        raise CheckFailed(f"with F.top_k returning its values largest last, top_k={k} always gave the most likely "
+                          f"token: {TRUSTED_ORDER}")
+    if (ranks >= k).any():
+        raise CheckFailed(f"with F.top_k returning its values in another order, top_k={k} sampled tokens outside the "
+                          f"{k} most likely: {TRUSTED_ORDER}")
+    return judge_frequencies(f"generate_next_token(top_k={k}) with F.top_k's values out of order", ranks,
+                             restricted(LOGITS, k), [(TRUSTED_ORDER, np.eye(len(LOGITS))[0])])
