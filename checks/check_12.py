@@ -143,6 +143,20 @@ def restricted(scores, k):
 
 
 @contextlib.contextmanager
+def patched(ctx, owner, name, replacement):
+    """`owner.name` is `replacement` for a while, and so is any name the learner's module gave the original."""
+    real = getattr(owner, name)
+    targets = [(owner, name), *[(ctx.learner, n) for n, v in vars(ctx.learner).items() if v is real]]
+    for where, attr in targets:
+        setattr(where, attr, replacement)
+    try:
+        yield
+    finally:
+        for where, attr in targets:
+            setattr(where, attr, real)
+
+
+@contextlib.contextmanager
 def top_k_out_of_order(ctx):
     """While active, F.top_k (and the learner's own name for it) returns the k largest values and their indices
     rotated by one place, the largest last: an order MAX's documentation allows, since it promises none."""
@@ -161,14 +175,8 @@ def top_k_out_of_order(ctx):
 
         return rotate(values), rotate(indices)
 
-    targets = [(F, "top_k"), *[(ctx.learner, name) for name, v in vars(ctx.learner).items() if v is real]]
-    for owner, name in targets:
-        setattr(owner, name, rotated)
-    try:
+    with patched(ctx, F, "top_k", rotated):
         yield
-    finally:
-        for owner, name in targets:
-            setattr(owner, name, real)
 
 
 def draw(ctx, model, ids, vocab, **options):
@@ -364,22 +372,65 @@ def generate_sampling(ctx):
                              ranks_of(out[:, -1:], rank), softmax(LOGITS / t), alternatives)
 
 
-@checks.behaviour("sampling from bfloat16 logits far from zero (a GPU's dtype) still follows the softmax")
-def bfloat16_logits(ctx):
-    from max.dtype import DType
+class _Stop(BaseException):
+    """Raised in place of a host copy the CPU cannot make of a bfloat16 graph: the dtype was all we needed.
+    A BaseException, so that ctx.call lets it through as it would not a learner's error."""
 
-    logits, rank = ranked_logits(ctx, SAMPLES)
-    model = FixedLogits(ctx, logits + FAR_FROM_ZERO, dtype=DType.bfloat16)  # every value exact in bfloat16
-    try:
-        tokens = draw(ctx, model, ctx.token_ids(len(LOGITS), SAMPLES, 2), len(LOGITS),
-                      seed=int(ctx.rng.integers(1, 10_000)))
-        return judge_frequencies("generate_next_token on bfloat16 logits", ranks_of(tokens, rank), softmax(LOGITS),
-                                 [])
-    except CheckFailed as failed:
-        raise CheckFailed(f"{failed}\nLikely mistake (when float32 logits near zero pass): the sampling ran in "
-                          "bfloat16, which keeps 8 significant bits: noise added to scores near -96 is rounded to "
-                          "steps of 0.5, and noise drawn in bfloat16 loses its tail. Cast the scores to float32 "
-                          "(last.cast(DType.float32)) and draw the noise with dtype=DType.float32") from None
+
+@checks.behaviour("with bfloat16 logits (a GPU's default) the sampling runs in float32")
+def bfloat16_logits(ctx):
+    """MAX's CPU computes nothing in bfloat16, so this is judged by dtypes: the learner's code runs under F.lazy(),
+    which builds the graph without computing it, and every random draw, argmax and copy to NumPy is recorded."""
+    from max.dtype import DType
+    from max.experimental import functional as F
+    from max.experimental import random
+    from max.experimental.tensor import Tensor
+
+    seen = []
+
+    def recording(real, label, tensor_of):
+        def wrapped(*args, **kwargs):
+            out = real(*args, **kwargs)
+            seen.append((label, tensor_of(args, out).dtype))
+            return out
+
+        return wrapped
+
+    def host_copy(tensor, *args, **kwargs):
+        seen.append(("copy to NumPy", tensor.dtype))
+        raise _Stop
+
+    logits, rank = ranked_logits(ctx, 8)
+    with contextlib.ExitStack() as stack:
+        for owner, name, label, tensor_of in [(random, "uniform", "random draw", lambda a, out: out),
+                                              (random, "gaussian", "random draw", lambda a, out: out),
+                                              (F, "argmax", "argmax", lambda a, out: a[0])]:
+            stack.enter_context(patched(ctx, owner, name, recording(getattr(owner, name), label, tensor_of)))
+        stack.enter_context(patched(ctx, Tensor, "__dlpack__", host_copy))
+        stack.enter_context(F.lazy())
+        model = FixedLogits(ctx, logits + FAR_FROM_ZERO, dtype=DType.bfloat16)
+        try:
+            ctx.call("generate_next_token on bfloat16 logits", ctx.learner.generate_next_token, model,
+                     ctx.tensor(ctx.token_ids(len(LOGITS), 8, 2)), seed=int(ctx.rng.integers(1, 10_000)))
+        except _Stop:
+            pass
+        except CheckFailed as failed:
+            if "UnsupportedGraphError" not in str(failed) or "bfloat16" not in str(failed):
+                raise
+            return ("not judged: your code needs values during the draw, which MAX's CPU cannot compute "
+                    "from bfloat16; on a GPU, cast the logits to float32 first")
+    wrong = [label for label, dtype in seen if dtype == DType.bfloat16]
+    if "copy to NumPy" in wrong:
+        raise CheckFailed("the bfloat16 logits were copied to NumPy as they are, but NumPy has no bfloat16 (and a "
+                          "GPU gives bfloat16 logits): cast them to float32 first, last.cast(DType.float32)")
+    if wrong:
+        raise CheckFailed(f"given bfloat16 logits, the sampling ran in bfloat16 (a {wrong[0]} in bfloat16). It keeps "
+                          "8 significant bits: noise added to scores near -96 is rounded to steps of 0.5, and noise "
+                          "drawn in bfloat16 loses its tail, which biases the sample. Cast the scores to float32 "
+                          "(last.cast(DType.float32)) and draw the noise with dtype=DType.float32")
+    if not seen:
+        return "no random draw, argmax or NumPy copy seen, so nothing to judge in bfloat16"
+    return "given bfloat16 logits, every " + " and ".join(sorted({label for label, _ in seen})) + " was in float32"
 
 
 @checks.behaviour("top_k does not rely on the order of F.top_k's values")
