@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from gpt2tutor.checking import Mistake, Probe, StepChecks
+from gpt2tutor.checking import CheckFailed, Mistake, Probe, StepChecks
 
 checks = StepChecks()
 
@@ -28,8 +28,14 @@ def structure(ctx):
     ctx.expect_parameters_named(cls.__init__, "GPT2MLP.__init__", ["intermediate_size", "config"])
     cfg = ctx.config()
     d, inner = cfg.n_embd, cfg.n_inner
+    module = ctx.build(cls, inner, cfg)
+    shapes = dict(ctx.call("listing the parameters of GPT2MLP",
+                           lambda: [(n, tuple(int(k) for k in t.shape)) for n, t in module.parameters]))
+    if shapes.get("c_fc.weight") == (d, inner) and shapes.get("c_fc.bias") == (d,):
+        raise CheckFailed(f"c_fc maps {inner} features to {d}, the wrong way: Linear takes the input size first, "
+                          f"then the output size, so c_fc is Linear(n_embd, intermediate_size) = Linear({d}, {inner})")
     ctx.expect_parameters(
-        ctx.build(cls, inner, cfg),
+        module,
         {"c_fc.weight": (inner, d), "c_fc.bias": (inner,), "c_proj.weight": (d, inner), "c_proj.bias": (d,)},
         "GPT2MLP",
     )
