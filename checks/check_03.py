@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from gpt2tutor.checking import CheckFailed, Mistake, StepChecks
+from gpt2tutor.checking import CheckFailed, Mistake, Probe, StepChecks
 
 from ._numpy_gpt2 import layer_norm
 
@@ -74,6 +74,10 @@ def given_eps(ctx):
     return compare(ctx, float(10 ** ctx.rng.uniform(-3, -2)), default=False)
 
 
+NORMALIZED = Probe("x normalized, before weight and bias: every row's mean near 0 and variance near 1",
+                   lambda x: x.shape, "print(x_hat.shape, x_hat.to_numpy().mean(-1), x_hat.to_numpy().var(-1))")
+
+
 def compare(ctx, eps, default):
     """The learner's LayerNorm against the reference, both built with eps (or the default when `default`)."""
     dim = int(ctx.rng.integers(6, 40))
@@ -83,4 +87,4 @@ def compare(ctx, eps, default):
     cases = [(f"an input of shape {list(shape)}", rows(ctx, shape, eps)) for shape in shapes]
     what = "LayerNorm(dim).forward" if default else f"LayerNorm(dim, eps={eps:.2g}).forward"
     return ctx.compare(what, cases, lambda x: learner(ctx.tensor(x)), lambda x: reference(ctx.tensor(x)),
-                       mistakes(w, eps, default), atol=TOLERANCE, rtol=TOLERANCE)
+                       mistakes(w, eps, default), atol=TOLERANCE, rtol=TOLERANCE, probe=NORMALIZED)

@@ -1,9 +1,8 @@
 """Step 04 checks: the feed-forward network GPT2MLP."""
 
-
 import numpy as np
 
-from gpt2tutor.checking import Mistake, StepChecks
+from gpt2tutor.checking import Mistake, Probe, StepChecks
 
 from ._numpy_gpt2 import gelu_erf, gelu_tanh, mlp
 
@@ -13,8 +12,12 @@ checks = StepChecks()
 @checks.structure("GPT2MLP(intermediate_size, config) holds c_fc and c_proj with GPT-2's shapes")
 def structure(ctx):
     cfg = ctx.config()
-    module = ctx.learner_module("GPT2MLP", ["intermediate_size", "config"], cfg.n_inner, cfg)
-    ctx.expect_reference_parameters(module, "GPT2MLP", cfg.n_inner, cfg)
+    d, inner = cfg.n_embd, cfg.n_inner
+    module = ctx.learner_module("GPT2MLP", ["intermediate_size", "config"], inner, cfg)
+    ctx.refuse_known_shapes(module, "c_fc.weight", {
+        (d, inner): f"c_fc maps {inner} features to {d}, the wrong way: Linear takes the input size first, "
+                    f"then the output size, so c_fc is Linear(n_embd, intermediate_size) = Linear({d}, {inner})"})
+    ctx.expect_reference_parameters(module, "GPT2MLP", inner, cfg)
 
 
 @checks.behaviour("GPT2MLP.forward matches the reference on random inputs")
@@ -32,4 +35,6 @@ def behaviour(ctx):
                 lambda x: gelu_tanh(mlp(w, x, lambda h: h))),
     ]
     return ctx.compare("GPT2MLP.forward", cases, lambda x: learner(ctx.tensor(x)),
-                       lambda x: reference(ctx.tensor(x)), mistakes)
+                       lambda x: reference(ctx.tensor(x)), mistakes,
+                       probe=Probe("the hidden layer after c_fc and the GELU", lambda x: [*x.shape[:-1], cfg.n_inner],
+                                   "print(h.shape, h.to_numpy().ravel()[:6])"))

@@ -2,7 +2,7 @@
 
 import math
 
-from gpt2tutor.checking import Mistake, StepChecks
+from gpt2tutor.checking import Mistake, Probe, StepChecks
 
 checks = StepChecks()
 
@@ -44,4 +44,6 @@ def behaviour(ctx):
                 lambda ids: table[ids.reshape(-1)]),
     ]
     return ctx.compare("GPT2Embeddings.forward", cases, lambda ids: learner(ctx.tensor(ids)),
-                       lambda ids: reference(ctx.tensor(ids)), mistakes)
+                       lambda ids: reference(ctx.tensor(ids)), mistakes,
+                       probe=Probe("the ids you look up and the result", lambda ids: [*ids.shape, cfg.n_embd],
+                                   "print(input_ids.to_numpy(), out.shape)"))

@@ -6,7 +6,7 @@ to [batch, seq, n_embd] is broadcast to it before comparing.
 
 import numpy as np
 
-from gpt2tutor.checking import Mistake, StepChecks
+from gpt2tutor.checking import CheckFailed, Mistake, Probe, StepChecks
 
 checks = StepChecks()
 
@@ -53,7 +53,15 @@ def behaviour(ctx):
         Mistake("the batch size was taken as the length: the sequence length is input_ids.shape[-1]",
                 lambda ids: spread(table[:ids.shape[0]], ids, d)),
     ]
-    return ctx.compare("GPT2PositionEmbeddings.forward (broadcast to [batch, seq, n_embd])", cases,
-                       lambda ids: spread(ctx.as_array(learner(ctx.tensor(ids)), "GPT2PositionEmbeddings"), ids, d),
-                       lambda ids: spread(ctx.as_array(reference(ctx.tensor(ids)), "the reference"), ids, d),
-                       mistakes)
+    try:
+        return ctx.compare(
+            "GPT2PositionEmbeddings.forward (broadcast to [batch, seq, n_embd])", cases,
+            lambda ids: spread(ctx.as_array(learner(ctx.tensor(ids)), "GPT2PositionEmbeddings"), ids, d),
+            lambda ids: spread(ctx.as_array(reference(ctx.tensor(ids)), "the reference"), ids, d),
+            mistakes, probe=Probe("the positions you look up: 0, 1, ..., seq - 1, int64",
+                                  lambda ids: [ids.shape[-1]], "print(positions.to_numpy())"))
+    except CheckFailed as failed:  # a float arange fails inside MAX's gather
+        if "Gather" in str(failed) and "float" in str(failed):
+            raise CheckFailed(f"{failed}\nLikely mistake: the positions are floats (Tensor.arange's default dtype): "
+                              "an Embedding looks up integers, so pass dtype=DType.int64") from None
+        raise

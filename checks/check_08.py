@@ -1,6 +1,6 @@
 """Step 08 checks: apply_residual_connection and the pre-norm ResidualBlock."""
 
-from gpt2tutor.checking import Mistake, StepChecks
+from gpt2tutor.checking import Mistake, Probe, StepChecks
 
 checks = StepChecks()
 
@@ -26,7 +26,14 @@ def residual_sum(ctx):
         Mistake("only `residual` is returned: add sublayer_output to it", lambda rs: rs[0]),
         Mistake("only `sublayer_output` is returned: add the residual to it", lambda rs: rs[1]),
     ]
-    return ctx.compare("apply_residual_connection", cases, lambda rs: learner(*rs), lambda rs: reference(*rs), mistakes)
+    return ctx.compare("apply_residual_connection", cases, lambda rs: learner(*rs), lambda rs: reference(*rs), mistakes,
+                       probe=Probe("both inputs", lambda rs: rs[0].shape,
+                                   "print(residual.shape, sublayer_output.shape)"))
+
+
+NORMED = Probe("what the sublayer reads, ln(x): every row's mean near 0",
+               lambda case: (case[0] if isinstance(case, tuple) else case).shape,
+               "print(normed.shape, normed.to_numpy().mean(-1))")
 
 
 def sublayers(ctx):
@@ -60,7 +67,7 @@ def residual_block(ctx):
              for (b, s), name in zip(shapes, [*subs, *subs])]
     mistakes = [Mistake(message, lambda case, fn=fn: fn(*case)) for message, fn in pre_norm_mistakes(reference.ln)]
     return ctx.compare("ResidualBlock.forward", cases, lambda case: learner(*case), lambda case: reference(*case),
-                       mistakes)
+                       mistakes, probe=NORMED)
 
 
 @checks.behaviour("ResidualBlock(dim, eps) gives eps to its LayerNorm")
@@ -75,4 +82,4 @@ def residual_block_eps(ctx):
     mistakes = [Mistake("eps is not passed on: build the LayerNorm with LayerNorm(dim, eps=eps)",
                         lambda x: default(x, affine))]
     return ctx.compare(f"ResidualBlock({DIM}, eps={eps}).forward", cases,
-                       lambda x: learner(x, affine), lambda x: reference(x, affine), mistakes)
+                       lambda x: learner(x, affine), lambda x: reference(x, affine), mistakes, probe=NORMED)

@@ -2,7 +2,7 @@
 
 import dataclasses
 
-from gpt2tutor.checking import Mistake, StepChecks
+from gpt2tutor.checking import Mistake, Probe, StepChecks
 
 from ._numpy_gpt2 import EPS
 
@@ -24,15 +24,23 @@ def block_mistakes(ref):
                 two(lambda x: ln_1(x + attn(x)), lambda h: ln_2(h + mlp(h)))),
         Mistake("the residual around attention is missing: x + attn(ln_1(x)), not attn(ln_1(x))",
                 two(lambda x: attn(ln_1(x)), lambda h: h + mlp(ln_2(h)))),
-        Mistake("the residual around the MLP is missing: x + mlp(ln_2(x)), not mlp(ln_2(x))",
+        Mistake("the residual around the MLP is missing: the second line is a + mlp(ln_2(a)), with "
+                "a = x + attn(ln_1(x)), not mlp(ln_2(a))",
                 two(lambda x: x + attn(ln_1(x)), lambda h: mlp(ln_2(h)))),
+        Mistake("the attention output is thrown away: the second line starts again from the block's input, "
+                "x + mlp(ln_2(x)); it must read a = x + attn(ln_1(x)): a + mlp(ln_2(a))",
+                lambda x: x + mlp(ln_2(x))),
         Mistake("ln_1 and ln_2 are swapped: ln_1 goes before attention, ln_2 before the MLP",
                 two(lambda x: x + attn(ln_2(x)), lambda h: h + mlp(ln_1(h)))),
         Mistake(mlp_first, two(lambda x: x + mlp(ln_2(x)), lambda h: h + attn(ln_1(h)))),
         Mistake(mlp_first, two(lambda x: x + mlp(ln_1(x)), lambda h: h + attn(ln_2(h)))),
-        Mistake("attention and the MLP both read the block's input: the MLP reads x + attn(ln_1(x)), "
-                "the output of the attention residual",
+        Mistake("attention and the MLP both read the block's input (the parallel layout): GPT-2's MLP reads "
+                "a = x + attn(ln_1(x)), the output of the attention residual",
                 lambda x: x + attn(ln_1(x)) + mlp(ln_2(x))),
+        Mistake("attention and the MLP both read one LayerNorm of the block's input, x + attn(ln_1(x)) + "
+                "mlp(ln_1(x)): that is GPT-J's parallel block; GPT-2's MLP reads ln_2(a), "
+                "with a = x + attn(ln_1(x))",
+                lambda x: x + attn(ln_1(x)) + mlp(ln_1(x))),
         Mistake("the normalized x is added back, ln(x) + sublayer(ln(x)): add the un-normalized stream",
                 two(lambda x: ln_1(x) + attn(ln_1(x)), lambda h: ln_2(h) + mlp(ln_2(h)))),
     ]
@@ -53,6 +61,9 @@ def behaviour(ctx):
     d = cfg.n_embd
     cases = [(f"an input of shape {[b, s, d]}", ctx.tensor(ctx.normal(b, s, d)))
              for b, s in [(1, 1), (2, 5), (3, 7), (1, 16)]]
+    stream = Probe("the stream after the attention residual, a = x + attn(ln_1(x))", lambda x: x.shape,
+                   "print(a.shape, a.to_numpy()[0, :, 0])")
     eps_ignored = Mistake("ln_1 and ln_2 ignore config.layer_norm_epsilon (they use LayerNorm's default eps): "
                           "LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)", default_eps)
-    return ctx.compare("GPT2Block.forward", cases, learner, reference, [*block_mistakes(reference), eps_ignored])
+    return ctx.compare("GPT2Block.forward", cases, learner, reference, [*block_mistakes(reference), eps_ignored],
+                       probe=stream)

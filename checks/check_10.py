@@ -4,9 +4,9 @@ import dataclasses
 
 import numpy as np
 
-from gpt2tutor.checking import CheckFailed, Mistake, StepChecks
+from gpt2tutor.checking import CheckFailed, Mistake, Probe, StepChecks
 
-from ._numpy_gpt2 import EPS, hidden_states, layer_norm
+from ._numpy_gpt2 import EPS, block, hidden_states, layer_norm
 
 checks = StepChecks()
 
@@ -25,6 +25,12 @@ def structure(ctx):
             f"would share one set of weights. Build a new GPT2Block(config) for each of the config.n_layer layers "
             f"(`[GPT2Block(config)] * n` repeats a single object)"
         )
+    names = [name for name, _ in ctx.call("listing the parameters of GPT2Model", lambda: list(model.parameters))]
+    nested = [name for name in names if name.startswith(("wte.wte.", "wpe.wpe."))]
+    if nested:
+        raise CheckFailed(f"GPT2Model holds {nested[0]}: your step-05/06 module was nested as wte or wpe, so its "
+                          "table is named twice. Make wte and wpe Embeddings directly on GPT2Model, so that the "
+                          "names are wte.weight and wpe.weight, as in the checkpoint")
     ctx.expect_reference_parameters(model, "GPT2Model", cfg)
 
 
@@ -41,8 +47,15 @@ def behaviour(ctx):
     def wrong(**mistake):
         return lambda ids: hidden_states(w, ids, cfg, **mistake)
 
+    def ln_f_every_block(ids):
+        x = hidden_states(w, ids, cfg, blocks=[], final_norm=False)  # the embeddings
+        for i in range(cfg.n_layer):
+            x = layer_norm(block(x, w64, f"h.{i}.", cfg), w64, cfg.layer_norm_epsilon, prefix="ln_f.")
+        return x
+
     mistakes = [
         Mistake("the position embeddings were not added: x = wte(input_ids) + wpe(positions)", wrong(positions=False)),
+        Mistake("ln_f was applied after every block: it runs once, after the last block", ln_f_every_block),
         Mistake("ln_f was not applied: the final LayerNorm comes after the last block", wrong(final_norm=False)),
         Mistake("positions started at 1: the first token is at position 0, so positions run 0 .. seq-1",
                 wrong(first_position=1)),
@@ -60,5 +73,7 @@ def behaviour(ctx):
         Mistake("the LayerNorms ignore config.layer_norm_epsilon (they use LayerNorm's default eps): pass "
                 "eps=config.layer_norm_epsilon to each", lambda ids: hidden_states(w, ids, default_eps)),
     ]
+    embedded = Probe("x after adding the position embeddings, before the first block",
+                     lambda ids: [*ids.shape, cfg.n_embd], "print(x.shape, x.to_numpy()[0, :, 0])")
     return ctx.compare("GPT2Model.forward", cases, lambda ids: learner(ctx.tensor(ids)),
-                       lambda ids: reference(ctx.tensor(ids)), mistakes)
+                       lambda ids: reference(ctx.tensor(ids)), mistakes, probe=embedded)

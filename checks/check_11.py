@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from gpt2tutor.checking import CheckFailed, Mistake, StepChecks
+from gpt2tutor.checking import CheckFailed, Mistake, Probe, StepChecks
 
 from ._numpy_gpt2 import EPS, hidden_states, layer_norm, softmax
 
@@ -17,11 +17,17 @@ def structure(ctx):
     if "lm_head.bias" in names:
         raise CheckFailed("lm_head has a bias, but GPT-2's head has none (its weight is the token embedding table): "
                           "Linear(config.n_embd, config.vocab_size, bias=False)")
+    head = dict((n, tuple(int(d) for d in t.shape)) for n, t in names.items()).get("lm_head.weight")
+    if head == (cfg.n_embd, cfg.vocab_size):
+        raise CheckFailed(f"lm_head.weight has shape {list(head)}: Linear(vocab_size, n_embd) maps the wrong way. "
+                          "The head reads n_embd features and writes vocab_size scores: Linear(n_embd, vocab_size), "
+                          "a [vocab_size, n_embd] weight")
     shared = ctx.shared_parameters(model, "GPT2LMHeadModel")
     if shared:
         a, b = shared[0]
-        raise CheckFailed(f"{a} and {b} are the same tensor: keep lm_head a weight of its own. GPT-2 ties it to wte "
-                          "by value, and the weight loader copies wte's values into lm_head.weight")
+        raise CheckFailed(f"{a} and {b} are the same tensor: keep lm_head a weight of its own. HuggingFace's GPT-2 "
+                          "shares one tensor between the two; this tutor keeps a copy instead (MAX loads parameters "
+                          "by name, strictly), and its weight loader copies wte's values into lm_head.weight")
     ctx.expect_reference_parameters(model, "GPT2LMHeadModel", cfg)
 
 
@@ -51,6 +57,11 @@ def behaviour(ctx):
                 "generation's job (step 12)", lambda ids: softmax(logits(ids))),
         Mistake("log_softmax was applied: forward returns the raw logits, not log-probabilities",
                 lambda ids: np.log(softmax(logits(ids)))),
+        *[Mistake("only the last position's logits were returned: forward returns every position's, "
+                  "[batch, seq, vocab_size]; picking the last one is generation's job (step 12)", fn)
+          for fn in (lambda ids: logits(ids)[:, -1:], lambda ids: logits(ids)[:, -1])],
     ]
+    hidden = Probe("the transformer's output, the hidden states lm_head reads", lambda ids: [*ids.shape, cfg.n_embd],
+                   "print(hidden.shape, hidden.to_numpy()[0, -1, :4])")
     return ctx.compare("GPT2LMHeadModel.forward", cases, lambda ids: learner(ctx.tensor(ids)),
-                       lambda ids: reference(ctx.tensor(ids)), mistakes)
+                       lambda ids: reference(ctx.tensor(ids)), mistakes, probe=hidden)

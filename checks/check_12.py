@@ -6,12 +6,13 @@ the frequencies of thousands of samples from stand-in models with fixed logits m
 softmax(logits / temperature).
 """
 
+import contextlib
 import inspect
 import math
 
 import numpy as np
 
-from gpt2tutor.checking import CheckFailed, Mistake, StepChecks
+from gpt2tutor.checking import CheckFailed, Mistake, Probe, StepChecks
 
 from ._numpy_gpt2 import softmax
 
@@ -21,6 +22,11 @@ OPTIONS = {"temperature": 1.0, "top_k": None, "do_sample": True, "seed": None}
 SAMPLES = 2000  # rows of one batch: one call draws this many tokens
 LOGITS = np.array([2.0, 1.0, 0.5, 0.0, -1.0, -2.0])  # by rank, most likely first
 GREEDY_EVERY_TIME = "every token was the most likely one: with do_sample=True, draw from the distribution"
+FAR_FROM_ZERO = -96.0  # added to LOGITS for the bfloat16 case: GPT-2's logits sit far below 0 (bfloat16 steps 0.5 here)
+TRUSTED_ORDER = ("the k-th largest logit was read from a fixed column of F.top_k's values, which MAX does not "
+                 "promise to sort: take the smallest of the k values, values.min(axis=-1), as the threshold")
+LAST_LOGITS = Probe("the last position's logits", lambda case: [case[1].shape[0], case[2]],
+                    "print(last.shape, last.to_numpy().argmax(-1))")
 
 
 def to_numpy(value):
@@ -28,11 +34,13 @@ def to_numpy(value):
 
 
 class FixedLogits:
-    """A stand-in model: the same logits [batch, seq, vocab] whatever the ids."""
+    """A stand-in model: the same logits [batch, seq, vocab] whatever the ids (in `dtype`, float32 by default)."""
 
-    def __init__(self, ctx, logits):
+    def __init__(self, ctx, logits, dtype=None):
         self.logits = np.ascontiguousarray(logits, dtype=np.float32)
         self.output = ctx.tensor(self.logits)
+        if dtype is not None:
+            self.output = self.output.cast(dtype)
 
     def __call__(self, input_ids):
         return self.output
@@ -134,6 +142,43 @@ def restricted(scores, k):
     return np.concatenate([p, np.zeros(len(scores) - k)])
 
 
+@contextlib.contextmanager
+def patched(ctx, owner, name, replacement):
+    """`owner.name` is `replacement` for a while, and so is any name the learner's module gave the original."""
+    real = getattr(owner, name)
+    targets = [(owner, name), *[(ctx.learner, n) for n, v in vars(ctx.learner).items() if v is real]]
+    for where, attr in targets:
+        setattr(where, attr, replacement)
+    try:
+        yield
+    finally:
+        for where, attr in targets:
+            setattr(where, attr, real)
+
+
+@contextlib.contextmanager
+def top_k_out_of_order(ctx):
+    """While active, F.top_k (and the learner's own name for it) returns the k largest values and their indices
+    rotated by one place, the largest last: an order MAX's documentation allows, since it promises none."""
+    from max.experimental import functional as F
+
+    real = F.top_k
+
+    def rotated(x, k, axis=-1):
+        values, indices = real(x, k, axis=axis)
+        if k < 2:
+            return values, indices
+
+        def rotate(t):
+            first, rest = F.split(t, [1, k - 1], axis=axis)
+            return F.concat([rest, first], axis=axis)
+
+        return rotate(values), rotate(indices)
+
+    with patched(ctx, F, "top_k", rotated):
+        yield
+
+
 def draw(ctx, model, ids, vocab, **options):
     """The learner's generate_next_token(model, ids, **options) as [batch, 1] int64 ids."""
     what = "generate_next_token(" + ", ".join(f"{k}={v!r}" for k, v in options.items()) + ")"
@@ -192,7 +237,7 @@ def greedy(ctx):
     return ctx.compare("generate_next_token(do_sample=False)", cases,
                        lambda case: draw(ctx, *case, do_sample=False),
                        lambda case: ctx.reference.generate_next_token(case[0], ctx.tensor(case[1]), do_sample=False),
-                       mistakes)
+                       mistakes, probe=LAST_LOGITS)
 
 
 @checks.behaviour("the same seed gives the same tokens, another seed other tokens")
@@ -233,7 +278,8 @@ def top_1(ctx):
         lambda case: draw(ctx, fixed, case[0], 11, top_k=1, temperature=case[1], seed=seed),
         lambda case: ctx.reference.generate_next_token(fixed, ctx.tensor(case[0]), top_k=1, temperature=case[1],
                                                        seed=seed),
-        mistakes)
+        mistakes, probe=Probe("the scores after top-k: -inf everywhere but each row's largest", lambda case: [16, 11],
+                              "print(scores.to_numpy()[:2])"))
 
 
 @checks.behaviour("sampled tokens follow softmax(logits / temperature)")
@@ -297,7 +343,8 @@ def generate_greedy(ctx):
     return ctx.compare("generate_tokens(do_sample=False)", cases,
                        lambda case: run_tokens(ctx, model, *case, do_sample=False),
                        lambda case: ctx.reference.generate_tokens(model, ctx.tensor(case[0]), case[1], do_sample=False),
-                       mistakes)
+                       mistakes, probe=Probe("input_ids at the start of every round of the loop",
+                                             "[batch, seq + i] in round i", "print(input_ids.to_numpy())"))
 
 
 @checks.behaviour("generate_tokens passes seed, top_k and temperature on to every step")
@@ -323,3 +370,82 @@ def generate_sampling(ctx):
     alternatives = [("the temperature did not reach generate_next_token: pass it on", softmax(LOGITS))]
     return judge_frequencies(f"generate_tokens(max_new_tokens=1, temperature={t})",
                              ranks_of(out[:, -1:], rank), softmax(LOGITS / t), alternatives)
+
+
+class _Stop(BaseException):
+    """Raised in place of a host copy the CPU cannot make of a bfloat16 graph: the dtype was all we needed.
+    A BaseException, so that ctx.call lets it through as it would not a learner's error."""
+
+
+@checks.behaviour("with bfloat16 logits (a GPU's default) the sampling runs in float32")
+def bfloat16_logits(ctx):
+    """MAX's CPU computes nothing in bfloat16, so this is judged by dtypes: the learner's code runs under F.lazy(),
+    which builds the graph without computing it, and every random draw, argmax and copy to NumPy is recorded."""
+    from max.dtype import DType
+    from max.experimental import functional as F
+    from max.experimental import random
+    from max.experimental.tensor import Tensor
+
+    seen = []
+
+    def recording(real, label, tensor_of):
+        def wrapped(*args, **kwargs):
+            out = real(*args, **kwargs)
+            seen.append((label, tensor_of(args, out).dtype))
+            return out
+
+        return wrapped
+
+    def host_copy(tensor, *args, **kwargs):
+        seen.append(("copy to NumPy", tensor.dtype))
+        raise _Stop
+
+    logits, rank = ranked_logits(ctx, 8)
+    with contextlib.ExitStack() as stack:
+        for owner, name, label, tensor_of in [(random, "uniform", "random draw", lambda a, out: out),
+                                              (random, "gaussian", "random draw", lambda a, out: out),
+                                              (F, "argmax", "argmax", lambda a, out: a[0])]:
+            stack.enter_context(patched(ctx, owner, name, recording(getattr(owner, name), label, tensor_of)))
+        stack.enter_context(patched(ctx, Tensor, "__dlpack__", host_copy))
+        stack.enter_context(F.lazy())
+        model = FixedLogits(ctx, logits + FAR_FROM_ZERO, dtype=DType.bfloat16)
+        try:
+            ctx.call("generate_next_token on bfloat16 logits", ctx.learner.generate_next_token, model,
+                     ctx.tensor(ctx.token_ids(len(LOGITS), 8, 2)), seed=int(ctx.rng.integers(1, 10_000)))
+        except _Stop:
+            pass
+        except CheckFailed as failed:
+            if "UnsupportedGraphError" not in str(failed) or "bfloat16" not in str(failed):
+                raise
+            return ("not judged: your code needs values during the draw, which MAX's CPU cannot compute "
+                    "from bfloat16; on a GPU, cast the logits to float32 first")
+    wrong = [label for label, dtype in seen if dtype == DType.bfloat16]
+    if "copy to NumPy" in wrong:
+        raise CheckFailed("the bfloat16 logits were copied to NumPy as they are, but NumPy has no bfloat16 (and a "
+                          "GPU gives bfloat16 logits): cast them to float32 first, last.cast(DType.float32)")
+    if wrong:
+        raise CheckFailed(f"given bfloat16 logits, the sampling ran in bfloat16 (a {wrong[0]} in bfloat16). It keeps "
+                          "8 significant bits: noise added to scores near -96 is rounded to steps of 0.5, and noise "
+                          "drawn in bfloat16 loses its tail, which biases the sample. Cast the scores to float32 "
+                          "(last.cast(DType.float32)) and draw the noise with dtype=DType.float32")
+    if not seen:
+        return "no random draw, argmax or NumPy copy seen, so nothing to judge in bfloat16"
+    return "given bfloat16 logits, every " + " and ".join(sorted({label for label, _ in seen})) + " was in float32"
+
+
+@checks.behaviour("top_k does not rely on the order of F.top_k's values")
+def top_k_any_order(ctx):
+    k = 3
+    logits, rank = ranked_logits(ctx, SAMPLES)
+    with top_k_out_of_order(ctx):
+        tokens = draw(ctx, FixedLogits(ctx, logits), ctx.token_ids(len(LOGITS), SAMPLES, 2), len(LOGITS),
+                      top_k=k, seed=int(ctx.rng.integers(1, 10_000)))
+    ranks = ranks_of(tokens, rank)
+    if (ranks == 0).all():
+        raise CheckFailed(f"with F.top_k returning its values largest last, top_k={k} always gave the most likely "
+                          f"token: {TRUSTED_ORDER}")
+    if (ranks >= k).any():
+        raise CheckFailed(f"with F.top_k returning its values in another order, top_k={k} sampled tokens outside the "
+                          f"{k} most likely: {TRUSTED_ORDER}")
+    return judge_frequencies(f"generate_next_token(top_k={k}) with F.top_k's values out of order", ranks,
+                             restricted(LOGITS, k), [(TRUSTED_ORDER, np.eye(len(LOGITS))[0])])

@@ -22,12 +22,23 @@ class GPT2MultiHeadAttention(Module):
         # TODO: self.c_proj: a Linear from n_embd to n_embd that mixes the heads' outputs.
         raise NotImplementedError("TODO: create c_attn and c_proj")
 
+    def split_heads(self, x: Tensor) -> Tensor:
+        # x: [batch, seq, n_embd]. Head h owns the features h * head_dim ... (h + 1) * head_dim - 1.
+        # TODO: reshape to [batch, seq, n_head, head_dim], then swap the seq and head axes:
+        #       return [batch, n_head, seq, head_dim].
+        raise NotImplementedError("TODO: split the last axis into heads")
+
+    def merge_heads(self, x: Tensor) -> Tensor:
+        # x: [batch, n_head, seq, head_dim], as split_heads returns it.
+        # TODO: undo split_heads exactly, in reverse order: return [batch, seq, n_embd].
+        raise NotImplementedError("TODO: merge the heads back")
+
     def forward(self, hidden_states: Tensor) -> Tensor:
         # hidden_states: [batch, seq, n_embd]
         # TODO: c_attn, then split its output on the last axis into q, k, v: [batch, seq, n_embd] each.
-        # TODO: split q, k and v into heads: [batch, seq, n_head, head_dim] -> [batch, n_head, seq, head_dim].
+        # TODO: split q, k and v into heads with self.split_heads.
         # TODO: scores = q against every key, divided by sqrt(head_dim): [batch, n_head, seq, seq].
         # TODO: add causal_mask(seq, 0, ...) so no query sees a later key; softmax over the keys.
-        # TODO: weights @ v: [batch, n_head, seq, head_dim]; merge the heads back to [batch, seq, n_embd].
+        # TODO: weights @ v: [batch, n_head, seq, head_dim]; self.merge_heads back to [batch, seq, n_embd].
         # TODO: return c_proj of the merged heads: [batch, seq, n_embd].
         raise NotImplementedError("TODO: compute causal multi-head attention")

@@ -19,8 +19,9 @@ def generate_next_token(model, input_ids: Tensor, *, temperature: float = 1.0, t
     """
     # TODO: run the model and keep only the last position's logits: [batch, vocab].
     # TODO: greedy (do_sample is False): the most likely token per row, [batch, 1] int64.
-    # TODO: sampling: divide the logits by the temperature; with top_k, every logit below
-    #       the k-th largest of its row becomes -inf.
+    # TODO: sampling: cast the logits to float32 (a GPU gives bfloat16), divide them by the temperature;
+    #       with top_k, every logit below the k-th largest of its row becomes -inf (F.top_k's values
+    #       come in no promised order).
     # TODO: draw one token per row from softmax(logits) (Gumbel-max in MAX, or NumPy on the host);
     #       the same seed must give the same token. Return [batch, 1] int64.
     raise NotImplementedError("TODO: pick the next token")

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from importlib import resources
 
+_TIER_NUMBER = re.compile(r"^\d+\.\s*")  # the "2. " of a hint heading "### 2. Concept"
+
 
 @dataclass(frozen=True)
 class Step:
@@ -42,11 +44,12 @@ class Step:
         return f"gpt2tutor.reference.{self.module}"
 
     @cached_property
-    def _lesson_parts(self) -> tuple[str, tuple[str, ...]]:
+    def _lesson_parts(self) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
         text = resources.files("gpt2tutor.lessons").joinpath(f"{self.module}.md").read_text("utf-8")
         lesson, _, hints = text.partition("\n## Hints\n")
-        tiers = tuple(t.strip() for t in re.split(r"^### .*$", hints, flags=re.M)[1:])
-        return lesson.strip(), tiers
+        parts = re.split(r"^### (.*)$", hints, flags=re.M)[1:]  # heading, body, heading, body, ...
+        labels = tuple(_TIER_NUMBER.sub("", h).strip().lower() for h in parts[0::2])
+        return lesson.strip(), tuple(t.strip() for t in parts[1::2]), labels
 
     @property
     def lesson(self) -> str:
@@ -54,8 +57,18 @@ class Step:
 
     @property
     def hints(self) -> tuple[str, ...]:
-        """Hint tiers, from a nudge to a near-solution."""
+        """Hint tiers, from a nudge to a near-solution (three or four)."""
         return self._lesson_parts[1]
+
+    @property
+    def hint_labels(self) -> tuple[str, ...]:
+        """Each tier's name, from its heading: `### 2. Concept` is "concept"."""
+        return self._lesson_parts[2]
+
+    def section(self, title: str) -> str:
+        """The lesson's `## <title>` section, heading included; "" when it has none."""
+        match = re.search(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", self.lesson, flags=re.M | re.S)
+        return match.group(0).strip() if match else ""
 
     def skeleton(self) -> str:
         return resources.files("gpt2tutor.exercises").joinpath(self.filename).read_text("utf-8")
@@ -110,3 +123,10 @@ def prerequisites(step: Step) -> tuple[Step, ...]:
 def following(step: Step) -> Step | None:
     """The step after `step`, or None after the last one."""
     return STEPS[step.number] if step.number < len(STEPS) else None
+
+
+DEBUGGING_GUIDE = "Debugging in MAX"  # a section of step 03's lesson; `gpt2tutor hint --debugging` shows it
+
+
+def debugging_guide() -> str:
+    return get_step(3).section(DEBUGGING_GUIDE)

@@ -502,6 +502,54 @@ def test_ctrl_c_during_a_watch_recheck_leaves_no_process(ws: Path) -> None:
         assert not left_behind(proc), "the check process outlived `watch` after Ctrl-C"
 
 
+def test_watch_shows_hints_on_a_key_press_and_restores_the_terminal(ws: Path) -> None:
+    """On a terminal (a pty here) `h` alone, without Enter, shows the next tier; the terminal's settings come back."""
+    import pty
+    import termios
+
+    master, slave = pty.openpty()
+    before = termios.tcgetattr(slave)
+    try:
+        with tutor("watch", "04", "--force", "--poll", cwd=ws, stdin=slave) as proc:
+            seen: list[str] = []
+            read_until(proc, "press h for a hint", seen, 120)
+            assert not termios.tcgetattr(slave)[3] & termios.ICANON, "watch did not put the terminal in cbreak mode"
+            os.write(master, b"h")
+            read_until(proc, "hint 1 of 3: nudge", seen, 120)
+            os.write(master, b"h")
+            read_until(proc, "hint 2 of 3: concept", seen, 120)
+            assert state_json(ws)["steps"]["04"]["hints_used"] == 2
+            interrupt(proc)
+            code, output = finish(proc, timeout=30, seen=seen)
+            assert code == 130, output
+            assert "Traceback" not in output
+            assert termios.tcgetattr(slave) == before, "the terminal's settings were not restored"
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_hints_go_up_to_four_tiers_with_their_names(ws: Path) -> None:
+    seven = get_step(7)
+    assert len(seven.hints) == 4
+    names = []
+    for used in range(1, 5):
+        result = cli("hint", "07", "--force", "-w", ws)
+        assert result.exit_code == 0, result.output
+        assert f"hint {used} of 4: {seven.hint_labels[used - 1]}" in result.stdout
+        names.append(seven.hint_labels[used - 1])
+    assert names[0] == "nudge" and names[-1] == "near-solution"
+    assert state_json(ws)["steps"]["07"]["hints_used"] == 4
+    row = next(line for line in cli("list", "-w", ws).stdout.splitlines() if "Multi-head attention" in line)
+    assert "4/4" in row
+
+
+def test_hint_debugging_shows_the_guide_anywhere(tmp_path: Path) -> None:
+    result = cli("hint", "--debugging", env={"GPT2TUTOR_WORKSPACE": str(tmp_path / "none")})
+    assert result.exit_code == 0, result.output
+    assert "Debugging in MAX" in result.stdout and "to_numpy()" in result.stdout and "F.lazy()" in result.stdout
+
+
 def test_an_internal_error_is_one_line_pointing_at_a_bug_report(ws: Path, monkeypatch) -> None:
     import gpt2tutor.cli.list as list_command
 

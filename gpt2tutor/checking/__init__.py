@@ -5,6 +5,6 @@ with `@checks.structure("...")` and `@checks.behaviour("...")`. Each takes a `Co
 raises `CheckFailed` with a message for the learner, or returns an optional detail line.
 """
 
-from .context import CheckFailed, Context, Mistake, StepChecks
+from .context import CheckFailed, Context, Mistake, Probe, StepChecks
 
-__all__ = ["CheckFailed", "Context", "Mistake", "StepChecks"]
+__all__ = ["CheckFailed", "Context", "Mistake", "Probe", "StepChecks"]

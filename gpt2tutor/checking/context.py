@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import io
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -27,6 +29,30 @@ class Mistake:
 
     message: str
     output: Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """The next move when a wrong output matches no known mistake: an intermediate worth printing.
+
+    `shape` is its expected shape, as text ("[batch, n_head, seq, seq]") or computed from a case's inputs;
+    `code` is one line that prints it, to paste into the learner's code.
+    """
+
+    what: str
+    shape: str | Callable[[Any], Sequence[int]]
+    code: str
+
+    def advice(self, inputs: Any) -> str:
+        shape = self.shape if isinstance(self.shape, str) else str([int(n) for n in self.shape(inputs)])
+        return (f"\nNo known mistake matches. Next move: print {self.what}, which should have shape {shape} "
+                f"here. Add `{self.code}` after the line that computes it and check again: what your code "
+                f"prints on the failing case is shown below. (`gpt2tutor hint --debugging`: printing in MAX.)")
+
+
+GENERIC_PROBE = Probe("the shape of each intermediate in your code, line by line, against the lesson's "
+                      "'Shapes' table", "as the table says", "print(x.shape)")
+PRINTED_TAIL = 2000  # characters of what the learner's code printed on a failing case, kept for the message
 
 
 class StepChecks:
@@ -168,7 +194,7 @@ class Context:
 
     def refuse_known_shapes(self, module: Any, name: str, slips: dict[tuple[int, ...], str]) -> None:
         """Fails naming the slip when the parameter `name` has one of these known wrong shapes."""
-        shape = self.shapes(module).get(name)
+        shape = self.call(f"listing the parameters of {type(module).__name__}", self.shapes, module).get(name)
         if shape in slips:
             raise CheckFailed(f"{name} has shape {list(shape)}: {slips[shape]}")
 
@@ -269,10 +295,12 @@ class Context:
         reference: Callable[[Any], Any],
         mistakes: Sequence[Mistake] = (),
         *,
+        probe: Probe | None = None,
         atol: float = 2e-5,
         rtol: float = 2e-5,
     ) -> str:
-        """Runs learner and reference on every case; fails naming a known mistake when one matches.
+        """Runs learner and reference on every case; fails naming a known mistake when one matches,
+        else with `probe`'s next move and what the learner's code printed on that case.
 
         `cases` are (label, inputs) pairs; the callables take the inputs and return a Tensor or array.
         """
@@ -280,27 +308,35 @@ class Context:
         for label, inputs in cases:
             n += 1
             expected = np.asarray(self.as_array(reference(inputs), "the reference"))
-            got = self.as_array(self.call(f"{what} on {label}", learner, inputs), what)
+            printed = io.StringIO()
+            with contextlib.redirect_stdout(printed):
+                got = self.as_array(self.call(f"{what} on {label}", learner, inputs), what)
             if got.shape != expected.shape:
                 raise CheckFailed(
                     f"{what} on {label}: the result has shape {list(got.shape)}, expected {list(expected.shape)}"
-                    + self._diagnose(inputs, got, mistakes, atol, rtol)
+                    + self._diagnose(inputs, got, mistakes, probe, printed.getvalue(), atol, rtol)
                 )
             ok = _close(got, expected, atol, rtol)
             if not ok.all():
                 raise CheckFailed(
                     f"{what} on {label}: {_mismatch_report(got, expected, ok)}"
-                    + self._diagnose(inputs, got, mistakes, atol, rtol)
+                    + self._diagnose(inputs, got, mistakes, probe, printed.getvalue(), atol, rtol)
                 )
             worst = max(worst, float(np.max(_abs_error(got, expected), initial=0.0)))
         return f"{n} random cases agree with the reference, max abs error {worst:.1e}"
 
-    def _diagnose(self, inputs: Any, got: np.ndarray, mistakes: Sequence[Mistake], atol: float, rtol: float) -> str:
+    def _diagnose(self, inputs: Any, got: np.ndarray, mistakes: Sequence[Mistake], probe: Probe | None,
+                  printed: str, atol: float, rtol: float) -> str:
         for mistake in mistakes:
             wrong = np.asarray(self.as_array(mistake.output(inputs), "a known mistake"))
             if wrong.shape == got.shape and _close(got, wrong, atol * 10, rtol * 10).all():
                 return f"\nLikely mistake: {mistake.message}"
-        return ""
+        advice = (probe or GENERIC_PROBE).advice(inputs)
+        printed = printed.strip()
+        if printed:
+            shown = printed if len(printed) <= PRINTED_TAIL else "…" + printed[-PRINTED_TAIL:]
+            advice += "\nYour code printed on this case:\n" + shown
+        return advice
 
 
 def _close(got: np.ndarray, expected: np.ndarray, atol: float, rtol: float) -> np.ndarray:

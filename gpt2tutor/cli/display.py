@@ -21,7 +21,6 @@ if TYPE_CHECKING:  # gpt2tutor.checking pulls in numpy: not at import time (`--h
 
 STATUS_LABELS = {"locked": "locked", "todo": "todo", "passed": "passed", "changed": "changed since passed"}
 STATUS_STYLES = {"locked": "dim", "todo": "", "passed": "green", "changed": "yellow"}
-HINT_TIERS = ("nudge", "concept", "near-solution")
 
 
 def status_label(status: str) -> Text:
@@ -39,7 +38,7 @@ def step_table(state: State, ws: Workspace) -> Table:
     for step in STEPS:
         status = state.status(step, ws)
         rec = state.record(step)
-        hints = f"{rec.hints_used}/{len(HINT_TIERS)}" if rec.hints_used else "–"
+        hints = f"{rec.hints_used}/{len(step.hints)}" if rec.hints_used else "–"
         title = Text(step.title, style="dim" if status == "locked" else "")
         table.add_row("▶" if step == state.current else "", step.id, title, status_label(status), hints)
     return table

@@ -2,7 +2,8 @@
 
 File events come from watchfiles; where they never arrive (WSL's /mnt/ drives, network mounts) it
 polls instead, and every half second the files' contents are compared anyway, so a missed event
-only delays a re-check. After a pass, Enter (or `n`) moves on to the next step.
+only delays a re-check. After a pass, Enter (or `n`) moves on to the next step; `h` shows the next hint
+tier. On a terminal each key acts at once (cbreak mode, restored on exit); elsewhere keys are lines.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ..workspace import Workspace
 from . import warmup
 from .common import PROG, ForceOption, StepArgument, TimeoutOption, WorkspaceOption, console
 from .session import check_and_record, load_state, resolve_step
+from .hint import show_next_hint
 
 TICK_MS = 500
 POLLING_FILESYSTEMS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "drvfs", "fuse.sshfs", "afs", "fuse.gcsfuse"}
@@ -62,11 +64,35 @@ def needs_polling(root: Path) -> bool:
 
 
 class Keys:
-    """Lines typed on stdin, read in a background thread so watching never blocks on the keyboard."""
+    """Keys pressed on a terminal (cbreak mode while watching: no Enter needed), else lines typed on stdin;
+    read in a background thread so watching never blocks on the keyboard. Use it as a context manager:
+    leaving it restores the terminal's settings, on Ctrl-C too."""
 
     def __init__(self) -> None:
         self._lines: queue.Queue[str] = queue.Queue()
+        self._restore = None
+        self.single = False  # True: one key at a time
+
+    def __enter__(self) -> Keys:
+        try:
+            fd = sys.stdin.fileno()
+            if os.isatty(fd):
+                import termios
+                import tty
+
+                saved = termios.tcgetattr(fd)
+                tty.setcbreak(fd)
+                self._restore = lambda: termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+                self.single = True
+        except (AttributeError, OSError, ValueError, ImportError):  # not a real file, or no termios (Windows)
+            pass
         threading.Thread(target=self._read, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._restore is not None:
+            self._restore()
+            self._restore = None
 
     def _read(self) -> None:
         try:
@@ -83,6 +109,10 @@ class Keys:
                 chunk = os.read(fd, 1024)
                 if not chunk:
                     return
+                if self.single:
+                    for char in chunk.decode("utf-8", "replace"):
+                        self._lines.put("" if char in "\r\n" else char.lower())
+                    continue
                 pending += chunk
                 while b"\n" in pending:
                     line, pending = pending.split(b"\n", 1)
@@ -134,20 +164,20 @@ def watch(
 ) -> None:
     """Re-run a step's checks every time you save its file (default: your current step).
 
-    After a pass, press Enter (or type n and Enter) to move on to the next step; q and Enter quits,
-    and so does Ctrl-C.
+    Press h for the next hint tier. After a pass, press Enter (or n) to move on to the next step;
+    q quits, and so does Ctrl-C. (Without a terminal, type the letter and Enter.)
     """
     ws, state, chosen = resolve_step(step, workspace, force, writable=True, timeout=timeout)
     out, err = console(), console(stderr=True)
     polling = poll or needs_polling(ws.root)
-    keys = Keys()
     from ..checking.runner import WarmChecker  # numpy and the runner: only once watching starts
 
     checker = WarmChecker(ws.exercises)  # keeps a check process ready for the next save
     try:
-        while chosen is not None:
-            warmup.ensure_warm(err, [chosen])
-            chosen = _watch_step(ws, chosen, out, keys, polling, timeout, checker)
+        with Keys() as keys:
+            while chosen is not None:
+                warmup.ensure_warm(err, [chosen])
+                chosen = _watch_step(ws, chosen, out, keys, polling, timeout, checker)
     except KeyboardInterrupt:
         out.print("\nStopped watching.")
         raise typer.Exit(130) from None
@@ -171,12 +201,14 @@ def _watch_step(ws: Workspace, step: Step, out: Console, keys: Keys, polling: bo
 
     def prompt() -> None:
         how = " (polling)" if polling else ""
+        press = "press" if keys.single else "type"
+        then = "" if keys.single else " and Enter"
         if passed and nxt is not None:
-            out.print(f"Press [bold]Enter[/] (or type [bold]n[/] and Enter) to move on to step {nxt.id} · "
+            out.print(f"Press [bold]Enter[/] (or {press} [bold]n[/]{then}) to move on to step {nxt.id} · "
                       f"{escape(nxt.title)}; or keep editing. Ctrl-C stops.")
         else:
-            out.print(f"Watching [bold]{escape(str(ws.exercise(step)))}[/]{how}: save it to re-check. "
-                      "Ctrl-C stops.")
+            out.print(f"Watching [bold]{escape(str(ws.exercise(step)))}[/]{how}: save it to re-check, "
+                      f"{press} [bold]h[/]{then} for a hint. Ctrl-C stops.")
 
     prompt()
     for _changes in ticks(ws.exercises, polling, out):
@@ -184,6 +216,10 @@ def _watch_step(ws: Workspace, step: Step, out: Console, keys: Keys, polling: bo
         if key is not None:
             if key in ("q", "quit", "exit"):
                 return None
+            if key in ("h", "hint"):
+                show_next_hint(ws, step, out)
+                prompt()
+                continue
             if key in ("", "n", "next"):
                 if not passed:
                     out.print(f"Step {step.id} does not pass yet: keep going (or `{PROG} watch NN --force` to jump).")

@@ -17,13 +17,13 @@ class GPT2MultiHeadAttention(Module):
         self.c_attn = Linear(config.n_embd, 3 * config.n_embd)  # q, k and v in one matmul
         self.c_proj = Linear(config.n_embd, config.n_embd)  # mixes the heads back together
 
-    def _split_heads(self, x: Tensor) -> Tensor:
-        # [batch, seq, n_embd] -> [batch, seq, n_head, head_dim] -> [batch, n_head, seq, head_dim]
+    def split_heads(self, x: Tensor) -> Tensor:
+        """[batch, seq, n_embd] -> [batch, seq, n_head, head_dim] -> [batch, n_head, seq, head_dim]."""
         batch, seq = x.shape[0], x.shape[1]
         return x.reshape([batch, seq, self.n_head, self.head_dim]).transpose(1, 2)
 
-    def _merge_heads(self, x: Tensor) -> Tensor:
-        # [batch, n_head, seq, head_dim] -> [batch, seq, n_head, head_dim] -> [batch, seq, n_embd]
+    def merge_heads(self, x: Tensor) -> Tensor:
+        """[batch, n_head, seq, head_dim] -> [batch, seq, n_head, head_dim] -> [batch, seq, n_embd]."""
         x = x.transpose(1, 2)
         batch, seq = x.shape[0], x.shape[1]
         return x.reshape([batch, seq, self.n_head * self.head_dim])
@@ -31,7 +31,7 @@ class GPT2MultiHeadAttention(Module):
     def forward(self, hidden_states: Tensor) -> Tensor:
         n_embd = self.n_head * self.head_dim
         q, k, v = F.split(self.c_attn(hidden_states), [n_embd, n_embd, n_embd], axis=-1)
-        q, k, v = self._split_heads(q), self._split_heads(k), self._split_heads(v)
+        q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)
 
         # every query against every key: [batch, n_head, seq, seq]
         scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)
@@ -40,4 +40,4 @@ class GPT2MultiHeadAttention(Module):
         weights = F.softmax(scores, axis=-1)  # each row sums to 1 over the keys
 
         out = weights @ v  # [batch, n_head, seq, head_dim]
-        return self.c_proj(self._merge_heads(out))  # [batch, seq, n_embd]
+        return self.c_proj(self.merge_heads(out))  # [batch, seq, n_embd]

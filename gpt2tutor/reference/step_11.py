@@ -10,7 +10,7 @@ from .step_10 import GPT2Model
 class GPT2LMHeadModel(Module):
     def __init__(self, config: GPT2Config):
         self.transformer = GPT2Model(config)
-        # GPT-2 ties this matrix to transformer.wte: the loader copies wte's values into it
+        # GPT-2 ties this matrix to transformer.wte; here it is a copy, which the loader fills with wte's values
         self.lm_head = Linear(config.n_embd, config.vocab_size, bias=False)
 
     def forward(self, input_ids: Tensor) -> Tensor:

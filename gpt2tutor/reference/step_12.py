@@ -15,15 +15,17 @@ def generate_next_token(model, input_ids: Tensor, *, temperature: float = 1.0, t
     if not do_sample:
         return F.argmax(last, axis=-1).cast(DType.int64)  # greedy: the single most likely token
 
-    scores = last / temperature  # < 1 sharpens the distribution, > 1 flattens it
+    # float32 whatever the model's dtype: bfloat16 (a GPU's default) has too few bits for the noise's tail
+    scores = last.cast(DType.float32) / temperature  # < 1 sharpens the distribution, > 1 flattens it
     if top_k is not None:
-        kth_best = F.top_k(scores, top_k, axis=-1)[0][:, top_k - 1 :]  # [batch, 1]
+        best = F.top_k(scores, top_k, axis=-1)[0]  # [batch, top_k], in no promised order
+        kth_best = best.min(axis=-1)  # [batch, 1]: the smallest of the k largest
         scores = F.where(scores < kth_best, float("-inf"), scores)  # drop all but the k best
 
     # Gumbel-max trick: argmax(scores + Gumbel noise) is a sample from softmax(scores)
     if seed is not None:
         random.set_seed(seed)
-    uniform = random.uniform(scores.shape, range=(1e-10, 1.0), dtype=scores.dtype, device=scores.device)
+    uniform = random.uniform(scores.shape, range=(1e-10, 1.0), dtype=DType.float32, device=scores.device)
     gumbel = -F.log(-F.log(uniform))
     return F.argmax(scores + gumbel, axis=-1).cast(DType.int64)
 

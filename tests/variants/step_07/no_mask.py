@@ -14,16 +14,20 @@ class GPT2MultiHeadAttention(Module):
         self.c_attn = Linear(config.n_embd, 3 * config.n_embd)
         self.c_proj = Linear(config.n_embd, config.n_embd)
 
-    def _heads(self, t):
+    def split_heads(self, t):
         batch, seq = t.shape[0], t.shape[1]
         return t.reshape([batch, seq, self.n_head, self.head_dim]).transpose(1, 2)
+
+    def merge_heads(self, t):
+        batch, seq = t.shape[0], t.shape[2]
+        return t.transpose(1, 2).reshape([batch, seq, self.n_head * self.head_dim])
 
     def forward(self, hidden_states):
         batch, seq, n_embd = hidden_states.shape
         q, k, v = F.split(self.c_attn(hidden_states), [n_embd, n_embd, n_embd], axis=-1)
-        q, k, v = self._heads(q), self._heads(k), self._heads(v)
+        q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)
         scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)
         weights = F.softmax(scores, axis=-1)
         out = weights @ v
-        out = out.transpose(1, 2).reshape([batch, seq, n_embd])
+        out = self.merge_heads(out)
         return self.c_proj(out)

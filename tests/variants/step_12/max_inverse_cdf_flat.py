@@ -11,7 +11,7 @@ def generate_next_token(model, input_ids, *, temperature=1.0, top_k=None, do_sam
     last = logits[:, seq - 1, :]
     if not do_sample:
         return F.argmax(F.softmax(last, axis=-1), axis=-1).reshape([batch]).cast(DType.int64)
-    scores = last / temperature
+    scores = last.cast(DType.float32) / temperature
     if top_k is not None:
         values, _ = F.top_k(scores, top_k, axis=-1)
         kth = F.min(values, axis=-1)

@@ -1,6 +1,7 @@
 # expect: pass
 """Sampling in numpy on the logits' values; greedy as softmax then argmax; a seed starts a new Generator."""
 import numpy as np
+from max.dtype import DType
 from max.experimental.tensor import Tensor
 
 _rng = np.random.default_rng()
@@ -8,7 +9,7 @@ _rng = np.random.default_rng()
 
 def generate_next_token(model, input_ids, *, temperature=1.0, top_k=None, do_sample=True, seed=None):
     global _rng
-    last = model(input_ids).to_numpy()[:, -1, :].astype(np.float64)
+    last = model(input_ids).cast(DType.float32).to_numpy()[:, -1, :].astype(np.float64)  # NumPy has no bfloat16
     if not do_sample:
         probs = np.exp(last - last.max(axis=-1, keepdims=True))
         return Tensor.from_dlpack(np.argmax(probs, axis=-1).astype(np.int64).reshape(-1, 1))

@@ -1,0 +1,21 @@
+# expect: fail: the attention output is thrown away
+from max.experimental.nn import Module
+
+from step_03 import LayerNorm
+from step_04 import GPT2MLP
+from step_07 import GPT2MultiHeadAttention
+from step_08 import apply_residual_connection
+
+
+class GPT2Block(Module):
+    """The second line starts again from the block's input."""
+
+    def __init__(self, config):
+        self.ln_1 = LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.attn = GPT2MultiHeadAttention(config)
+        self.ln_2 = LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.mlp = GPT2MLP(config.n_inner, config)
+
+    def forward(self, x):
+        a = apply_residual_connection(x, self.attn(self.ln_1(x)))  # noqa: F841 (computed, then lost)
+        return apply_residual_connection(x, self.mlp(self.ln_2(x)))

@@ -1,0 +1,21 @@
+# expect: fail: Next move: print the stream after the attention residual
+from max.experimental.nn import Module
+
+from step_03 import LayerNorm
+from step_04 import GPT2MLP
+from step_07 import GPT2MultiHeadAttention
+
+
+class GPT2Block(Module):
+    """A wrong block no known mistake describes: attention's output is halved before it is added."""
+
+    def __init__(self, config):
+        self.ln_1 = LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.attn = GPT2MultiHeadAttention(config)
+        self.ln_2 = LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.mlp = GPT2MLP(config.n_inner, config)
+
+    def forward(self, x):
+        a = x + 0.5 * self.attn(self.ln_1(x))
+        print("a:", a.shape)
+        return a + self.mlp(self.ln_2(a))

@@ -1,0 +1,22 @@
+# expect: fail: ln_f was applied after every block
+from max.dtype import DType
+from max.experimental.nn import Embedding, Module, ModuleList
+from max.experimental.tensor import Tensor
+
+from step_03 import LayerNorm
+from step_09 import GPT2Block
+
+
+class GPT2Model(Module):
+    def __init__(self, config):
+        self.wte = Embedding(config.vocab_size, dim=config.n_embd)
+        self.wpe = Embedding(config.n_positions, dim=config.n_embd)
+        self.h = ModuleList(GPT2Block(config) for _ in range(config.n_layer))
+        self.ln_f = LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+
+    def forward(self, input_ids):
+        positions = Tensor.arange(input_ids.shape[-1], dtype=DType.int64, device=input_ids.device)
+        x = self.wte(input_ids) + self.wpe(positions)
+        for block in self.h:
+            x = self.ln_f(block(x))
+        return x
