@@ -55,14 +55,14 @@ class State:
         return self.steps[STEPS[step.number - 2].id].passed
 
     def mark(self, step: Step, passed: bool, file_hash: str | None) -> None:
+        """Records a check result; the current step becomes the first step not passed (the last when all are)."""
         rec = self.record(step)
         if passed:
             rec.passed, rec.hash = True, file_hash
             rec.passed_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-            if self.current == step.number:
-                self.current = next((s.number for s in STEPS if not self.record(s).passed), step.number)
         else:
             rec.passed, rec.hash, rec.passed_at = False, None, None
+        self.current = next((s.number for s in STEPS if not self.record(s).passed), len(STEPS))
 
     def to_json(self) -> dict:
         return {
