@@ -341,6 +341,36 @@ def test_attention_waits_for_its_kernels_on_a_cold_machine(checkpoint: Path, own
     assert "block 0 · head 0" in result.stdout
 
 
+def test_the_checks_kernels_cover_attention(checkpoint: Path) -> None:
+    """attention waits only for the kernel batches of steps up to MODEL_STEP: every kernel it runs is in one.
+    In a fresh process without the bundles, MAX reports each kernel on its first use."""
+    from gpt2tutor import kernels
+    from gpt2tutor.generation.attention_map import MODEL_STEP
+
+    code = ("import json, sys\n"
+            "from gpt2tutor.maxenv import tune_process\n"
+            "tune_process()\n"
+            "from gpt2tutor.generation.attention_map import attention_weights\n"
+            "from gpt2tutor.generation.checkpoint import resolve\n"
+            "from gpt2tutor.generation.tokenizer import Tokenizer\n"
+            "ck = resolve(sys.argv[1])\n"
+            "used = set()\n"
+            "ids = Tokenizer(ck.folder, ck.name).encode('Once upon a time')\n"
+            "attention_weights(ck.config, ck.state_dict(), ids, 1, on_progress=lambda r: used.add(r.get('compiling')))\n"
+            "print(json.dumps(sorted(k for k in used if k)))\n")
+    env = {**os.environ, kernels.ENV_SWITCH: "0"}
+    done = subprocess.run([sys.executable, "-c", code, str(checkpoint)], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    used = json.loads(done.stdout.splitlines()[-1])
+    stage_of = {key: stage for stage in kernels.stages() for _, key in stage.keys}
+    assert used, "no kernel reported: the report is broken"
+    for key in used:
+        stage = stage_of.get(key)
+        assert stage is not None and stage.step is not None and stage.step <= MODEL_STEP, (
+            f"attention uses {key}, outside the checks' batches up to step {MODEL_STEP}")
+
+
 def run_hiding_torch(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """The CLI in a process where torch is not installed, as after the README's `pip install .`."""
     code = ("import importlib.util, sys\n"
