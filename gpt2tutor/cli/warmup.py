@@ -214,12 +214,12 @@ class CheckActivity:
             self.compiling = None
 
     def summary(self) -> str | None:
-        """After the run, one line when MAX compiled kernels on the fly, else None."""
+        """After the run, one line when MAX spent over a second on kernels the tutor had not loaded, else None."""
         if not self.compiled:
             return None
         n = self.compiled
-        return (f"MAX spent {_duration(self.compile_seconds)} preparing {n} kernel{'s' if n > 1 else ''} the tutor "
-                "had not loaded yet (a compile happens once per machine).")
+        what = f"{n} kernel{'s' if n > 1 else ''}"
+        return f"MAX spent {_duration(self.compile_seconds)} preparing {what} the tutor had not loaded."
 
     def __rich__(self) -> Text:
         now = time.monotonic()
