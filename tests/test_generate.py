@@ -305,7 +305,7 @@ def test_attention_legend_wraps_at_the_console_width() -> None:
     assert "keys: 0=Once  1=·upon  2=·a  3=·time" in lines[-1]
 
 
-def test_attention_waits_for_its_kernels_on_a_cold_machine(checkpoint: Path, own_cache: Path, spawned,  # noqa: F811 - fixtures
+def test_attention_waits_for_its_kernels_on_a_cold_machine(checkpoint: Path, own_cache: Path, spawned,  # noqa: F811
                                                             monkeypatch) -> None:
     """The first run on a machine says what MAX is preparing and for how long, as `check` does: it waits for
     the background compile of the checks' kernels (a fake one here, which sleeps), then reports any kernel
