@@ -10,7 +10,7 @@ import signal
 from importlib import metadata
 from pathlib import Path
 
-from . import MAX_PIN, maxinternals
+from . import MAX_PIN, maxinternals, quiet
 
 
 def tune_process() -> None:
@@ -23,6 +23,7 @@ def tune_process() -> None:
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
     os.environ.setdefault("MAX_EAGER_EXECUTOR", "interpreter")  # ~2x faster than the default on few cores
+    quiet.foreign_notices_off()  # the tutor reports MAX's compiles itself
 
 
 def _raise_keyboard_interrupt(signum, frame):

@@ -14,12 +14,14 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 WARM_STAMP = "eager_gc_warm_stamp.json"  # gc_compile._WARM_STAMP_NAME
+COMPILE_NOTICE_LOGGER = "max._eager_policy"  # logs "compiled ... on the fly ... Run `max warm-interpreter-cache`"
 PRIVATE_NAMES = (  # what this module relies on, checked by the test
     ("max._interpreter_ops.gc_compile", ("registered_families", "DISCOVERED_DEVICES", "COMPILE_LOCK", "session_for",
                                          "GCOpFamily", "_WARM_STAMP_NAME", "warm_stamp_matches")),
     ("max._mlir_context", ("in_default_mlir_context", "default_mlir_context")),
     ("max._core", ("Operation",)),
     ("max._entrypoints.pipelines", ("main",)),
+    ("max._eager_policy", ("record_cold_compile", "logger")),
 )
 
 

@@ -61,6 +61,7 @@ class State:
         return not self.blockers(step)
 
     def mark(self, step: Step, passed: bool, file_hash: str | None) -> None:
+        """Records a check result (the current step, derived, follows: the first step not passed)."""
         rec = self.record(step)
         if passed:
             rec.passed, rec.hash = True, file_hash

@@ -446,6 +446,29 @@ def test_a_failing_step_names_the_earlier_file_that_changed(ws: Path) -> None:
     assert notes == ["step_07 builds on step_02.py, which changed since it passed — run `gpt2tutor check 02`"]
 
 
+def test_after_an_earlier_step_regresses_the_current_step_is_that_one(ws: Path) -> None:
+    """Pass 01-07, then break 07: the current step is 07 again (the first not passed), never locked 08."""
+    workspace = Workspace(ws.resolve())
+    seven = get_step(7)
+    for step in STEPS[:7]:
+        (ws / "exercises" / step.filename).write_text(step.solution())
+    state = State()
+    for step in STEPS[:6]:
+        state.mark(step, True, workspace.file_hash(step))
+    save(workspace, state)
+    assert cli("check", "07", "-w", ws).exit_code == 0
+    assert state_json(ws)["current"] == 8
+
+    (ws / "exercises" / seven.filename).write_text(seven.skeleton())  # step 07 regresses
+    assert cli("check", "07", "-w", ws).exit_code == 1
+    assert state_json(ws)["current"] == 7
+    marked = [line for line in cli("list", "-w", ws).stdout.splitlines() if "▶" in line]
+    assert len(marked) == 1 and " 07 " in marked[0] and "locked" not in marked[0], marked
+    bare = cli("check", "--json", "-w", ws)  # the current step, checked: 07 again, not "08 is locked"
+    assert bare.exit_code == 1, bare.output
+    assert {r["step"] for r in json.loads(bare.stdout)} == {"07"}
+
+
 # --- real processes: Ctrl-C and watch ---------------------------------------------------------------
 # Started through tests/processes.py: SIGINT at its default action whatever this process inherited,
 # and every process the tutor started killed on the way out, pass or fail.

@@ -28,6 +28,7 @@ from gpt2tutor.cli import build_app  # noqa: E402
 from gpt2tutor.curriculum import STEPS  # noqa: E402
 from gpt2tutor.workspace import create  # noqa: E402
 from processes import finish, interrupt, left_behind, tutor, wait_until  # noqa: E402
+from test_perf_infra import own_cache, spawned, start_fake  # noqa: E402, F401 - fixtures
 
 PROMPT = "Once upon a time"
 NEW_TOKENS = 40
@@ -298,11 +299,148 @@ def test_stream_decoder_holds_back_half_characters(checkpoint: Path) -> None:
 
 # --- gpt2tutor attention -------------------------------------------------------------------------
 
-def test_attention_heatmap(checkpoint: Path) -> None:
-    result = runner.invoke(app, ["attention", "Once upon a time", "--model", str(checkpoint), "--layer", "1",
-                                 "--head", "2"], env=ENV)
+LEGEND = "rows: each token (query) · columns: the tokens it attends to (keys)"
+
+
+def test_attention_heatmap_and_its_legend_at_80_columns(checkpoint: Path) -> None:
+    prompt = "Once upon a time there was a small model"  # enough tokens for the legend to wrap
+    result = runner.invoke(app, ["attention", prompt, "--model", str(checkpoint), "--layer", "1", "--head", "2"],
+                           env={**ENV, "COLUMNS": "80"})
     assert result.exit_code == 0, result.stderr
-    assert "block 1 · head 2" in result.stdout and "keys: 0=" in result.stdout
+    lines = result.stdout.splitlines()
+    assert "block 1 · head 2" in result.stdout
+    assert all(len(line) <= 80 for line in lines), [line for line in lines if len(line) > 80]
+    legend = next(i for i, line in enumerate(lines) if line.startswith("rows:"))  # under the heatmap, at the left
+    assert lines[legend].startswith(LEGEND)  # wrapped at 80 columns, not into a column beside the cells
+    assert any(line.startswith("keys: 0=") for line in lines[legend:])
+
+
+def test_attention_legend_wraps_at_the_console_width() -> None:
+    import numpy as np
+    from rich.console import Console
+
+    from gpt2tutor.generation.attention_map import heatmap
+
+    tokens = ["Once", " upon", " a", " time"]
+    weights = np.tril(np.ones((4, 4))) / np.arange(1, 5)[:, None]
+    out = Console(width=80, record=True, color_system=None)
+    out.print(heatmap(weights, tokens, "small · block 0 · head 0"))
+    lines = out.export_text().splitlines()
+    table_width = max(len(line.rstrip()) for line in lines[:6])
+    legend = [line for line in lines if line.startswith(("rows:", "are percent", "keys:"))]
+    assert legend[0].startswith(LEGEND) and len(legend[0].rstrip()) > table_width  # under it, not beside it
+    assert all(len(line) <= 80 for line in lines)
+    assert "keys: 0=Once  1=·upon  2=·a  3=·time" in lines[-1]
+
+
+def test_attention_waits_for_its_kernels_on_a_cold_machine(checkpoint: Path, own_cache: Path, spawned,  # noqa: F811
+                                                            monkeypatch) -> None:
+    """The first run on a machine says what MAX is preparing and for how long, as `check` does: it waits for
+    the background compile of the checks' kernels (a fake one here, which sleeps), then reports any kernel
+    MAX prepares on the way. The model itself is replaced: what it computes is tested above."""
+    import time
+
+    import numpy as np
+
+    from gpt2tutor import kernels, prewarm
+    from gpt2tutor.cli import warmup
+    from gpt2tutor.generation import attention_map
+
+    monkeypatch.setattr(warmup.maxenv, "cache_is_warm", lambda: False)
+    monkeypatch.setattr(warmup, "_gave_up", False)
+    monkeypatch.setattr(prewarm, "launch", lambda: start_fake(spawned, "0.2"))
+    ready = []
+
+    def model(config, weights, ids, layer, on_progress=None):
+        ready.append(not kernels.missing(kernels.stages_for(attention_map.MODEL_STEP)))
+        on_progress({"compiling": "unary_TanhOp_cpu_0_float32"})
+        time.sleep(1.2)  # a compile the tutor shows takes over a second
+        on_progress({"compiled": "unary_TanhOp_cpu_0_float32", "seconds": 1.2})
+        n = len(ids)
+        return np.tril(np.ones((config.n_head, n, n))) / np.arange(1, n + 1)[:, None]
+
+    monkeypatch.setattr(attention_map, "attention_weights", model)
+    result = runner.invoke(app, ["attention", PROMPT, "--model", str(checkpoint)], env=ENV)
+    assert result.exit_code == 0, result.output
+    assert "MAX is compiling the kernels the attention map needs" in result.stderr
+    assert "MAX's kernels for the attention map are ready (waited" in result.stderr
+    assert ready == [True] and len(spawned) == 1  # the model ran once its kernels were compiled
+    assert "preparing 1 kernel the tutor had not loaded" in result.stderr
+    assert "block 0 · head 0" in result.stdout
+
+
+def test_the_checks_kernels_cover_attention(checkpoint: Path) -> None:
+    """attention waits only for the kernel batches of steps up to MODEL_STEP: every kernel it runs is in one.
+    In a fresh process without the bundles, MAX reports each kernel on its first use."""
+    from gpt2tutor import kernels
+    from gpt2tutor.generation.attention_map import MODEL_STEP
+
+    code = ("import json, sys\n"
+            "from gpt2tutor.maxenv import tune_process\n"
+            "tune_process()\n"
+            "from gpt2tutor.generation.attention_map import attention_weights\n"
+            "from gpt2tutor.generation.checkpoint import resolve\n"
+            "from gpt2tutor.generation.tokenizer import Tokenizer\n"
+            "ck = resolve(sys.argv[1])\n"
+            "used = set()\n"
+            "ids = Tokenizer(ck.folder, ck.name).encode('Once upon a time')\n"
+            "attention_weights(ck.config, ck.state_dict(), ids, 1, on_progress=lambda r: used.add(r.get('compiling')))\n"
+            "print(json.dumps(sorted(k for k in used if k)))\n")
+    env = {**os.environ, kernels.ENV_SWITCH: "0"}
+    done = subprocess.run([sys.executable, "-c", code, str(checkpoint)], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    used = json.loads(done.stdout.splitlines()[-1])
+    stage_of = {key: stage for stage in kernels.stages() for _, key in stage.keys}
+    assert used, "no kernel reported: the report is broken"
+    for key in used:
+        stage = stage_of.get(key)
+        assert stage is not None and stage.step is not None and stage.step <= MODEL_STEP, (
+            f"attention uses {key}, outside the checks' batches up to step {MODEL_STEP}")
+
+
+def run_hiding_torch(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The CLI in a process where torch is not installed, as after the README's `pip install .`."""
+    code = ("import importlib.util, sys\n"
+            "find = importlib.util.find_spec\n"
+            "importlib.util.find_spec = lambda name, *a, **k: None if name.partition('.')[0] == 'torch' "
+            "else find(name, *a, **k)\n"
+            "sys.modules['torch'] = None  # import torch raises ImportError\n"
+            "from gpt2tutor.cli import main\n"
+            "main()\n")
+    full = {k: v for k, v in os.environ.items() if k not in ("GPT2TUTOR_WORKSPACE", "COLUMNS")}
+    full.update(NO_COLOR="1", **(env or {}))
+    return subprocess.run([sys.executable, "-c", code, *args], env=full, capture_output=True, text=True,
+                          timeout=600)
+
+
+FOREIGN = ("[transformers]", "PyTorch", "on the fly in", "warm-interpreter-cache", "Warning", "WARNING")
+
+
+@pytest.mark.parametrize("command", [["generate", PROMPT, "--reference", "--greedy", "-n", "4"],
+                                     ["attention", PROMPT]])
+def test_no_foreign_notices_without_torch(checkpoint: Path, command: list[str]) -> None:
+    result = run_hiding_torch(*command, "--model", str(checkpoint))
+    assert result.returncode == 0, result.stderr
+    foreign = [line for line in (result.stdout + result.stderr).splitlines() if any(f in line for f in FOREIGN)]
+    assert not foreign, foreign
+
+
+def test_maxs_compile_notice_is_left_to_the_tutor() -> None:
+    """MAX logs its first on-the-fly compile of a process; the tutor's processes keep that logger quiet (the
+    tutor shows compiles itself). Without tune_process the same call prints, so the check can fail."""
+    code = ("import sys\n"
+            "if sys.argv[1] == 'tuned':\n"
+            "    from gpt2tutor.maxenv import tune_process\n"
+            "    tune_process()\n"
+            "from max import _eager_policy\n"
+            "_eager_policy.record_cold_compile('gather_GatherOp_cpu_0_uint32_int64', 12.0, provisioned=False)\n")
+
+    def stderr(mode: str) -> str:
+        return subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True, timeout=120).stderr
+
+    assert "on the fly" in stderr("bare")
+    assert stderr("tuned") == ""
 
 
 def test_attention_weights_equal_transformers_output_attentions(checkpoint: Path) -> None:

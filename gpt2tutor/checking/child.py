@@ -18,6 +18,7 @@ from gpt2tutor.curriculum import Step, get_step
 from gpt2tutor.frames import learner_frames
 from gpt2tutor.maxenv import tune_process
 
+from . import borrowing
 from .context import CheckFailed, Context, learner_traceback
 from .results import Result
 
@@ -88,12 +89,15 @@ def run_step(step: Step, exercises: Path, reporter: Reporter, seed: int) -> None
 
     def record(phase: str, name: str, fn) -> bool:
         try:
-            detail = fn() or ""
+            passed, message = True, fn() or ""
         except CheckFailed as exc:
-            return reporter.result(Result(sid, phase, name, False, str(exc)))
+            passed, message = False, str(exc)
         except (Exception, SystemExit) as exc:
-            return reporter.result(Result(sid, phase, name, False, learner_traceback(exc, exercises)))
-        return reporter.result(Result(sid, phase, name, True, detail))
+            passed, message = False, learner_traceback(exc, exercises)
+        refused = _borrowed(step)  # the tutor's own code, imported by the learner's: never a pass
+        if refused:
+            passed, message = False, refused
+        return reporter.result(Result(sid, phase, name, passed, message))
 
     learner = None
 
@@ -120,6 +124,11 @@ def run_step(step: Step, exercises: Path, reporter: Reporter, seed: int) -> None
     for name, fn in checks.behaviour_checks:
         if not record("behaviour", name, lambda fn=fn: fn(ctx)):
             return
+
+
+def _borrowed(step: Step) -> str | None:
+    guard = borrowing.active()
+    return guard.refusal(step) if guard is not None else None
 
 
 def _prepare(reporter: Reporter, upto: int | None) -> None:
@@ -175,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     sys.path.insert(0, str(exercises))
     sys.dont_write_bytecode = True  # leave no __pycache__ in the learner's folder
+    borrowing.install(exercises)
     seed = seed if seed is not None else int.from_bytes(os.urandom(4), "little")
     reporter.emit(seed=seed)
     for arg in steps:

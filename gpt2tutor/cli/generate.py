@@ -9,14 +9,14 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from ..curriculum import STEPS
+from ..curriculum import STEPS, get_step
 from .common import PROG, CliError, WorkspaceOption, console, open_workspace
 from .session import load_state
 
@@ -288,13 +288,14 @@ def attention(
     """Draw one attention head's weights for a prompt as a heatmap, tokens on both axes.
 
     Uses the tutor's reference modules with GPT-2's weights: what each token attends to in block L, head H.
+    The first run on a machine waits for MAX's kernels (the checks' own, compiled in the background).
     """
     if not prompt.strip():
         raise CliError("the prompt is empty: give some text, e.g. gpt2tutor attention \"The cat sat on the mat\"")
     from ..maxenv import tune_process
 
     tune_process()
-    from ..generation.attention_map import attention_weights, heatmap
+    from ..generation.attention_map import MODEL_STEP, attention_weights, heatmap
     from ..generation.checkpoint import CheckpointError, resolve
     from ..generation.tokenizer import Tokenizer
 
@@ -316,17 +317,23 @@ def attention(
     if len(ids) > min(MAX_HEATMAP_TOKENS, config.n_positions):
         raise CliError(f"the prompt is {len(ids)} tokens; the heatmap draws at most "
                        f"{min(MAX_HEATMAP_TOKENS, config.n_positions)}: shorten it")
-    with _busy("Running the model"):
+    from rich.text import Text
+
+    from . import warmup
+
+    err = console(stderr=True)
+    warmup.ensure_warm(err, [get_step(MODEL_STEP)], label="the attention map")
+    activity = warmup.CheckActivity("Running the model", time_limit=False)
+    with err.status(activity) if err.is_terminal else nullcontext():
         try:
             weights = checkpoint.state_dict()
         except CheckpointError as exc:
             raise CliError(str(exc)) from None
-        probs = attention_weights(config, weights, ids, layer)[head]  # [seq, seq]
+        probs = attention_weights(config, weights, ids, layer, on_progress=activity)[head]  # [seq, seq]
+    if activity.summary():
+        err.print(Text(activity.summary(), style="dim"), soft_wrap=True)
     tokens = [tokenizer.decode([t]) for t in ids]
-    table, legend = heatmap(probs, tokens, f"{checkpoint.name} · block {layer} · head {head}")
-    out = console()
-    out.print(table)
-    out.print(legend, soft_wrap=True)
+    console().print(heatmap(probs, tokens, f"{checkpoint.name} · block {layer} · head {head}"))
 
 
 def register(app: typer.Typer) -> None:

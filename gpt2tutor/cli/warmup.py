@@ -89,11 +89,13 @@ def start_in_background(ui: Console) -> None:
     )
 
 
-def ensure_warm(ui: Console, steps: Sequence[Step] | None = None, *, wait: bool = True) -> bool:
+def ensure_warm(ui: Console, steps: Sequence[Step] | None = None, *, wait: bool = True,
+                label: str | None = None) -> bool:
     """Before checking `steps` (None: every step): makes sure the prewarm is running if MAX's cache lacks
     kernels, and waits, showing its progress, when the check would otherwise compile the same kernels
     beside it. Returns whether the kernels the check needs are ready. Ctrl-C while waiting raises
-    KeyboardInterrupt; the prewarm carries on in the background."""
+    KeyboardInterrupt; the prewarm carries on in the background. `label` names who waits in the messages
+    (default: "step NN")."""
     if not kernels.enabled():
         return True
     step = _step_of(steps)
@@ -110,19 +112,19 @@ def ensure_warm(ui: Console, steps: Sequence[Step] | None = None, *, wait: bool 
                      "later checks get faster.[/]")
         # nothing to wait for, or MAX's own full cache serves the check meanwhile
         return not needed
-    return _wait(ui, step, needed, launched)
+    return _wait(ui, needed, launched, label or _label(step))
 
 
-def _wait(ui: Console, step: int | None, needed: list, launched: subprocess.Popen | None) -> bool:
+def _wait(ui: Console, needed: list, launched: subprocess.Popen | None, label: str) -> bool:
     global _gave_up
     from rich.live import Live
 
     started = time.monotonic()
     relaunched = False
     names = [s.name for s in needed]
-    view = _WaitView(step, names, started)
+    view = _WaitView(label, names, started)
     how = "started just now" if launched is not None else "already running"
-    ui.print(f"[bold]MAX is compiling the kernels {_label(step)} needs[/], once per machine, in a background "
+    ui.print(f"[bold]MAX is compiling the kernels {escape(label)} needs[/], once per machine, in a background "
              f"process ({how}). Waiting for it rather than compiling them twice on {_cores()} "
              f"core{'s' if _cores() != 1 else ''}; Ctrl-C stops the waiting, not the compiling.")
     said = started  # off a terminal the live line is not drawn: a plain line every PLAIN_EVERY seconds
@@ -161,15 +163,15 @@ def _wait(ui: Console, step: int | None, needed: list, launched: subprocess.Pope
         ui.print(f"[yellow]The background compile stopped{escape(why)}[/] (log: {escape(str(prewarm.log_path()))}). "
                  "The check compiles what it needs itself, more slowly; its progress shows below.")
         return False
-    ui.print(f"[green]✓[/] MAX's kernels for {_label(step)} are ready (waited {took}).")
+    ui.print(f"[green]✓[/] MAX's kernels for {escape(label)} are ready (waited {took}).")
     return True
 
 
 class _WaitView:
     """The live line while waiting: which bundle, how many are left, elapsed and an estimate."""
 
-    def __init__(self, step: int | None, names: list[str], started: float):
-        self.step, self.names, self.started = step, names, started
+    def __init__(self, label: str, names: list[str], started: float):
+        self.label, self.names, self.started = label, names, started
         self.progress = prewarm.PrewarmReport()
         self.left_stages = list(names)
 
@@ -183,29 +185,43 @@ class _WaitView:
             "loading MAX" if p.state == "starting" else "compiling")
         filled = int(10 * done / max(1, len(self.names)))
         return Text.assemble(
-            ("MAX kernels for " + _label(self.step) + " ", "bold"), ("█" * filled + "░" * (10 - filled), "cyan"),
+            ("MAX kernels for " + self.label + " ", "bold"), ("█" * filled + "░" * (10 - filled), "cyan"),
             f" {done}/{len(self.names)} batches · {now} · {_duration(elapsed)}, {left}",
         )
 
 
 class CheckActivity:
     """A live status while a check runs, fed by run_checks' on_progress: says when MAX is compiling a
-    kernel (the learner's code used an op the tutor had not prepared, or the cache is cold) and for how long."""
+    kernel (the learner's code used an op the tutor had not prepared, or the cache is cold) and for how long.
+    `time_limit`: whether to say that the check's time limit waits meanwhile."""
 
-    def __init__(self, text: str):
-        self.text = text
+    def __init__(self, text: str, *, time_limit: bool = True):
+        self.text, self.time_limit = text, time_limit
         self.started = time.monotonic()
         self.compiling: str | None = None
         self.compile_started = 0.0
-        self.compiled = 0
+        self.bundle = False  # what is being prepared is one of the tutor's compiled bundles, being loaded
+        self.compiled = 0  # kernels MAX prepared (not bundles loaded) that took over a second
+        self.compile_seconds = 0.0  # and how long they took together
 
     def __call__(self, record: dict) -> None:
         if "compiling" in record:
             self.compiling, self.compile_started = str(record["compiling"]), time.monotonic()
+            self.bundle = "bundle" in record
         elif "compiled" in record:
-            if time.monotonic() - self.compile_started > 1.0:
+            took = time.monotonic() - self.compile_started
+            if took > 1.0 and not self.bundle:
                 self.compiled += 1
+                self.compile_seconds += took
             self.compiling = None
+
+    def summary(self) -> str | None:
+        """After the run, one line when MAX spent over a second on kernels the tutor had not loaded, else None."""
+        if not self.compiled:
+            return None
+        n = self.compiled
+        what = f"{n} kernel{'s' if n > 1 else ''}"
+        return f"MAX spent {_duration(self.compile_seconds)} preparing {what} the tutor had not loaded."
 
     def __rich__(self) -> Text:
         now = time.monotonic()
@@ -213,7 +229,8 @@ class CheckActivity:
         if self.compiling is not None and now - self.compile_started > 1.0:
             what = self.compiling if self.compiling.startswith("the kernels") else f"a kernel ({self.compiling})"
             line.append(f"\nMAX is compiling {what}, once per machine: {_duration(now - self.compile_started)} "
-                        f"so far, usually 10–30 s. The time limit waits meanwhile.", style="yellow")
+                        f"so far, usually 10–30 s." + (" The time limit waits meanwhile." if self.time_limit else ""),
+                        style="yellow")
         elif self.compiled:
             line.append(f" · compiled {self.compiled} kernel{'s' if self.compiled > 1 else ''}", style="dim")
         return line

@@ -2,21 +2,54 @@
 
 The model runs eagerly (op by op) through the blocks before the chosen layer; in that layer the
 reference attention's c_attn gives q and k, and softmax(q k^T / sqrt(head_dim) + causal mask) is
-what each token (row) pays to every earlier token (column).
+what each token (row) pays to every earlier token (column). Its eager kernels are the ones the checks
+of steps up to MODEL_STEP use: the compiled bundles are loaded first (gpt2tutor.kernels), and any kernel
+MAX still has to compile is reported to `on_progress` while it compiles.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
 from ..reference.step_01 import GPT2Config
 
+MODEL_STEP = 10  # the step whose GPT2Model (gpt2tutor.reference.step_10) runs here
+
 
 def attention_weights(config: GPT2Config, weights: dict[str, np.ndarray], prompt_ids: list[int],
-                      layer: int) -> np.ndarray:
-    """[n_head, seq, seq]: row i is how query i spreads its attention over keys 0..i of `layer`."""
+                      layer: int, on_progress: Callable[[dict], None] | None = None) -> np.ndarray:
+    """[n_head, seq, seq]: row i is how query i spreads its attention over keys 0..i of `layer`.
+
+    on_progress gets {"compiling": what} and {"compiled": what, "seconds": s} around each kernel MAX loads
+    or compiles on the way."""
+    global _listener
+    _listener = on_progress
+    try:
+        _prepare_kernels()
+        return _run(config, weights, prompt_ids, layer)
+    finally:
+        _listener = None
+
+
+_listener: Callable[[dict], None] | None = None  # where this process's kernel reports go now
+
+
+def _relay(**record) -> None:
+    if _listener is not None:
+        _listener(record)
+
+
+def _prepare_kernels() -> None:
+    from .. import kernels
+
+    kernels.preload(MODEL_STEP, emit=_relay)
+    kernels.watch_compiles(_relay)  # once a process: later calls report through the same relay
+
+
+def _run(config: GPT2Config, weights: dict[str, np.ndarray], prompt_ids: list[int], layer: int) -> np.ndarray:
     from max.driver import CPU
     from max.dtype import DType
     from max.experimental import functional as F
@@ -55,15 +88,15 @@ def _label(token: str, width: int) -> str:
 
 
 def heatmap(weights: np.ndarray, tokens: list[str], title: str):
-    """A rich renderable: one row per query token, one column per key token, colour = weight."""
+    """A rich renderable: one row per query token, one column per key token, colour = weight; under it, the
+    legend and the tokens' numbers, wrapped at the console's width."""
+    from rich.console import Group
     from rich.table import Table
     from rich.text import Text
 
     seq = len(tokens)
     label_width = min(max(len(_label(t, 99)) for t in tokens), 14)
-    table = Table(title=title, show_header=True, header_style="dim", box=None, pad_edge=False,
-                  padding=(0, 0), caption="rows: each token (query) · columns: the tokens it attends to (keys) · "
-                                          "numbers are percent, ■ is all of it; · marks a space")
+    table = Table(title=title, show_header=True, header_style="dim", box=None, pad_edge=False, padding=(0, 0))
     table.add_column("query \\ key", justify="right", no_wrap=True)
     table.add_column(" ", no_wrap=True, width=1)  # a gap between the labels and the cells
     for j in range(seq):
@@ -80,5 +113,7 @@ def heatmap(weights: np.ndarray, tokens: list[str], title: str):
             cells.append(Text(f"{round(w * 100):>2} " if 0.005 <= w < 0.995 else (" ■ " if w >= 0.995 else "   "),
                               style=f"{ink} on {_RAMP[shade]}"))
         table.add_row(*cells)
-    legend = Text("keys: " + "  ".join(f"{j}={_label(t, 12)}" for j, t in enumerate(tokens)), style="dim")
-    return table, legend
+    legend = Text("rows: each token (query) · columns: the tokens it attends to (keys) · numbers are percent, "
+                  "■ is all of it; · marks a space", style="dim")
+    keys = Text("keys: " + "  ".join(f"{j}={_label(t, 12)}" for j, t in enumerate(tokens)), style="dim")
+    return Group(table, Text(""), legend, keys)

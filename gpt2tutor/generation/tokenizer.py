@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .. import quiet
 from .checkpoint import CheckpointError
 
 
@@ -13,6 +14,7 @@ class Tokenizer:
     def __init__(self, folder: Path, name: str):
         if not any((folder / f).is_file() for f in ("tokenizer.json", "vocab.json")):
             raise CheckpointError(f"{name} has no tokenizer files (tokenizer.json, or vocab.json and merges.txt)")
+        quiet.foreign_notices_off()  # before transformers is imported: no "PyTorch was not found"
         try:
             import transformers
             from transformers import AutoTokenizer
