@@ -50,7 +50,8 @@ LOGITS_124M_TOL = 1e-3
 # Small configurations with odd sizes, so that mixed-up axes show: (n_embd, n_head, n_inner, n_layer).
 SMALL = {
     "d32h4": dict(vocab_size=61, n_positions=24, n_embd=32, n_layer=2, n_head=4, n_inner=96),
-    "d48h3": dict(vocab_size=53, n_positions=32, n_embd=48, n_layer=3, n_head=3, n_inner=80),
+    "d48h3": dict(vocab_size=53, n_positions=32, n_embd=48, n_layer=3, n_head=3, n_inner=80,
+                  layer_norm_epsilon=1e-3),  # not LayerNorm's default, so a module that ignores the config fails
 }
 SHAPES = [(1, 1), (2, 5), (3, 7), (1, 13)]  # (batch, seq)
 
@@ -59,9 +60,10 @@ SHAPES = [(1, 1), (2, 5), (3, 7), (1, 13)]  # (batch, seq)
 
 
 def configs(sizes: dict) -> tuple[GPT2Config, transformers.GPT2Config]:
-    ours = GPT2Config(**sizes, layer_norm_epsilon=1e-5)
+    sizes = {"layer_norm_epsilon": 1e-5, **sizes}
+    ours = GPT2Config(**sizes)
     theirs = transformers.GPT2Config(
-        **sizes, layer_norm_epsilon=1e-5, activation_function="gelu_new",
+        **sizes, activation_function="gelu_new",
         resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
         bos_token_id=0, eos_token_id=None, pad_token_id=0,
         attn_implementation="eager",  # the plain softmax(QK^T/sqrt(d) + mask) V, no fused kernel

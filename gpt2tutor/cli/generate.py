@@ -5,6 +5,7 @@ Heavy imports (MAX, transformers, huggingface_hub) happen inside the command, so
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 import time
@@ -69,13 +70,16 @@ def generate(
         ws = open_workspace(workspace)
         _require_all_passed(ws, load_state(ws))
 
-    from ..maxenv import tune_process
+    from ..maxenv import interrupts_deferred, tune_process
 
     tune_process()
-    from ..generation.checkpoint import CheckpointError, resolve
-    from ..generation.loop import DeviceUnavailable, pick_device
-    from ..generation.sampling import SamplingSettings
-    from ..generation.tokenizer import StreamDecoder, Tokenizer
+    with interrupts_deferred():
+        importlib.import_module("max.driver")  # MAX's native modules, loaded where Ctrl-C can't abort them
+
+        from ..generation.checkpoint import CheckpointError, resolve
+        from ..generation.loop import DeviceUnavailable, pick_device
+        from ..generation.sampling import SamplingSettings
+        from ..generation.tokenizer import StreamDecoder, Tokenizer
 
     try:
         target = pick_device(device.value)
@@ -292,12 +296,15 @@ def attention(
     """
     if not prompt.strip():
         raise CliError("the prompt is empty: give some text, e.g. gpt2tutor attention \"The cat sat on the mat\"")
-    from ..maxenv import tune_process
+    from ..maxenv import interrupts_deferred, tune_process
 
     tune_process()
-    from ..generation.attention_map import MODEL_STEP, attention_weights, heatmap
-    from ..generation.checkpoint import CheckpointError, resolve
-    from ..generation.tokenizer import Tokenizer
+    with interrupts_deferred():
+        importlib.import_module("max.driver")  # as in generate
+
+        from ..generation.attention_map import MODEL_STEP, attention_weights, heatmap
+        from ..generation.checkpoint import CheckpointError, resolve
+        from ..generation.tokenizer import Tokenizer
 
     try:
         checkpoint = resolve(model)
