@@ -1,9 +1,10 @@
-"""Step 12 checks: generate_next_token and generate_tokens.
+"""Step 14 checks: generate_next_token and generate_tokens, through a model that keeps a KV cache.
 
 Sampling cannot be compared token for token with the reference (the random draws differ), so it is
 judged by behaviour: greedy decoding equals the reference, seeds repeat, top-k bounds the choice, and
 the frequencies of thousands of samples from stand-in models with fixed logits match
-softmax(logits / temperature).
+softmax(logits / temperature). The stand-in language model keeps a cache as step 13's does, so
+generate_tokens must give it the prompt once and then each new token alone.
 """
 
 import inspect
@@ -39,8 +40,9 @@ class FixedLogits:
 
 
 class PrefixSumModel:
-    """A stand-in language model: position t's logits are a table row picked by the sum of the ids up to t,
-    so every new token changes what comes next."""
+    """A stand-in language model with a cache: position t's logits are a table row picked by the sum of every
+    id fed so far up to t (earlier calls included), so every new token changes what comes next. It records
+    what each call was given; reset() empties the cache."""
 
     def __init__(self, ctx, vocab_size, favourite_boost):
         self.ctx = ctx
@@ -48,10 +50,42 @@ class PrefixSumModel:
         # each row's favourite is never its own index, so a token fed back always moves the sum on
         favourite = (np.arange(vocab_size) + ctx.rng.integers(1, vocab_size, vocab_size)) % vocab_size
         self.table[np.arange(vocab_size), favourite] += favourite_boost
+        self.reset()
+
+    def reset(self):
+        self.sums = None  # [batch, 1]: the sum of the ids seen so far
+        self.fed = []  # the ids of each call
 
     def __call__(self, input_ids):
         ids = to_numpy(input_ids)
-        return self.ctx.tensor(self.table[np.cumsum(ids, axis=1) % len(self.table)])
+        if ids.ndim != 2 or (self.sums is not None and ids.shape[0] != self.sums.shape[0]):
+            raise CheckFailed(f"the model was called with ids of shape {list(ids.shape)}; after the prompt, "
+                              "each call takes [batch, 1]: the token just picked for every sequence")
+        self.fed.append(ids.copy())
+        before = self.sums if self.sums is not None else np.zeros((ids.shape[0], 1), dtype=np.int64)
+        running = before + np.cumsum(ids, axis=1)
+        self.sums = running[:, -1:]
+        return self.ctx.tensor(self.table[running % len(self.table)])
+
+
+def expect_cache_use(what, model, prompt, got):
+    """The calls a cached model must see: the prompt, then each picked token alone, in order."""
+    fed, new = model.fed, got.shape[1] - prompt.shape[1]
+    if not fed or fed[0].shape != prompt.shape or (fed[0] != prompt).any():
+        raise CheckFailed(f"{what}: the model's first call should get the whole prompt {list(prompt.shape)}, "
+                          f"it got {list(fed[0].shape) if fed else 'nothing'}")
+    for i, ids in enumerate(fed[1:], start=1):
+        if ids.shape[1] != 1:
+            raise CheckFailed(f"{what}: call {i + 1} of the model got {ids.shape[1]} tokens. The model keeps a KV "
+                              "cache now (step 13): it has seen the prompt and every earlier token, so after the "
+                              "first call pass only the token just picked, [batch, 1] (e.g. `input_ids = "
+                              "next_token` for the next call, while you keep the whole sequence to return)")
+        if i <= new and (ids[:, 0] != got[:, prompt.shape[1] + i - 1]).any():
+            raise CheckFailed(f"{what}: call {i + 1} of the model got other ids than the token picked before "
+                              "it: feed back the token just chosen, so the cache holds the sequence you return")
+    if len(fed) != new:
+        raise CheckFailed(f"{what}: the model was called {len(fed)} times for {new} new tokens: once for the "
+                          "prompt (which predicts the first new token), then once per later token")
 
 
 def small_gpt2(ctx):
@@ -149,12 +183,22 @@ def ranks_of(tokens, rank):
 def run_tokens(ctx, model, prompt, new, **options):
     """The learner's generate_tokens(model, prompt, new, **options), checked for shape, dtype and prompt."""
     what = f"generate_tokens(max_new_tokens={new}, " + ", ".join(f"{k}={v!r}" for k, v in options.items()) + ")"
+    if hasattr(model, "reset"):
+        model.reset()
     out = ctx.call(what, ctx.learner.generate_tokens, model, ctx.tensor(prompt), new, **options)
     got = sequences(ctx, out, *prompt.shape, new)
     if (got[:, : prompt.shape[1]] != prompt).any():
         raise CheckFailed(f"{what} changed the prompt: the first seq columns must be input_ids as given, "
                           "with the new tokens after them")
+    if hasattr(model, "fed"):
+        expect_cache_use(what, model, prompt, got)
     return got
+
+
+def reference_tokens(ctx, model, prompt, new, **options):
+    if hasattr(model, "reset"):
+        model.reset()
+    return to_numpy(ctx.reference.generate_tokens(model, ctx.tensor(prompt), new, **options))
 
 
 # --- the checks ---------------------------------------------------------------------------------
@@ -276,7 +320,7 @@ def top_k(ctx):
                              restricted(LOGITS / t, k), alternatives)
 
 
-@checks.behaviour("generate_tokens(do_sample=False) appends max_new_tokens greedy tokens, each fed back in")
+@checks.behaviour("generate_tokens(do_sample=False) feeds the prompt once, then each greedy token alone")
 def generate_greedy(ctx):
     model = PrefixSumModel(ctx, 13, favourite_boost=2.0)
     cases = [(f"a prompt of shape {list(p.shape)}, {new} new tokens", (p, new))
@@ -287,16 +331,17 @@ def generate_greedy(ctx):
         raise CheckFailed("two calls of generate_tokens(do_sample=False) gave different tokens: pass do_sample on "
                           "to generate_next_token")
 
-    def not_fed_back(case):
+    def first_token_repeated(case):
         prompt, new = case
+        model.reset()
         first = np.argmax(to_numpy(model(prompt))[:, -1], axis=-1)[:, None]
         return np.concatenate([prompt, np.repeat(first, new, axis=1)], axis=1)
 
-    mistakes = [Mistake("every new token was predicted from the prompt alone: append each token to input_ids and "
-                        "predict the next one from the longer sequence", not_fed_back)]
+    mistakes = [Mistake("every new token was the first one again: pick each token from the logits of the call "
+                        "that fed the one before it", first_token_repeated)]
     return ctx.compare("generate_tokens(do_sample=False)", cases,
                        lambda case: run_tokens(ctx, model, *case, do_sample=False),
-                       lambda case: ctx.reference.generate_tokens(model, ctx.tensor(case[0]), case[1], do_sample=False),
+                       lambda case: reference_tokens(ctx, model, *case, do_sample=False),
                        mistakes)
 
 
@@ -312,7 +357,7 @@ def generate_sampling(ctx):
     if (first == other).all():
         raise CheckFailed(f"generate_tokens with seeds {seed} and {seed + 1} gave the same tokens: the seed must "
                           "reach the sampling")
-    greedy = to_numpy(ctx.reference.generate_tokens(model, ctx.tensor(prompt), new, do_sample=False))
+    greedy = reference_tokens(ctx, model, prompt, new, do_sample=False)
     if (run_tokens(ctx, model, prompt, new, top_k=1, seed=seed) != greedy).any():
         raise CheckFailed("generate_tokens(top_k=1) did not give the greedy tokens: pass top_k on to "
                           "generate_next_token")

@@ -1,6 +1,6 @@
-"""Step 12: turning logits into text, one token at a time.
+"""Step 14: turning logits into text, one token at a time, through the KV cache.
 
-Read the lesson first: `gpt2tutor show 12`. Check your work with `gpt2tutor check 12`;
+Read the lesson first: `gpt2tutor show 14`. Check your work with `gpt2tutor check 14`;
 `gpt2tutor hint` gives the next hint when you are stuck. Then: `gpt2tutor generate "your prompt"`.
 """
 
@@ -15,7 +15,7 @@ def generate_next_token(model, input_ids: Tensor, *, temperature: float = 1.0, t
                         do_sample: bool = True, seed: int | None = None) -> Tensor:
     """The next token id for every sequence in the batch: [batch, seq] -> [batch, 1] int64.
 
-    `model` is any callable from token ids [batch, seq] to logits [batch, seq, vocab].
+    `model` is any callable from token ids [batch, seq] to logits [batch, seq, vocab] for those ids.
     """
     # TODO: run the model and keep only the last position's logits: [batch, vocab].
     # TODO: greedy (do_sample is False): the most likely token per row, [batch, 1] int64.
@@ -28,8 +28,12 @@ def generate_next_token(model, input_ids: Tensor, *, temperature: float = 1.0, t
 
 def generate_tokens(model, input_ids: Tensor, max_new_tokens: int, *, temperature: float = 1.0,
                     top_k: int | None = None, do_sample: bool = True, seed: int | None = None) -> Tensor:
-    """The prompt with max_new_tokens tokens appended: [batch, seq] -> [batch, seq + max_new_tokens]."""
+    """The prompt with max_new_tokens tokens appended: [batch, seq] -> [batch, seq + max_new_tokens].
+
+    `model` keeps a KV cache (step 13): give it the prompt once, then each new token alone.
+    """
     # TODO: max_new_tokens times: pick the next token ([batch, 1]) and append it to the ids
-    #       along the sequence axis, so the next step sees it.
+    #       along the sequence axis. The first call gets the whole prompt; every later call gets
+    #       only the token just picked, [batch, 1]: the model remembers the rest.
     # TODO: the whole sequence must repeat for the same seed: seed once, before the loop.
     raise NotImplementedError("TODO: the generation loop")

@@ -17,6 +17,12 @@ from importlib import resources
 class Step:
     number: int
     title: str
+    needs_every_earlier: bool = False  # unlocks when every earlier step passes, not only the one before
+
+    def requires(self, steps: tuple[Step, ...]) -> tuple[Step, ...]:
+        """The steps that must pass before this one unlocks."""
+        earlier = steps[: self.number - 1]
+        return earlier if self.needs_every_earlier else earlier[-1:]
 
     @property
     def id(self) -> str:
@@ -76,7 +82,9 @@ STEPS: tuple[Step, ...] = (
     Step(9, "Transformer block"),
     Step(10, "Stacking blocks"),
     Step(11, "Language model head"),
-    Step(12, "Text generation"),
+    Step(12, "Loading the real weights"),
+    Step(13, "The KV cache"),
+    Step(14, "Text generation", needs_every_earlier=True),
 )
 
 _STEP_ARG = re.compile(r"(?:step_?)?(\d{1,2})")

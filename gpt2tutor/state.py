@@ -12,7 +12,7 @@ from pathlib import Path
 from .curriculum import STEPS, Step
 from .workspace import Workspace
 
-SCHEMA = 1
+SCHEMA = 2  # 2: the 14-step course (see migration.py for schema 1)
 
 
 class CorruptState(Exception):
@@ -48,11 +48,7 @@ class State:
         return "todo" if self.unlocked(step) else "locked"
 
     def unlocked(self, step: Step) -> bool:
-        if step.number == 1:
-            return True
-        if step.number == len(STEPS):  # the last step waits for every earlier one
-            return all(self.steps[s.id].passed for s in STEPS[:-1])
-        return self.steps[STEPS[step.number - 2].id].passed
+        return all(self.steps[s.id].passed for s in step.requires(STEPS))
 
     def mark(self, step: Step, passed: bool, file_hash: str | None) -> None:
         rec = self.record(step)

@@ -135,11 +135,11 @@ def resolve_step(arg: str | None, workspace: Path | None, force: bool, *, writab
 def require_unlocked(state: State, step: Step, force: bool) -> None:
     if force or state.unlocked(step):
         return
-    if step.number == len(STEPS):
-        todo = [s.id for s in STEPS[:-1] if not state.record(s).passed]
+    if step.needs_every_earlier:
+        todo = [s.id for s in step.requires(STEPS) if not state.record(s).passed]
         raise CliError(f"step {step.id} is locked: it needs every earlier step passed, still to pass: "
                        f"{', '.join(todo)} (or use --force)")
-    before = STEPS[step.number - 2]
+    before = step.requires(STEPS)[-1]
     raise CliError(f"step {step.id} is locked: pass step {before.id} first (`{PROG} check {before.id}`), "
                    f"or use --force")
 
@@ -173,7 +173,9 @@ def save_state(ws: Workspace, state: State) -> None:
 
 def load_state(ws: Workspace, *, timeout: float | None = None) -> State:
     """The learner's progress. A corrupt state.json is never silently reset: it was backed up by
-    state.load; we say so and rebuild the progress by re-checking the steps in order."""
+    state.load; we say so and rebuild the progress by re-checking the steps in order. A workspace from
+    an older tutor is migrated first (migration.py), with one notice."""
+    migrate_workspace(ws, timeout=timeout)
     try:
         return state_store.load(ws)
     except state_store.CorruptState as exc:
@@ -193,3 +195,15 @@ def load_state(ws: Workspace, *, timeout: float | None = None) -> State:
         return state
     except OSError as exc:
         raise CliError(f"cannot read {ws.state_file}: {exc.strerror or exc}") from None
+
+
+def migrate_workspace(ws: Workspace, *, timeout: float | None = None) -> None:
+    from ..migration import migrate
+
+    try:
+        with console(stderr=True).status("Updating your workspace to this gpt2tutor's course…"):
+            done = migrate(ws, timeout=timeout)
+    except OSError as exc:
+        raise CliError(f"cannot update the workspace {ws.root} to this gpt2tutor: {exc.strerror or exc}") from None
+    if done is not None:
+        console(stderr=True).print(f"[yellow bold]Workspace updated.[/] {escape(done.notice())}\n", markup=True)

@@ -13,7 +13,7 @@ from ..curriculum import STEPS
 from ..state import State
 from ..workspace import DEFAULT_DIR, ENV_VAR, WorkspaceError, create, locate
 from . import warmup
-from .common import CliError, WorkspaceOption, console, load_state, require_writable, save_state
+from .common import CliError, WorkspaceOption, console, load_state, migrate_workspace, require_writable, save_state
 from .display import next_step_hint, overview
 
 
@@ -50,6 +50,7 @@ def start(
         ws = create(root)
         if ws.exercises.exists():
             require_writable(ws)
+        migrate_workspace(ws)  # an older tutor's workspace first, so no skeleton lands on a renamed step's file
         added = ws.copy_skeletons()
     except WorkspaceError as exc:
         raise CliError(str(exc)) from None

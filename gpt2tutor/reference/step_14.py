@@ -1,4 +1,4 @@
-"""Step 12: turning logits into text, one token at a time."""
+"""Step 14: turning logits into text, one token at a time, through the KV cache."""
 
 from max.dtype import DType
 from max.experimental import functional as F
@@ -30,11 +30,16 @@ def generate_next_token(model, input_ids: Tensor, *, temperature: float = 1.0, t
 
 def generate_tokens(model, input_ids: Tensor, max_new_tokens: int, *, temperature: float = 1.0,
                     top_k: int | None = None, do_sample: bool = True, seed: int | None = None) -> Tensor:
-    """The prompt with max_new_tokens tokens appended: [batch, seq] -> [batch, seq + max_new_tokens]."""
+    """The prompt with max_new_tokens tokens appended: [batch, seq] -> [batch, seq + max_new_tokens].
+
+    `model` keeps a KV cache: it gets the prompt once, then each new token alone.
+    """
     if seed is not None:
         random.set_seed(seed)  # seed once, so the whole sequence repeats for the same seed
+    new_ids = input_ids  # the prompt goes in once; the model caches its keys and values
     for _ in range(max_new_tokens):
-        next_token = generate_next_token(model, input_ids, temperature=temperature, top_k=top_k,
+        next_token = generate_next_token(model, new_ids, temperature=temperature, top_k=top_k,
                                          do_sample=do_sample)
         input_ids = F.concat([input_ids, next_token], axis=1)
+        new_ids = next_token  # from now on only the newest token: [batch, 1]
     return input_ids

@@ -28,7 +28,9 @@ def generate_tokens(model, input_ids, max_new_tokens, *, temperature=1.0, top_k=
     if seed is not None:
         random.set_seed(seed)
     batch = int(input_ids.shape[0])
+    new = input_ids
     for _ in range(max_new_tokens):
-        token = generate_next_token(model, input_ids, temperature=temperature, top_k=top_k, do_sample=do_sample)
-        input_ids = F.concat([input_ids, token.reshape([batch, 1])], axis=1)
+        token = generate_next_token(model, new, temperature=temperature, top_k=top_k, do_sample=do_sample)
+        new = token.reshape([batch, 1])
+        input_ids = F.concat([input_ids, new], axis=1)
     return input_ids

@@ -23,7 +23,9 @@ def generate_tokens(model, input_ids, max_new_tokens, *, temperature=1.0, top_k=
     if seed is not None:
         random.set_seed(seed)
     prompt_length = int(input_ids.shape[1])
+    new = input_ids  # the model caches what it has seen: the prompt once, then one token a call
     for _ in range(max_new_tokens):
-        token = generate_next_token(model, input_ids, temperature=temperature, top_k=top_k, do_sample=do_sample)
+        token = generate_next_token(model, new, temperature=temperature, top_k=top_k, do_sample=do_sample)
         input_ids = F.concat([input_ids, token], axis=1)
+        new = token
     return input_ids[:, prompt_length:]

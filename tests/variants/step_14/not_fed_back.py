@@ -1,4 +1,4 @@
-# expect: fail: predicted from the prompt alone
+# expect: fail: The model keeps a KV cache now
 from max.dtype import DType
 from max.experimental import functional as F
 from max.experimental import random

@@ -1,0 +1,185 @@
+"""Step 12 checks: convert_hf_state_dict and load_gpt2.
+
+The conversion is judged entry by entry against what it must give (cheap, and each classic mistake has a
+shape of its own: which names are missing or extra, which weights came out transposed). Then load_gpt2
+is compiled once, and its logits for two input shapes are compared with a numpy GPT-2 holding the
+same weights.
+"""
+
+import numpy as np
+
+from gpt2tutor.checking import CheckFailed, StepChecks
+
+from .check_10 import hidden_states
+
+checks = StepChecks()
+
+CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+ATTENTION, MLP = CONV1D[:2], CONV1D[2:]
+COMPILE_LABEL = "your GPT-2 graph (load_gpt2)"
+
+
+def hf_checkpoint(ctx, cfg, *, prefixed):
+    """A random GPT-2 state dict as HuggingFace stores it: Conv1D weights [in, out], the mask buffers, and
+    (in the prefixed form, saved from GPT2LMHeadModel) lm_head.weight equal to wte; without the prefix (saved
+    from GPT2Model) there is no lm_head. Returns (hf_state_dict, expected, our GPT2LMHeadModel's dict)."""
+    from gpt2tutor.generation.checkpoint import expected_shapes
+
+    ours = ctx.random_weights(expected_shapes(cfg))
+    ours["lm_head.weight"] = ours["transformer.wte.weight"].copy()
+    hf = {}
+    for name, value in ours.items():
+        if name == "lm_head.weight":
+            continue
+        key = name if prefixed else name.removeprefix("transformer.")
+        hf[key] = np.ascontiguousarray(value.T) if name.endswith(CONV1D) else value.copy()
+    for i in range(cfg.n_layer):
+        key = f"transformer.h.{i}.attn" if prefixed else f"h.{i}.attn"
+        hf[f"{key}.bias"] = np.tril(np.ones((cfg.n_positions, cfg.n_positions), dtype=np.float32))[None, None]
+        hf[f"{key}.masked_bias"] = np.array(-1e4, dtype=np.float32)
+    if prefixed:
+        hf["lm_head.weight"] = hf["transformer.wte.weight"]  # tied: the same array, as HF saves it
+    return hf, ours
+
+
+def _name_problems(got, expected, form):
+    missing = sorted(set(expected) - set(got))
+    extra = sorted(set(got) - set(expected))
+    if not missing and not extra:
+        return
+    if any(k.startswith(("transformer.transformer.", "transformer.lm_head")) for k in extra):
+        raise CheckFailed(f"on a checkpoint {form}, your keys include {next(k for k in extra if k.startswith('transformer.'))}:"
+                          " the `transformer.` prefix was added to a name that already had it (or to lm_head). "
+                          "Strip it first when present, then add it once to every body weight")
+    if extra and all(k.startswith(("h.", "wte.", "wpe.", "ln_f.")) for k in extra):
+        raise CheckFailed(f"on a checkpoint {form}, your keys lack the `transformer.` prefix (e.g. {extra[0]}): "
+                          "your GPT2LMHeadModel names them transformer.h.0..., transformer.wte.weight, ...")
+    if any(k.endswith((".attn.bias", ".attn.masked_bias")) for k in extra):
+        shown = next(k for k in extra if k.endswith((".attn.bias", ".attn.masked_bias")))
+        raise CheckFailed(f"on a checkpoint {form}, your result holds {shown}: the buffers attn.bias and "
+                          "attn.masked_bias are the causal mask HF precomputed, not parameters; your model makes its "
+                          "own mask (step 02), and load_state_dict refuses names it doesn't have. Drop them")
+    if any(k.endswith("attn.c_attn.bias") for k in missing):
+        raise CheckFailed(f"on a checkpoint {form}, {next(k for k in missing if k.endswith('c_attn.bias'))} is missing: "
+                          "it is a real parameter whose name ends like the attn.bias buffer; match the buffer with "
+                          "its dot, `.attn.bias`")
+    if missing == ["lm_head.weight"]:
+        raise CheckFailed(f"on a checkpoint {form}, lm_head.weight is missing: GPT-2's head is tied to the token "
+                          "embeddings, and files saved from GPT2Model don't store it. Add a copy of "
+                          "transformer.wte.weight")
+    parts = []
+    if missing:
+        parts.append("missing " + ", ".join(missing[:3]) + (" ..." if len(missing) > 3 else ""))
+    if extra:
+        parts.append("unexpected " + ", ".join(extra[:3]) + (" ..." if len(extra) > 3 else ""))
+    raise CheckFailed(f"on a checkpoint {form}, the names are not your GPT2LMHeadModel's: {'; '.join(parts)}")
+
+
+def _layout_problems(got, expected, form):
+    wrong, transposed = [], []
+    for name, want in expected.items():
+        value = got[name]
+        if not isinstance(value, np.ndarray):
+            try:
+                value = np.asarray(value)
+            except Exception:
+                raise CheckFailed(f"{name} is a {type(value).__name__}, not a numpy array") from None
+        if value.shape == want.shape and np.allclose(value, want, atol=1e-6):
+            if value.dtype != np.float32:
+                raise CheckFailed(f"{name} is {value.dtype}: GPT-2's weights are float32 (np.asarray(x, np.float32))")
+            if not value.flags.c_contiguous:
+                raise CheckFailed(f"{name} is a transposed view, not a contiguous array: load_state_dict wants "
+                                  "contiguous arrays, so finish with np.ascontiguousarray")
+            continue
+        if value.ndim == 2 and value.T.shape == want.shape and np.allclose(value.T, want, atol=1e-6):
+            transposed.append(name)
+        else:
+            wrong.append(name)
+    if not wrong and not transposed:
+        return
+    kinds = {suffix for k in transposed for suffix in CONV1D if k.endswith(suffix)}
+    embeddings = [k for k in transposed if k.endswith(("wte.weight", "wpe.weight"))]
+    if embeddings:
+        raise CheckFailed(f"{embeddings[0]} came out transposed: only HF's four Conv1D weights (attn.c_attn, "
+                          "attn.c_proj, mlp.c_fc, mlp.c_proj) are stored [in, out]. The embedding tables are "
+                          "lookups, [rows, n_embd], already as Embedding wants them: transpose only the Conv1D ones")
+    if "lm_head.weight" in wrong:
+        raise CheckFailed("lm_head.weight does not hold transformer.wte.weight's values: GPT-2's head is tied to the "
+                          "token embeddings, so give lm_head a copy of wte (not random values, not transposed)")
+    untouched = [k for k in transposed if k.endswith(CONV1D)]
+    if untouched:
+        if set(kinds) == set(CONV1D):
+            raise CheckFailed(f"on a checkpoint {form}, the Conv1D weights were not transposed (e.g. {untouched[0]}): "
+                              "HF's Conv1D stores [in, out] and Linear wants [out, in]. Transpose attn.c_attn, "
+                              "attn.c_proj, mlp.c_fc and mlp.c_proj (`.T`)")
+        if set(kinds) <= set(MLP):
+            raise CheckFailed(f"{untouched[0]} is still [in, out]: only the attention's projections were transposed. "
+                              "The MLP's c_fc and c_proj are Conv1D layers too")
+        if set(kinds) <= set(ATTENTION):
+            raise CheckFailed(f"{untouched[0]} is still [in, out]: only the MLP's projections were transposed. "
+                              "The attention's c_attn and c_proj are Conv1D layers too")
+        raise CheckFailed(f"{untouched[0]} is still [in, out] (HF's Conv1D layout): transpose every one of attn.c_attn, "
+                          "attn.c_proj, mlp.c_fc and mlp.c_proj")
+    if transposed:
+        raise CheckFailed(f"{transposed[0]} came out transposed: only the four Conv1D weights need `.T`")
+    raise CheckFailed(f"{wrong[0]} does not hold the checkpoint's values (shape {list(np.shape(got[wrong[0]]))}, "
+                      f"expected {list(expected[wrong[0]].shape)})")
+
+
+# --- the checks ---------------------------------------------------------------------------------
+
+@checks.structure("convert_hf_state_dict(state_dict) and load_gpt2(config, state_dict, device=None) exist")
+def structure(ctx):
+    ctx.function("convert_hf_state_dict", ["state_dict"])
+    ctx.function("load_gpt2", ["config", "state_dict", "device"])
+
+
+@checks.behaviour("convert_hf_state_dict gives your model's names and layouts, from both forms of HF checkpoint")
+def conversion(ctx):
+    cfg = ctx.config()
+    details = []
+    for prefixed in (True, False):
+        form = "saved with the `transformer.` prefix" if prefixed else "saved without the `transformer.` prefix"
+        hf, expected = hf_checkpoint(ctx, cfg, prefixed=prefixed)
+        given = {k: v.copy() for k, v in hf.items()}
+        got = ctx.call("convert_hf_state_dict", ctx.learner.convert_hf_state_dict, given)
+        if not isinstance(got, dict):
+            raise CheckFailed(f"convert_hf_state_dict returned a {type(got).__name__}, not a dict of arrays")
+        _name_problems(got, expected, form)
+        _layout_problems(got, expected, form)
+        details.append(f"{len(hf)} HF entries -> {len(got)}")
+    return "both key forms convert exactly (" + "; ".join(details) + ")"
+
+
+@checks.behaviour("load_gpt2 compiles your model with HF's weights; its logits match GPT-2's to 1e-4")
+def compiled_logits(ctx):
+    from max.experimental.nn import Module
+
+    cfg = ctx.config()
+    hf, ours = hf_checkpoint(ctx, cfg, prefixed=False)
+    with ctx.compiling(COMPILE_LABEL):
+        model = ctx.call("load_gpt2(config, state_dict)", ctx.learner.load_gpt2, cfg, hf)
+    if isinstance(model, Module):
+        raise CheckFailed("load_gpt2 returned the module itself, which runs op by op: return what "
+                          "model.compile(...) returns")
+    if not callable(model):
+        raise CheckFailed(f"load_gpt2 returned a {type(model).__name__}: return the compiled model")
+    body = {k.removeprefix("transformer."): v for k, v in ours.items() if k.startswith("transformer.")}
+    head = ours["lm_head.weight"].astype(np.float64)
+    worst = 0.0
+    for shape in [(1, 5), (3, 7)]:
+        ids = ctx.token_ids(cfg.vocab_size, *shape)
+        out = ctx.call(f"the compiled model on input_ids of shape {list(shape)}", model, ctx.tensor(ids))
+        if isinstance(out, (list, tuple)) and len(out) == 1:
+            out = out[0]
+        got = ctx.as_array(out, "the compiled model")
+        want = hidden_states(body, ids, cfg) @ head.T
+        if got.shape != want.shape:
+            raise CheckFailed(f"the compiled model gave logits of shape {list(got.shape)} for input_ids "
+                              f"{list(shape)}, expected {list(want.shape)}")
+        err = float(np.abs(got - want).max())
+        if not err <= 1e-4:
+            raise CheckFailed(f"the compiled model's logits for input_ids {list(shape)} differ from GPT-2's by up to "
+                              f"{err:.3g} (more than 1e-4): load the converted weights (weights=...), float32")
+        worst = max(worst, err)
+    return f"compiled once; logits for [1, 5] and [3, 7] match, max abs error {worst:.1e}"
