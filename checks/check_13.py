@@ -198,7 +198,7 @@ def attention(ctx):
     w = {f"attn.{k}": v for k, v in weights.items()}  # np_attention's names
     hd = cfg.n_embd // cfg.n_head
     cases = []
-    for b, p, s in [(2, 5, 3), (1, 0, 4), (3, 4, 1)]:
+    for b, p, s in [(2, 3, 3), (2, 5, 2), (1, 0, 4), (3, 4, 1)]:  # p == s first: a cache grown on the wrong axis has the right size
         x = ctx.normal(b, s, cfg.n_embd)
         pk, pv = ctx.normal(b, cfg.n_head, p, hd), ctx.normal(b, cfg.n_head, p, hd)
         cases.append((f"{s} new tokens after {p} cached, batch {b}", (x, pk, pv)))

@@ -32,7 +32,7 @@ STAGES = [
         ('binary', 'binary_MulOp_cpu_0_float32'),
         ('unary', 'unary_TanhOp_cpu_0_float32'),
     ]),
-    ('12', [
+    ('14', [
         ('binary', 'binary_AddOp_cpu_0_uint64'),
         ('binary', 'binary_GreaterEqualOp_cpu_0_float32'),
         ('random', 'random_RandomUniformOp_cpu_0_float32'),
@@ -79,4 +79,4 @@ STAGES = [
     ]),
 ]
 
-ESTIMATES = {'02': 21.0, '03': 18.0, '04': 57.0, '05': 18.0, '07': 26.0, '08': 15.0, '12': 30.0, 'extra': 34.0}
+ESTIMATES = {'02': 21.0, '03': 18.0, '04': 57.0, '05': 18.0, '07': 26.0, '08': 15.0, '14': 30.0, 'extra': 34.0}
