@@ -100,7 +100,7 @@ def test_start_check_solution_check_list(ws: Path) -> None:
     assert listing.exit_code == 0
     row = next(line for line in listing.stdout.splitlines() if "Feed-forward network" in line)
     assert "passed" in row and "changed" not in row
-    assert "1 of 12 steps passed" in listing.stdout
+    assert f"1 of {len(STEPS)} steps passed" in listing.stdout
 
     exercise.write_text(exercise.read_text() + "\n# an edit after passing\n")
     row = next(line for line in cli("list", "-w", ws).stdout.splitlines() if "Feed-forward network" in line)
@@ -264,15 +264,29 @@ def test_locked_steps_refuse_without_force(ws: Path, command: str) -> None:
     assert len(stderr_lines(result)) == 1 and "step 04" in result.stderr
 
 
-def test_step_12_waits_for_every_earlier_step(ws: Path) -> None:
+def test_the_last_step_waits_for_every_earlier_step(ws: Path) -> None:
+    last = STEPS[-1]
+    assert last.needs_every_earlier and not any(s.needs_every_earlier for s in STEPS[:-1])
     state = State()
-    for step in STEPS[:11]:
+    for step in STEPS[:-1]:
         if step.number != 7:
             state.mark(step, True, "x")
     save(Workspace(ws), state)
-    result = cli("show", "12", "-w", ws)
+    result = cli("show", last.id, "-w", ws)
     assert result.exit_code == 2 and "07" in result.stderr
-    assert cli("show", "12", "--force", "-w", ws).exit_code == 0
+    assert cli("show", last.id, "--force", "-w", ws).exit_code == 0
+    state.mark(STEPS[6], True, "x")
+    save(Workspace(ws), state)
+    assert cli("show", last.id, "-w", ws).exit_code == 0
+
+
+def test_list_json(ws: Path) -> None:
+    result = cli("list", "--json", "-w", ws)
+    assert result.exit_code == 0, result.output
+    steps = json.loads(result.stdout)["steps"]
+    assert [s["step"] for s in steps] == [s.id for s in STEPS]
+    assert steps[0] == {"step": "01", "title": STEPS[0].title, "status": "todo", "hints_used": 0}
+    assert {s["status"] for s in steps[1:]} == {"locked"}
 
 
 def test_open_and_show_follow_unlocking(ws: Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import check_file
-from gpt2tutor.curriculum import get_step
+from gpt2tutor.curriculum import STEPS, get_step
 from gpt2tutor.state import State, load, save
 from gpt2tutor.workspace import Workspace
 
@@ -113,7 +113,7 @@ ws = Workspace(Path(sys.argv[1]))
 n = 0
 while True:
     n += 1
-    state = State(current=1 + n % 12)
+    state = State(current=1 + n % len(STEPS))
     state.steps["01"].hints_used = n
     save(ws, state)
 """
@@ -131,4 +131,4 @@ def test_state_survives_sigkill_mid_write(tmp_path: Path) -> None:
         proc.wait()
         state = load(ws)  # raises CorruptState if a torn file were ever visible
         assert json.loads(ws.state_file.read_text())["schema"] == 1
-        assert 1 <= state.current <= 12
+        assert 1 <= state.current <= len(STEPS)

@@ -46,7 +46,7 @@ def step_table(state: State, ws: Workspace) -> Table:
 
 
 def progress(state: State) -> Table:
-    """A bar and 'N of 12 steps passed'."""
+    """A bar and 'N of M steps passed'."""
     passed = sum(1 for s in STEPS if state.record(s).passed)
     grid = Table.grid(padding=(0, 1))
     grid.add_column(width=30)

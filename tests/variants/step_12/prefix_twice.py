@@ -28,7 +28,8 @@ def convert_hf_state_dict(state_dict):
         key = name if name == "lm_head.weight" else f"transformer.{name}"
         converted[key] = np.ascontiguousarray(value)  # load_state_dict wants contiguous arrays
     # HF ties lm_head to wte (one tensor); ours is a parameter of its own, so it gets a copy
-    converted["lm_head.weight"] = converted["transformer.wte.weight"].copy()
+    wte = next(v for k, v in converted.items() if k.endswith("wte.weight"))
+    converted["lm_head.weight"] = wte.copy()
     return converted
 
 
