@@ -130,7 +130,7 @@ def judge_cache(got, want, fed, what):
         raise CheckFailed(f"{what}: every block returned the same cached keys: each block has its own keys and "
                           "values (block 3's are not block 2's). Keep one (key, value) pair per block")
     for i, ((gk, gv), (wk, wv)) in enumerate(zip(got, want)):
-        if len(got) > 1 and i > 0 and np.allclose(gk[:, :, :-fed], want[0][0][:, :, :-fed], atol=1e-4) \
+        if i > 0 and total > fed and np.allclose(gk[:, :, :-fed], want[0][0][:, :, :-fed], atol=1e-4) \
                 and not np.allclose(wk, want[0][0]):
             raise CheckFailed(f"{what}: block {i} read block 0's cache: zip the blocks with past_key_values, so "
                               "each block reads and extends its own pair")
