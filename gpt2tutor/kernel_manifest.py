@@ -32,6 +32,10 @@ STAGES = [
         ('binary', 'binary_MulOp_cpu_0_float32'),
         ('unary', 'unary_TanhOp_cpu_0_float32'),
     ]),
+    ('13', [
+        ('binary', 'binary_AddOp_cpu_0_int64'),
+        ('shape_rearrange', 'rearrange_ConcatOp_cpu_0_uint32'),
+    ]),
     ('14', [
         ('binary', 'binary_AddOp_cpu_0_uint64'),
         ('binary', 'binary_GreaterEqualOp_cpu_0_float32'),
@@ -47,7 +51,6 @@ STAGES = [
         ('unary', 'unary_NotOp_cpu_0_bool'),
     ]),
     ('extra', [
-        ('binary', 'binary_AddOp_cpu_0_int64'),
         ('binary', 'binary_AndOp_cpu_0_bool'),
         ('binary', 'binary_DivOp_cpu_0_int64'),
         ('binary', 'binary_GreaterEqualOp_cpu_0_int64'),
@@ -70,7 +73,6 @@ STAGES = [
         ('reduce_axis', 'reduce_ReduceMeanOp_cpu_0_float32'),
         ('reduce_axis', 'reduce_ReduceMinOp_cpu_0_float32'),
         ('select', 'select_cpu_0_DType.float64'),
-        ('shape_rearrange', 'rearrange_ConcatOp_cpu_0_uint32'),
         ('shape_rearrange', 'rearrange_SliceOp_cpu_0_uint64_r2'),
         ('topk', 'BottomKOp_cpu_0_float32'),
         ('unary', 'unary_GeluOp_cpu_0_float32'),
