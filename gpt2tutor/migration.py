@@ -56,9 +56,13 @@ def schema_of(ws: Workspace) -> int | None:
     return schema if isinstance(schema, int) else None
 
 
+def needs_migration(ws: Workspace) -> bool:
+    return schema_of(ws) == 1
+
+
 def migrate(ws: Workspace, *, timeout: float | None = None) -> Migration | None:
     """Brings a schema-1 workspace up to date; None when there is nothing to do."""
-    if schema_of(ws) != 1:
+    if not needs_migration(ws):
         return None
     old = json.loads(ws.state_file.read_text("utf-8"))
     done = Migration()
@@ -105,7 +109,7 @@ def _recheck(ws: Workspace, state: State, timeout: float | None) -> str:
     state.mark(step, outcome.passed, file_hash)
     state_store.save(ws, state)
     if outcome.passed:
-        return f"Step 14 was re-checked and passes as it is."
+        return "Step 14 was re-checked and passes as it is."
     failure = next((r for r in outcome.results if not r.passed), None)
     reason = " ".join(failure.message.split()) if failure else "it did not pass"
     return (f"Step 14 was re-checked against the new course and needs a change: {reason[:400]} "

@@ -198,8 +198,10 @@ def load_state(ws: Workspace, *, timeout: float | None = None) -> State:
 
 
 def migrate_workspace(ws: Workspace, *, timeout: float | None = None) -> None:
-    from ..migration import migrate
+    from ..migration import migrate, needs_migration
 
+    if not needs_migration(ws):
+        return
     try:
         with console(stderr=True).status("Updating your workspace to this gpt2tutor's course…"):
             done = migrate(ws, timeout=timeout)

@@ -1,6 +1,6 @@
 # expect: pass
-# correct, written differently: the mask from comparing positions, q|k|v split by a reshape, the blocks
-# walked by index, the past length read from the value cache
+# correct, written differently: q|k|v split by one reshape, q scaled before the matmul, the blocks walked by
+# index, the cache length read from the values, the mask's cached part made with F.full
 import math
 
 from max import driver
@@ -9,26 +9,22 @@ from max.experimental import functional as F
 from max.experimental.tensor import Tensor, default_device, default_dtype
 from max.graph import DeviceRef, TensorType
 
+from step_02 import causal_mask
 from step_11 import GPT2LMHeadModel
 from step_12 import convert_hf_state_dict
 
 
 def cached_attention(attn, hidden_states, past_key, past_value):
-    b, s, e = hidden_states.shape
-    heads = int(past_value.shape[1])
-    width = int(past_value.shape[3])
+    b, s = hidden_states.shape[0], hidden_states.shape[1]
+    heads, width = int(past_value.shape[1]), int(past_value.shape[3])
     past = past_value.shape[2]
-    qkv = attn.c_attn(hidden_states).reshape([b, s, 3, heads, width])
-    q = qkv[:, :, 0].transpose(1, 2)
-    k = qkv[:, :, 1].transpose(1, 2)
-    v = qkv[:, :, 2].transpose(1, 2)
+    qkv = attn.c_attn(hidden_states).reshape([b, s, 3 * heads, width]).transpose(1, 2)  # [b, 3h, s, w]
+    q, k, v = F.split(qkv, [heads, heads, heads], axis=1)
     key = F.concat([past_key, k], axis=-2)
     value = F.concat([past_value, v], axis=-2)
-    query_pos = Tensor.arange(s, dtype=DType.int64, device=hidden_states.device) + past
-    key_pos = Tensor.arange(past + s, dtype=DType.int64, device=hidden_states.device)
-    allowed = key_pos.reshape([1, past + s]) <= query_pos.reshape([s, 1])
-    scores = (q * (1.0 / math.sqrt(width))) @ key.transpose(-1, -2)
-    scores = F.where(allowed, scores, float("-inf"))
+    seen = F.full([s, past], 0.0, dtype=q.dtype, device=q.device)
+    mask = F.concat([seen, causal_mask(s, 0, dtype=q.dtype, device=q.device)], axis=-1)
+    scores = (q * (1.0 / math.sqrt(width))) @ key.transpose(-1, -2) + mask
     out = F.softmax(scores, axis=-1) @ value
     return attn.c_proj(out.transpose(1, 2).reshape([b, s, heads * width])), key, value
 
