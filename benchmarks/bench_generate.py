@@ -1,10 +1,13 @@
-"""Greedy generation speed on the CPU: the tutor's MAX GPT-2 with and without a KV cache, and HF transformers.
+"""Greedy generation speed on the CPU: the learner's pipeline, the tutor's MAX GPT-2 with and without a KV cache, and HF.
 
     python benchmarks/bench_generate.py [--new-tokens 64] [--prompt-tokens 16] [--repeats 3]
 
 Builds the full GPT-2 (124M) configuration with random weights (HF's own init; the same values go to
 every implementation), then generates greedily from the same prompt with:
 
+  learner    what `gpt2tutor generate` runs for a learner, here on a workspace holding the reference
+             solutions: their conversion (step 12), their cached model compiled by their load_cached_gpt2
+             (step 13, the cache grown by concatenation), their generate_tokens (step 14)
   max_kv     gpt2tutor.generation.kv_model: compiled graph, preallocated KV cache written in place
   max_nocache the reference GPT2LMHeadModel compiled with a symbolic length, whole sequence per token
   hf         transformers' GPT2LMHeadModel.generate in PyTorch on the CPU, with its KV cache
@@ -24,7 +27,9 @@ import argparse
 import os
 import statistics
 import sys
+import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -121,6 +126,36 @@ class NoCacheModel:
         return ids[len(prompt):], timings
 
 
+class LearnerPipeline:
+    """The learner's code from a workspace of reference solutions, driven as `gpt2tutor generate` drives it."""
+
+    def __init__(self, config: GPT2Config, hf_weights: dict[str, np.ndarray], stack: ExitStack):
+        from max.driver import CPU
+
+        from gpt2tutor.curriculum import STEPS
+        from gpt2tutor.generation.learner_model import LearnerModel, learner_imports
+
+        exercises = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-learner-"))) / "exercises"
+        exercises.mkdir()
+        for step in STEPS:
+            (exercises / step.filename).write_text(step.solution(), encoding="utf-8")
+        self.exercises = exercises
+        self.modules = stack.enter_context(learner_imports(exercises))
+        self.model = LearnerModel(self.modules, config, hf_weights, CPU(), exercises)
+
+    def generate(self, prompt: list[int], new_tokens: int) -> tuple[list[int], Timings]:
+        from max.driver import CPU
+
+        from gpt2tutor.generation.learner_model import generate_with_learner_code
+
+        self.model.reset()
+        timings = Timings()
+        ids = generate_with_learner_code(self.modules, self.model, prompt, max_new_tokens=new_tokens, greedy=True,
+                                         temperature=1.0, top_k=None, top_p=None, seed=None, device=CPU(),
+                                         on_token=lambda token: timings.mark(), exercises=self.exercises)
+        return ids, timings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--new-tokens", type=int, default=64)
@@ -135,11 +170,17 @@ def main() -> None:
           f"CPU, {threads} threads · torch {torch.__version__}, transformers {transformers.__version__}")
 
     hf = hf_model()
-    weights = hf_to_max({k: v.detach().numpy() for k, v in hf.state_dict().items()})
+    hf_weights = {k: v.detach().numpy() for k, v in hf.state_dict().items()}
+    weights = hf_to_max(hf_weights)
     config = GPT2Config()
     prompt = [int(t) for t in np.random.default_rng(0).integers(0, config.vocab_size, args.prompt_tokens)]
 
+    stack = ExitStack()
     compile_s: dict[str, float] = {}
+    t0 = time.perf_counter()
+    learner = LearnerPipeline(config, hf_weights, stack)
+    compile_s["learner"] = time.perf_counter() - t0
+    del hf_weights
     t0 = time.perf_counter()
     kv = CompiledGPT2(config, weights)
     compile_s["max_kv"] = time.perf_counter() - t0
@@ -151,7 +192,8 @@ def main() -> None:
     del weights
 
     greedy = SamplingSettings(greedy=True)
-    runners = {"max_kv": lambda: generate_cached(kv, prompt, args.new_tokens, greedy), "hf": None}
+    runners = {"learner": lambda: learner.generate(prompt, args.new_tokens),
+               "max_kv": lambda: generate_cached(kv, prompt, args.new_tokens, greedy), "hf": None}
     if nocache is not None:
         runners["max_nocache"] = lambda: nocache.generate(prompt, args.new_tokens)
     runners["hf"] = lambda: run_hf(hf, prompt, args.new_tokens)
@@ -178,6 +220,9 @@ def main() -> None:
     print(f"same tokens from every implementation: {'yes' if agree else 'NO'}")
     print(f"max_kv/hf_loop tokens_per_s ratio: {best['max_kv'] / best['hf_loop']:.2f}")
     print(f"max_kv/hf tokens_per_s ratio: {best['max_kv'] / best['hf']:.2f}")
+    print(f"learner/hf tokens_per_s ratio: {best['learner'] / best['hf']:.2f}")
+    print(f"learner/reference tokens_per_s ratio: {best['learner'] / best['max_kv']:.2f}")
+    stack.close()
 
 
 if __name__ == "__main__":

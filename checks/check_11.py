@@ -54,7 +54,7 @@ def behaviour(ctx):
                 lambda ids: logits(ids, final_norm=False)),
         Mistake("ln_f was applied twice: GPT2Model.forward already ends with it", ln_f_twice),
         Mistake("softmax was applied: forward returns the raw logits; turning them into probabilities is "
-                "generation's job (step 12)", lambda ids: softmax(logits(ids))),
+                "generation's job (step 14)", lambda ids: softmax(logits(ids))),
         Mistake("log_softmax was applied: forward returns the raw logits, not log-probabilities",
                 lambda ids: np.log(softmax(logits(ids)))),
         *[Mistake("only the last position's logits were returned: forward returns every position's, "

@@ -1,451 +1,185 @@
-"""Step 12 checks: generate_next_token and generate_tokens.
+"""Step 12 checks: convert_hf_state_dict and load_gpt2.
 
-Sampling cannot be compared token for token with the reference (the random draws differ), so it is
-judged by behaviour: greedy decoding equals the reference, seeds repeat, top-k bounds the choice, and
-the frequencies of thousands of samples from stand-in models with fixed logits match
-softmax(logits / temperature).
+The conversion is judged entry by entry against what it must give (cheap, and each classic mistake has a
+shape of its own: which names are missing or extra, which weights came out transposed). Then load_gpt2
+is compiled once, and its logits for two input shapes are compared with a numpy GPT-2 holding the
+same weights.
 """
-
-import contextlib
-import inspect
-import math
 
 import numpy as np
 
-from gpt2tutor.checking import CheckFailed, Mistake, Probe, StepChecks
+from gpt2tutor.checking import CheckFailed, StepChecks
 
-from ._numpy_gpt2 import softmax
+from .check_10 import hidden_states
 
 checks = StepChecks()
 
-OPTIONS = {"temperature": 1.0, "top_k": None, "do_sample": True, "seed": None}
-SAMPLES = 2000  # rows of one batch: one call draws this many tokens
-LOGITS = np.array([2.0, 1.0, 0.5, 0.0, -1.0, -2.0])  # by rank, most likely first
-GREEDY_EVERY_TIME = "every token was the most likely one: with do_sample=True, draw from the distribution"
-FAR_FROM_ZERO = -96.0  # added to LOGITS for the bfloat16 case: GPT-2's logits sit far below 0 (bfloat16 steps 0.5 here)
-TRUSTED_ORDER = ("the k-th largest logit was read from a fixed column of F.top_k's values, which MAX does not "
-                 "promise to sort: take the smallest of the k values, values.min(axis=-1), as the threshold")
-LAST_LOGITS = Probe("the last position's logits", lambda case: [case[1].shape[0], case[2]],
-                    "print(last.shape, last.to_numpy().argmax(-1))")
+CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+ATTENTION, MLP = CONV1D[:2], CONV1D[2:]
+COMPILE_LABEL = "your GPT-2 graph (load_gpt2)"
 
 
-def to_numpy(value):
-    return value.to_numpy() if hasattr(value, "to_numpy") else np.asarray(value)
+def hf_checkpoint(ctx, cfg, *, prefixed):
+    """A random GPT-2 state dict as HuggingFace stores it: Conv1D weights [in, out], the mask buffers, and
+    (in the prefixed form, saved from GPT2LMHeadModel) lm_head.weight equal to wte; without the prefix (saved
+    from GPT2Model) there is no lm_head. Returns (hf_state_dict, expected, our GPT2LMHeadModel's dict)."""
+    from gpt2tutor.generation.checkpoint import expected_shapes
+
+    ours = ctx.random_weights(expected_shapes(cfg))
+    ours["lm_head.weight"] = ours["transformer.wte.weight"].copy()
+    hf = {}
+    for name, value in ours.items():
+        if name == "lm_head.weight":
+            continue
+        key = name if prefixed else name.removeprefix("transformer.")
+        hf[key] = np.ascontiguousarray(value.T) if name.endswith(CONV1D) else value.copy()
+    for i in range(cfg.n_layer):
+        key = f"transformer.h.{i}.attn" if prefixed else f"h.{i}.attn"
+        hf[f"{key}.bias"] = np.tril(np.ones((cfg.n_positions, cfg.n_positions), dtype=np.float32))[None, None]
+        hf[f"{key}.masked_bias"] = np.array(-1e4, dtype=np.float32)
+    if prefixed:
+        hf["lm_head.weight"] = hf["transformer.wte.weight"]  # tied: the same array, as HF saves it
+    return hf, ours
 
 
-class FixedLogits:
-    """A stand-in model: the same logits [batch, seq, vocab] whatever the ids (in `dtype`, float32 by default)."""
-
-    def __init__(self, ctx, logits, dtype=None):
-        self.logits = np.ascontiguousarray(logits, dtype=np.float32)
-        self.output = ctx.tensor(self.logits)
-        if dtype is not None:
-            self.output = self.output.cast(dtype)
-
-    def __call__(self, input_ids):
-        return self.output
-
-
-class PrefixSumModel:
-    """A stand-in language model: position t's logits are a table row picked by the sum of the ids up to t,
-    so every new token changes what comes next."""
-
-    def __init__(self, ctx, vocab_size, favourite_boost):
-        self.ctx = ctx
-        self.table = ctx.normal(vocab_size, vocab_size, scale=0.3)
-        # each row's favourite is never its own index, so a token fed back always moves the sum on
-        favourite = (np.arange(vocab_size) + ctx.rng.integers(1, vocab_size, vocab_size)) % vocab_size
-        self.table[np.arange(vocab_size), favourite] += favourite_boost
-
-    def __call__(self, input_ids):
-        ids = to_numpy(input_ids)
-        return self.ctx.tensor(self.table[np.cumsum(ids, axis=1) % len(self.table)])
-
-
-def small_gpt2(ctx):
-    """The reference GPT2LMHeadModel, small, with random weights."""
-    from max.experimental import functional as F
-
-    from gpt2tutor.reference.step_11 import GPT2LMHeadModel
-
-    cfg = ctx.config()
-    with F.lazy():
-        model = GPT2LMHeadModel(cfg)
-    model.load_state_dict(ctx.random_weights({n: tuple(int(d) for d in t.shape) for n, t in model.parameters}))
-    return model, cfg
+def _name_problems(got, expected, form):
+    missing = sorted(set(expected) - set(got))
+    extra = sorted(set(got) - set(expected))
+    if not missing and not extra:
+        return
+    if any(k.startswith(("transformer.transformer.", "transformer.lm_head")) for k in extra):
+        raise CheckFailed(f"on a checkpoint {form}, your keys include {next(k for k in extra if k.startswith('transformer.'))}:"
+                          " the `transformer.` prefix was added to a name that already had it (or to lm_head). "
+                          "Strip it first when present, then add it once to every body weight")
+    if extra and all(k.startswith(("h.", "wte.", "wpe.", "ln_f.")) for k in extra):
+        raise CheckFailed(f"on a checkpoint {form}, your keys lack the `transformer.` prefix (e.g. {extra[0]}): "
+                          "your GPT2LMHeadModel names them transformer.h.0..., transformer.wte.weight, ...")
+    if any(k.endswith((".attn.bias", ".attn.masked_bias")) for k in extra):
+        shown = next(k for k in extra if k.endswith((".attn.bias", ".attn.masked_bias")))
+        raise CheckFailed(f"on a checkpoint {form}, your result holds {shown}: the buffers attn.bias and "
+                          "attn.masked_bias are the causal mask HF precomputed, not parameters; your model makes its "
+                          "own mask (step 02), and load_state_dict refuses names it doesn't have. Drop them")
+    if any(k.endswith("attn.c_attn.bias") for k in missing):
+        raise CheckFailed(f"on a checkpoint {form}, {next(k for k in missing if k.endswith('c_attn.bias'))} is missing: "
+                          "it is a real parameter whose name ends like the attn.bias buffer; match the buffer with "
+                          "its dot, `.attn.bias`")
+    if missing == ["lm_head.weight"]:
+        raise CheckFailed(f"on a checkpoint {form}, lm_head.weight is missing: GPT-2's head is tied to the token "
+                          "embeddings, and files saved from GPT2Model don't store it. Add a copy of "
+                          "transformer.wte.weight")
+    parts = []
+    if missing:
+        parts.append("missing " + ", ".join(missing[:3]) + (" ..." if len(missing) > 3 else ""))
+    if extra:
+        parts.append("unexpected " + ", ".join(extra[:3]) + (" ..." if len(extra) > 3 else ""))
+    raise CheckFailed(f"on a checkpoint {form}, the names are not your GPT2LMHeadModel's: {'; '.join(parts)}")
 
 
-def next_tokens(ctx, value, logits_shape):
-    """The learner's token ids as [batch, 1]; [batch] is accepted too."""
-    batch, seq, vocab = logits_shape
-    got = ctx.as_array(value, "generate_next_token")
-    if got.shape not in ((batch, 1), (batch,)):
-        hint = ""
-        if vocab in got.shape:
-            hint = ": the argmax or sample ran over the wrong axis; it must choose among the vocabulary, the last axis"
-        elif seq > 1 and seq in got.shape:
-            hint = ": a token came out for every position; only the last position's logits predict the next token"
-        raise CheckFailed(f"generate_next_token returned shape {list(got.shape)} for logits of shape "
-                          f"{[batch, seq, vocab]}: it should give one token id per sequence, [batch, 1] "
-                          f"([batch] is accepted too){hint}")
-    if got.dtype != np.int64:
-        raise CheckFailed(f"generate_next_token returned {got.dtype} values: token ids are int64 "
-                          "(`.cast(DType.int64)`)")
-    if got.min() < 0 or got.max() >= vocab:
-        raise CheckFailed(f"generate_next_token returned token id {got.max() if got.max() >= vocab else got.min()}, "
-                          f"outside the vocabulary of these logits (0 .. {vocab - 1}): pick an index along the last "
-                          "axis of the last position's logits")
-    return got.reshape(batch, 1)
-
-
-def sequences(ctx, value, batch, seq, new):
-    got = ctx.as_array(value, "generate_tokens")
-    if got.shape != (batch, seq + new):
-        hint = " (only the new tokens? keep the prompt in front)" if got.shape == (batch, new) else ""
-        raise CheckFailed(f"generate_tokens returned shape {list(got.shape)} for a prompt of shape {[batch, seq]} and "
-                          f"max_new_tokens={new}: expected [batch, seq + max_new_tokens] = {[batch, seq + new]}{hint}")
-    if got.dtype != np.int64:
-        raise CheckFailed(f"generate_tokens returned {got.dtype} values: token ids are int64")
-    return got
-
-
-def ranked_logits(ctx, rows):
-    """[rows, 2, vocab] logits holding LOGITS in a random order per row (the first position reversed),
-    and each row's rank of every token id (0 = the most likely)."""
-    vocab = len(LOGITS)
-    order = np.argsort(ctx.rng.random((rows, vocab)), axis=1)  # order[r, j]: the token with rank j in row r
-    logits = np.empty((rows, 2, vocab))
-    np.put_along_axis(logits[:, 1], order, np.broadcast_to(LOGITS, (rows, vocab)), axis=1)
-    np.put_along_axis(logits[:, 0], order, np.broadcast_to(LOGITS[::-1], (rows, vocab)), axis=1)
-    return logits, np.argsort(order, axis=1)
-
-
-def judge_frequencies(what, ranks, expected, alternatives):
-    """Passes when the rank frequencies are within a bound a correct sampler exceeds with probability < 1e-6."""
-    n, vocab = len(ranks), len(expected)
-    freq = np.bincount(ranks, minlength=vocab) / n
-    # Bretagnolle-Huber-Carol: P(|freq - p|_1 >= eps) <= 2^vocab * exp(-n eps^2 / 2)
-    bound = math.sqrt(2 * (vocab * math.log(2) + math.log(1e6)) / n)
-    distance = float(np.abs(freq - expected).sum())
-    shown = f"{np.round(freq, 3).tolist()}, expected {np.round(expected, 3).tolist()}"
-    if distance <= bound:
-        return f"{n} samples: frequencies by rank {shown} (L1 distance {distance:.3f} <= {bound:.3f})"
-    named = next((message for message, p in alternatives if np.abs(freq - p).sum() <= bound), None)
-    raise CheckFailed(f"{what}: the {n} sampled tokens do not follow softmax(logits / temperature). Frequencies of "
-                      f"the most likely token, the next, and so on: {shown} (L1 distance {distance:.3f}, "
-                      f"more than the {bound:.3f} chance allows)" + (f"\nLikely mistake: {named}" if named else ""))
-
-
-def restricted(scores, k):
-    """softmax over the first k scores (the k most likely), zero for the rest."""
-    p = softmax(scores[:k])
-    return np.concatenate([p, np.zeros(len(scores) - k)])
-
-
-@contextlib.contextmanager
-def patched(ctx, owner, name, replacement):
-    """`owner.name` is `replacement` for a while, and so is any name the learner's module gave the original."""
-    real = getattr(owner, name)
-    targets = [(owner, name), *[(ctx.learner, n) for n, v in vars(ctx.learner).items() if v is real]]
-    for where, attr in targets:
-        setattr(where, attr, replacement)
-    try:
-        yield
-    finally:
-        for where, attr in targets:
-            setattr(where, attr, real)
-
-
-@contextlib.contextmanager
-def top_k_out_of_order(ctx):
-    """While active, F.top_k (and the learner's own name for it) returns the k largest values and their indices
-    rotated by one place, the largest last: an order MAX's documentation allows, since it promises none."""
-    from max.experimental import functional as F
-
-    real = F.top_k
-
-    def rotated(x, k, axis=-1):
-        values, indices = real(x, k, axis=axis)
-        if k < 2:
-            return values, indices
-
-        def rotate(t):
-            first, rest = F.split(t, [1, k - 1], axis=axis)
-            return F.concat([rest, first], axis=axis)
-
-        return rotate(values), rotate(indices)
-
-    with patched(ctx, F, "top_k", rotated):
-        yield
-
-
-def draw(ctx, model, ids, vocab, **options):
-    """The learner's generate_next_token(model, ids, **options) as [batch, 1] int64 ids."""
-    what = "generate_next_token(" + ", ".join(f"{k}={v!r}" for k, v in options.items()) + ")"
-    out = ctx.call(what, ctx.learner.generate_next_token, model, ctx.tensor(ids), **options)
-    return next_tokens(ctx, out, (*ids.shape, vocab))
-
-
-def ranks_of(tokens, rank):
-    """Each sampled token's rank in its row (tokens: [rows, 1])."""
-    return np.take_along_axis(rank, tokens, axis=1)[:, 0]
-
-
-def run_tokens(ctx, model, prompt, new, **options):
-    """The learner's generate_tokens(model, prompt, new, **options), checked for shape, dtype and prompt."""
-    what = f"generate_tokens(max_new_tokens={new}, " + ", ".join(f"{k}={v!r}" for k, v in options.items()) + ")"
-    out = ctx.call(what, ctx.learner.generate_tokens, model, ctx.tensor(prompt), new, **options)
-    got = sequences(ctx, out, *prompt.shape, new)
-    if (got[:, : prompt.shape[1]] != prompt).any():
-        raise CheckFailed(f"{what} changed the prompt: the first seq columns must be input_ids as given, "
-                          "with the new tokens after them")
-    return got
+def _layout_problems(got, expected, form):
+    wrong, transposed = [], []
+    for name, want in expected.items():
+        value = got[name]
+        if not isinstance(value, np.ndarray):
+            try:
+                value = np.asarray(value)
+            except Exception:
+                raise CheckFailed(f"{name} is a {type(value).__name__}, not a numpy array") from None
+        if value.shape == want.shape and np.allclose(value, want, atol=1e-6):
+            if value.dtype != np.float32:
+                raise CheckFailed(f"{name} is {value.dtype}: GPT-2's weights are float32 (np.asarray(x, np.float32))")
+            if not value.flags.c_contiguous:
+                raise CheckFailed(f"{name} is a transposed view, not a contiguous array: load_state_dict wants "
+                                  "contiguous arrays, so finish with np.ascontiguousarray")
+            continue
+        if value.ndim == 2 and value.T.shape == want.shape and np.allclose(value.T, want, atol=1e-6):
+            transposed.append(name)
+        else:
+            wrong.append(name)
+    if not wrong and not transposed:
+        return
+    kinds = {suffix for k in transposed for suffix in CONV1D if k.endswith(suffix)}
+    embeddings = [k for k in transposed if k.endswith(("wte.weight", "wpe.weight"))]
+    if embeddings:
+        raise CheckFailed(f"{embeddings[0]} came out transposed: only HF's four Conv1D weights (attn.c_attn, "
+                          "attn.c_proj, mlp.c_fc, mlp.c_proj) are stored [in, out]. The embedding tables are "
+                          "lookups, [rows, n_embd], already as Embedding wants them: transpose only the Conv1D ones")
+    if "lm_head.weight" in wrong:
+        raise CheckFailed("lm_head.weight does not hold transformer.wte.weight's values: GPT-2's head is tied to the "
+                          "token embeddings, so give lm_head a copy of wte (not random values, not transposed)")
+    untouched = [k for k in transposed if k.endswith(CONV1D)]
+    if untouched:
+        if set(kinds) == set(CONV1D):
+            raise CheckFailed(f"on a checkpoint {form}, the Conv1D weights were not transposed (e.g. {untouched[0]}): "
+                              "HF's Conv1D stores [in, out] and Linear wants [out, in]. Transpose attn.c_attn, "
+                              "attn.c_proj, mlp.c_fc and mlp.c_proj (`.T`)")
+        if set(kinds) <= set(MLP):
+            raise CheckFailed(f"{untouched[0]} is still [in, out]: only the attention's projections were transposed. "
+                              "The MLP's c_fc and c_proj are Conv1D layers too")
+        if set(kinds) <= set(ATTENTION):
+            raise CheckFailed(f"{untouched[0]} is still [in, out]: only the MLP's projections were transposed. "
+                              "The attention's c_attn and c_proj are Conv1D layers too")
+        raise CheckFailed(f"{untouched[0]} is still [in, out] (HF's Conv1D layout): transpose every one of attn.c_attn, "
+                          "attn.c_proj, mlp.c_fc and mlp.c_proj")
+    if transposed:
+        raise CheckFailed(f"{transposed[0]} came out transposed: only the four Conv1D weights need `.T`")
+    raise CheckFailed(f"{wrong[0]} does not hold the checkpoint's values (shape {list(np.shape(got[wrong[0]]))}, "
+                      f"expected {list(expected[wrong[0]].shape)})")
 
 
 # --- the checks ---------------------------------------------------------------------------------
 
-@checks.structure("generate_next_token and generate_tokens take the model, the ids and the sampling options")
+@checks.structure("convert_hf_state_dict(state_dict) and load_gpt2(config, state_dict, device=None) exist")
 def structure(ctx):
-    for name, leading in [("generate_next_token", ["model", "input_ids"]),
-                          ("generate_tokens", ["model", "input_ids", "max_new_tokens"])]:
-        fn = ctx.function(name, [*leading, *OPTIONS])
-        params = inspect.signature(fn).parameters
-        for option, default in OPTIONS.items():
-            if option in params and params[option].default != default:
-                shown = "no default" if params[option].default is inspect.Parameter.empty else \
-                    f"{params[option].default!r}"
-                raise CheckFailed(f"`{name}`'s `{option}` should default to {default!r} (it has {shown})")
+    ctx.function("convert_hf_state_dict", ["state_dict"])
+    ctx.function("load_gpt2", ["config", "state_dict", "device"])
 
 
-@checks.behaviour("generate_next_token(do_sample=False) picks the last position's highest logit")
-def greedy(ctx):
-    fixed = FixedLogits(ctx, ctx.normal(64, 3, 11, scale=0.5))
-    ids = ctx.token_ids(11, 64, 3)
-    if (draw(ctx, fixed, ids, 11, do_sample=False) != draw(ctx, fixed, ids, 11, do_sample=False)).any():
-        raise CheckFailed("two calls with do_sample=False gave different tokens for the same logits: greedy decoding "
-                          "must not sample; take the argmax of the last position's logits")
-    model, cfg = small_gpt2(ctx)
-    cases = [("a stand-in model's logits [64, 3, 11]", (fixed, ids, 11)),
-             ("a small GPT-2 on input_ids [2, 5]", (model, ctx.token_ids(cfg.vocab_size, 2, 5), cfg.vocab_size))]
-
-    def first_position(case):
-        model, ids, _ = case
-        return np.argmax(to_numpy(model(ctx.tensor(ids)))[:, 0], axis=-1)[:, None]
-
-    mistakes = [Mistake("the first position's logits were used: the next token is predicted by the last position, "
-                        "logits[:, -1, :]", first_position)]
-    return ctx.compare("generate_next_token(do_sample=False)", cases,
-                       lambda case: draw(ctx, *case, do_sample=False),
-                       lambda case: ctx.reference.generate_next_token(case[0], ctx.tensor(case[1]), do_sample=False),
-                       mistakes, probe=LAST_LOGITS)
+@checks.behaviour("convert_hf_state_dict gives your model's names and layouts, from both forms of HF checkpoint")
+def conversion(ctx):
+    cfg = ctx.config()
+    details = []
+    for prefixed in (True, False):
+        form = "saved with the `transformer.` prefix" if prefixed else "saved without the `transformer.` prefix"
+        hf, expected = hf_checkpoint(ctx, cfg, prefixed=prefixed)
+        given = {k: v.copy() for k, v in hf.items()}
+        got = ctx.call("convert_hf_state_dict", ctx.learner.convert_hf_state_dict, given)
+        if not isinstance(got, dict):
+            raise CheckFailed(f"convert_hf_state_dict returned a {type(got).__name__}, not a dict of arrays")
+        _name_problems(got, expected, form)
+        _layout_problems(got, expected, form)
+        details.append(f"{len(hf)} HF entries -> {len(got)}")
+    return "both key forms convert exactly (" + "; ".join(details) + ")"
 
 
-@checks.behaviour("the same seed gives the same tokens, another seed other tokens")
-def seeds(ctx):
-    fixed = FixedLogits(ctx, ctx.normal(64, 2, 11, scale=0.5))
-    ids = ctx.token_ids(11, 64, 2)
-    seed = int(ctx.rng.integers(1, 10_000))
-    first, again, other = (draw(ctx, fixed, ids, 11, seed=s) for s in (seed, seed, seed + 1))
-    if (first == np.argmax(fixed.logits[:, -1], axis=-1)[:, None]).all() and (first == other).all():
-        raise CheckFailed(GREEDY_EVERY_TIME)
-    if (first != again).any():
-        raise CheckFailed(f"two calls with seed={seed} gave different tokens: seed the random draw with `seed` "
-                          "(max.experimental.random.set_seed(seed), or a numpy Generator made from it), so that a "
-                          "seed repeats its sample")
-    if (first == other).all():
-        raise CheckFailed(f"seeds {seed} and {seed + 1} gave the same 64 tokens: the seed must drive the random "
-                          "draw, so that another seed gives another sample")
-    return f"seed {seed} repeated its 64 tokens; seed {seed + 1} gave others"
+@checks.behaviour("load_gpt2 compiles your model with HF's weights; its logits match GPT-2's to 1e-4")
+def compiled_logits(ctx):
+    from max.experimental.nn import Module
 
-
-@checks.behaviour("top_k=1 always picks the most likely token")
-def top_1(ctx):
-    fixed = FixedLogits(ctx, ctx.normal(16, 3, 11))
-    cases = [(f"temperature={t}", (ctx.token_ids(11, 16, 3), t)) for t in (0.7, 1.5)]
-
-    def pick(choose, position=-1):
-        return lambda case: choose(fixed.logits[:, position], axis=-1)[:, None]
-
-    mistakes = [
-        Mistake("top-k kept the k smallest logits: keep the k largest (F.top_k returns the largest) and set every "
-                "logit below the k-th largest to -inf", pick(np.argmin)),
-        Mistake("the first position's logits were used: sample from the last position, logits[:, -1, :]",
-                pick(np.argmax, 0)),
-    ]
-    seed = int(ctx.rng.integers(1, 10_000))
-    return ctx.compare(
-        "generate_next_token(top_k=1)", cases,
-        lambda case: draw(ctx, fixed, case[0], 11, top_k=1, temperature=case[1], seed=seed),
-        lambda case: ctx.reference.generate_next_token(fixed, ctx.tensor(case[0]), top_k=1, temperature=case[1],
-                                                       seed=seed),
-        mistakes, probe=Probe("the scores after top-k: -inf everywhere but each row's largest", lambda case: [16, 11],
-                              "print(scores.to_numpy()[:2])"))
-
-
-@checks.behaviour("sampled tokens follow softmax(logits / temperature)")
-def temperature(ctx):
-    t = 2.0
-    logits, rank = ranked_logits(ctx, SAMPLES)
-    tokens = draw(ctx, FixedLogits(ctx, logits), ctx.token_ids(len(LOGITS), SAMPLES, 2), len(LOGITS),
-                  temperature=t, seed=int(ctx.rng.integers(1, 10_000)))
-    alternatives = [
-        ("the logits were multiplied by the temperature: divide them, logits / temperature", softmax(LOGITS * t)),
-        ("the temperature was ignored: divide the logits by it before the softmax", softmax(LOGITS)),
-        ("the first position's logits were used: sample from the last position, logits[:, -1, :]",
-         softmax(LOGITS[::-1] / t)),
-        (GREEDY_EVERY_TIME, np.eye(len(LOGITS))[0]),
-    ]
-    return judge_frequencies(f"generate_next_token(temperature={t})", ranks_of(tokens, rank),
-                             softmax(LOGITS / t), alternatives)
-
-
-@checks.behaviour("top_k keeps only the k most likely tokens, in their softmax proportions")
-def top_k(ctx):
-    k, t = 3, 0.5
-    logits, rank = ranked_logits(ctx, SAMPLES)
-    tokens = draw(ctx, FixedLogits(ctx, logits), ctx.token_ids(len(LOGITS), SAMPLES, 2), len(LOGITS),
-                  top_k=k, temperature=t, seed=int(ctx.rng.integers(1, 10_000)))
-    ranks = ranks_of(tokens, rank)
-    if (ranks >= len(LOGITS) - k).all():
-        raise CheckFailed(f"with top_k={k} only the {k} smallest logits were ever sampled: keep the k largest "
-                          "(F.top_k returns the largest) and set every logit below the k-th largest to -inf")
-    outside = int((ranks >= k).sum())
-    if outside:
-        raise CheckFailed(f"with top_k={k}, {outside} of {SAMPLES} sampled tokens were not among the {k} most likely: "
-                          f"set every logit below the k-th largest to -inf before sampling")
-    alternatives = [
-        ("the logits were multiplied by the temperature: divide them, logits / temperature", restricted(LOGITS * t, k)),
-        ("the temperature was ignored: divide the logits by it before the softmax", restricted(LOGITS, k)),
-        (GREEDY_EVERY_TIME, np.eye(len(LOGITS))[0]),
-    ]
-    return judge_frequencies(f"generate_next_token(top_k={k}, temperature={t})", ranks,
-                             restricted(LOGITS / t, k), alternatives)
-
-
-@checks.behaviour("generate_tokens(do_sample=False) appends max_new_tokens greedy tokens, each fed back in")
-def generate_greedy(ctx):
-    model = PrefixSumModel(ctx, 13, favourite_boost=2.0)
-    cases = [(f"a prompt of shape {list(p.shape)}, {new} new tokens", (p, new))
-             for p, new in [(ctx.token_ids(13, 3, 4), 4), (ctx.token_ids(13, 1, 1), 3)]]
-    prompt, new = cases[0][1]
-    once, twice = (run_tokens(ctx, model, prompt, new, do_sample=False) for _ in range(2))
-    if (once != twice).any():
-        raise CheckFailed("two calls of generate_tokens(do_sample=False) gave different tokens: pass do_sample on "
-                          "to generate_next_token")
-
-    def not_fed_back(case):
-        prompt, new = case
-        first = np.argmax(to_numpy(model(prompt))[:, -1], axis=-1)[:, None]
-        return np.concatenate([prompt, np.repeat(first, new, axis=1)], axis=1)
-
-    mistakes = [Mistake("every new token was predicted from the prompt alone: append each token to input_ids and "
-                        "predict the next one from the longer sequence", not_fed_back)]
-    return ctx.compare("generate_tokens(do_sample=False)", cases,
-                       lambda case: run_tokens(ctx, model, *case, do_sample=False),
-                       lambda case: ctx.reference.generate_tokens(model, ctx.tensor(case[0]), case[1], do_sample=False),
-                       mistakes, probe=Probe("input_ids at the start of every round of the loop",
-                                             "[batch, seq + i] in round i", "print(input_ids.to_numpy())"))
-
-
-@checks.behaviour("generate_tokens passes seed, top_k and temperature on to every step")
-def generate_sampling(ctx):
-    model = PrefixSumModel(ctx, 13, favourite_boost=2.0)
-    prompt, new = ctx.token_ids(13, 3, 4), 3
-    seed = int(ctx.rng.integers(1, 10_000))
-    first, again, other = (run_tokens(ctx, model, prompt, new, seed=s) for s in (seed, seed, seed + 1))
-    if (first != again).any():
-        raise CheckFailed(f"two calls of generate_tokens(seed={seed}) gave different tokens: seed once at the start "
-                          "(or pass the seed on), so that a seed repeats the whole sequence")
-    if (first == other).all():
-        raise CheckFailed(f"generate_tokens with seeds {seed} and {seed + 1} gave the same tokens: the seed must "
-                          "reach the sampling")
-    greedy = to_numpy(ctx.reference.generate_tokens(model, ctx.tensor(prompt), new, do_sample=False))
-    if (run_tokens(ctx, model, prompt, new, top_k=1, seed=seed) != greedy).any():
-        raise CheckFailed("generate_tokens(top_k=1) did not give the greedy tokens: pass top_k on to "
-                          "generate_next_token")
-    t = 2.0
-    logits, rank = ranked_logits(ctx, SAMPLES)
-    out = run_tokens(ctx, FixedLogits(ctx, logits), ctx.token_ids(len(LOGITS), SAMPLES, 2), 1, temperature=t,
-                     seed=seed)
-    alternatives = [("the temperature did not reach generate_next_token: pass it on", softmax(LOGITS))]
-    return judge_frequencies(f"generate_tokens(max_new_tokens=1, temperature={t})",
-                             ranks_of(out[:, -1:], rank), softmax(LOGITS / t), alternatives)
-
-
-class _Stop(BaseException):
-    """Raised in place of a host copy the CPU cannot make of a bfloat16 graph: the dtype was all we needed.
-    A BaseException, so that ctx.call lets it through as it would not a learner's error."""
-
-
-@checks.behaviour("with bfloat16 logits (a GPU's default) the sampling runs in float32")
-def bfloat16_logits(ctx):
-    """MAX's CPU computes nothing in bfloat16, so this is judged by dtypes: the learner's code runs under F.lazy(),
-    which builds the graph without computing it, and every random draw, argmax and copy to NumPy is recorded."""
-    from max.dtype import DType
-    from max.experimental import functional as F
-    from max.experimental import random
-    from max.experimental.tensor import Tensor
-
-    seen = []
-
-    def recording(real, label, tensor_of):
-        def wrapped(*args, **kwargs):
-            out = real(*args, **kwargs)
-            seen.append((label, tensor_of(args, out).dtype))
-            return out
-
-        return wrapped
-
-    def host_copy(tensor, *args, **kwargs):
-        seen.append(("copy to NumPy", tensor.dtype))
-        raise _Stop
-
-    logits, rank = ranked_logits(ctx, 8)
-    with contextlib.ExitStack() as stack:
-        for owner, name, label, tensor_of in [(random, "uniform", "random draw", lambda a, out: out),
-                                              (random, "gaussian", "random draw", lambda a, out: out),
-                                              (F, "argmax", "argmax", lambda a, out: a[0])]:
-            stack.enter_context(patched(ctx, owner, name, recording(getattr(owner, name), label, tensor_of)))
-        stack.enter_context(patched(ctx, Tensor, "__dlpack__", host_copy))
-        stack.enter_context(F.lazy())
-        model = FixedLogits(ctx, logits + FAR_FROM_ZERO, dtype=DType.bfloat16)
-        try:
-            ctx.call("generate_next_token on bfloat16 logits", ctx.learner.generate_next_token, model,
-                     ctx.tensor(ctx.token_ids(len(LOGITS), 8, 2)), seed=int(ctx.rng.integers(1, 10_000)))
-        except _Stop:
-            pass
-        except CheckFailed as failed:
-            if "UnsupportedGraphError" not in str(failed) or "bfloat16" not in str(failed):
-                raise
-            return ("not judged: your code needs values during the draw, which MAX's CPU cannot compute "
-                    "from bfloat16; on a GPU, cast the logits to float32 first")
-    wrong = [label for label, dtype in seen if dtype == DType.bfloat16]
-    if "copy to NumPy" in wrong:
-        raise CheckFailed("the bfloat16 logits were copied to NumPy as they are, but NumPy has no bfloat16 (and a "
-                          "GPU gives bfloat16 logits): cast them to float32 first, last.cast(DType.float32)")
-    if wrong:
-        raise CheckFailed(f"given bfloat16 logits, the sampling ran in bfloat16 (a {wrong[0]} in bfloat16). It keeps "
-                          "8 significant bits: noise added to scores near -96 is rounded to steps of 0.5, and noise "
-                          "drawn in bfloat16 loses its tail, which biases the sample. Cast the scores to float32 "
-                          "(last.cast(DType.float32)) and draw the noise with dtype=DType.float32")
-    if not seen:
-        return "no random draw, argmax or NumPy copy seen, so nothing to judge in bfloat16"
-    return "given bfloat16 logits, every " + " and ".join(sorted({label for label, _ in seen})) + " was in float32"
-
-
-@checks.behaviour("top_k does not rely on the order of F.top_k's values")
-def top_k_any_order(ctx):
-    k = 3
-    logits, rank = ranked_logits(ctx, SAMPLES)
-    with top_k_out_of_order(ctx):
-        tokens = draw(ctx, FixedLogits(ctx, logits), ctx.token_ids(len(LOGITS), SAMPLES, 2), len(LOGITS),
-                      top_k=k, seed=int(ctx.rng.integers(1, 10_000)))
-    ranks = ranks_of(tokens, rank)
-    if (ranks == 0).all():
-        raise CheckFailed(f"with F.top_k returning its values largest last, top_k={k} always gave the most likely "
-                          f"token: {TRUSTED_ORDER}")
-    if (ranks >= k).any():
-        raise CheckFailed(f"with F.top_k returning its values in another order, top_k={k} sampled tokens outside the "
-                          f"{k} most likely: {TRUSTED_ORDER}")
-    return judge_frequencies(f"generate_next_token(top_k={k}) with F.top_k's values out of order", ranks,
-                             restricted(LOGITS, k), [(TRUSTED_ORDER, np.eye(len(LOGITS))[0])])
+    cfg = ctx.config()
+    hf, ours = hf_checkpoint(ctx, cfg, prefixed=False)
+    with ctx.compiling(COMPILE_LABEL):
+        model = ctx.call("load_gpt2(config, state_dict)", ctx.learner.load_gpt2, cfg, hf)
+    if isinstance(model, Module):
+        raise CheckFailed("load_gpt2 returned the module itself, which runs op by op: return what "
+                          "model.compile(...) returns")
+    if not callable(model):
+        raise CheckFailed(f"load_gpt2 returned a {type(model).__name__}: return the compiled model")
+    body = {k.removeprefix("transformer."): v for k, v in ours.items() if k.startswith("transformer.")}
+    head = ours["lm_head.weight"].astype(np.float64)
+    worst = 0.0
+    for shape in [(1, 5), (3, 7)]:
+        ids = ctx.token_ids(cfg.vocab_size, *shape)
+        out = ctx.call(f"the compiled model on input_ids of shape {list(shape)}", model, ctx.tensor(ids))
+        if isinstance(out, (list, tuple)) and len(out) == 1:
+            out = out[0]
+        got = ctx.as_array(out, "the compiled model")
+        want = hidden_states(body, ids, cfg) @ head.T
+        if got.shape != want.shape:
+            raise CheckFailed(f"the compiled model gave logits of shape {list(got.shape)} for input_ids "
+                              f"{list(shape)}, expected {list(want.shape)}")
+        err = float(np.abs(got - want).max())
+        if not err <= 1e-4:
+            raise CheckFailed(f"the compiled model's logits for input_ids {list(shape)} differ from GPT-2's by up to "
+                              f"{err:.3g} (more than 1e-4): load the converted weights (weights=...), float32")
+        worst = max(worst, err)
+    return f"compiled once; logits for [1, 5] and [3, 7] match, max abs error {worst:.1e}"

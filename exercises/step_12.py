@@ -1,36 +1,42 @@
-"""Step 12: turning logits into text, one token at a time.
+"""Step 12: GPT-2's real weights in your model, compiled into one graph.
 
 Read the lesson first: `gpt2tutor show 12`. Check your work with `gpt2tutor check 12`;
-`gpt2tutor hint` gives the next hint when you are stuck. Then: `gpt2tutor generate "your prompt"`.
+`gpt2tutor hint` gives the next hint when you are stuck.
 """
 
 import numpy as np
+from max.driver import CPU
 from max.dtype import DType
 from max.experimental import functional as F
-from max.experimental import random
-from max.experimental.tensor import Tensor
+from max.experimental.tensor import default_device, default_dtype
+from max.graph import DeviceRef, TensorType
+
+from step_11 import GPT2LMHeadModel
 
 
-def generate_next_token(model, input_ids: Tensor, *, temperature: float = 1.0, top_k: int | None = None,
-                        do_sample: bool = True, seed: int | None = None) -> Tensor:
-    """The next token id for every sequence in the batch: [batch, seq] -> [batch, 1] int64.
+def convert_hf_state_dict(state_dict):
+    """HuggingFace GPT-2's state dict -> a dict in your GPT2LMHeadModel's names and layouts.
 
-    `model` is any callable from token ids [batch, seq] to logits [batch, seq, vocab].
+    state_dict maps names to numpy arrays, with or without the `transformer.` prefix
+    (`transformer.h.0.attn.c_attn.weight` or `h.0.attn.c_attn.weight`).
     """
-    # TODO: run the model and keep only the last position's logits: [batch, vocab].
-    # TODO: greedy (do_sample is False): the most likely token per row, [batch, 1] int64.
-    # TODO: sampling: cast the logits to float32 (a GPU gives bfloat16), divide them by the temperature;
-    #       with top_k, every logit below the k-th largest of its row becomes -inf (F.top_k's values
-    #       come in no promised order).
-    # TODO: draw one token per row from softmax(logits) (Gumbel-max in MAX, or NumPy on the host);
-    #       the same seed must give the same token. Return [batch, 1] int64.
-    raise NotImplementedError("TODO: pick the next token")
+    # TODO: every key comes out as `transformer.<name>`, except `lm_head.weight`; a key that already
+    #       has the prefix must not get it twice.
+    # TODO: drop the buffers some checkpoints carry: names ending in `attn.bias` or `attn.masked_bias`
+    #       (mind: `attn.c_attn.bias` is a real parameter).
+    # TODO: HF's Conv1D weights (attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj) are stored [in, out];
+    #       your Linear wants [out, in]: transpose those four, and nothing else.
+    # TODO: `lm_head.weight` is a copy of the token embedding table. Return contiguous float32 arrays.
+    raise NotImplementedError("TODO: convert HF's names and layouts")
 
 
-def generate_tokens(model, input_ids: Tensor, max_new_tokens: int, *, temperature: float = 1.0,
-                    top_k: int | None = None, do_sample: bool = True, seed: int | None = None) -> Tensor:
-    """The prompt with max_new_tokens tokens appended: [batch, seq] -> [batch, seq + max_new_tokens]."""
-    # TODO: max_new_tokens times: pick the next token ([batch, 1]) and append it to the ids
-    #       along the sequence axis, so the next step sees it.
-    # TODO: the whole sequence must repeat for the same seed: seed once, before the loop.
-    raise NotImplementedError("TODO: the generation loop")
+def load_gpt2(config, state_dict, *, device=None):
+    """Your GPT2LMHeadModel with HF's weights, compiled for int64 token ids [batch, seq].
+
+    Returns the compiled model: a callable from ids [batch, seq] to logits [batch, seq, vocab_size].
+    """
+    # TODO: build GPT2LMHeadModel(config) under F.lazy(), float32, on `device` (default: CPU()).
+    # TODO: convert the state dict with convert_hf_state_dict.
+    # TODO: model.compile(...) with one TensorType: int64, shape ["batch", "seq"] (symbolic: any size),
+    #       on DeviceRef.from_device(device), and weights= the converted dict. Return what it returns.
+    raise NotImplementedError("TODO: build, load and compile")

@@ -91,7 +91,9 @@ STEPS: tuple[Step, ...] = (
     Step(9, "Transformer block"),
     Step(10, "Stacking blocks"),
     Step(11, "Language model head"),
-    Step(12, "Text generation", waits_for_all=True),
+    Step(12, "Loading the real weights"),
+    Step(13, "The KV cache"),
+    Step(14, "Text generation", waits_for_all=True),
 )
 
 _STEP_ARG = re.compile(r"(?:step_?)?(\d{1,2})")

@@ -11,7 +11,7 @@ from .curriculum import STEPS, Step, prerequisites
 from .files import write_atomic
 from .workspace import Workspace
 
-SCHEMA = 1
+SCHEMA = 2  # 2: the 14-step course (see migration.py for schema 1)
 
 
 class CorruptState(Exception):

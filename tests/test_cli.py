@@ -101,7 +101,7 @@ def test_start_check_solution_check_list(ws: Path) -> None:
     assert listing.exit_code == 0
     row = next(line for line in listing.stdout.splitlines() if "Feed-forward network" in line)
     assert "passed" in row and "changed" not in row
-    assert "1 of 12 steps passed" in listing.stdout
+    assert f"1 of {len(STEPS)} steps passed" in listing.stdout
 
     exercise.write_text(exercise.read_text() + "\n# an edit after passing\n")
     row = next(line for line in cli("list", "-w", ws).stdout.splitlines() if "Feed-forward network" in line)
@@ -301,12 +301,12 @@ def test_corrupt_state_rebuilds_the_steps_that_pass(ws: Path) -> None:
     (ws / ".gpt2tutor" / "state.json").write_bytes(CORRUPTIONS["truncated"])
     result = cli("list", "-w", ws)
     assert result.exit_code == 0, result.output
-    assert "Progress rebuilt: 3 of 12 steps pass" in result.stderr
+    assert f"Progress rebuilt: 3 of {len(STEPS)} steps pass" in result.stderr
     rebuilt = state_json(ws)
-    assert [rebuilt["steps"].get(s.id, {}).get("passed", False) for s in STEPS] == [True] * 3 + [False] * 9
+    assert [rebuilt["steps"].get(s.id, {}).get("passed", False) for s in STEPS] == [True] * 3 + [False] * (len(STEPS) - 3)
     assert rebuilt["steps"]["02"]["hash"] == sha(ws / "exercises" / "step_02.py")
     assert rebuilt["current"] == 4
-    assert "3 of 12 steps passed" in result.stdout
+    assert f"3 of {len(STEPS)} steps passed" in result.stdout
 
 
 # --- locking --------------------------------------------------------------------------------------
@@ -319,15 +319,29 @@ def test_locked_steps_refuse_without_force(ws: Path, command: str) -> None:
     assert len(stderr_lines(result)) == 1 and "step 04" in result.stderr
 
 
-def test_step_12_waits_for_every_earlier_step(ws: Path) -> None:
+def test_the_last_step_waits_for_every_earlier_step(ws: Path) -> None:
+    last = STEPS[-1]
+    assert last.waits_for_all and not any(s.waits_for_all for s in STEPS[:-1])
     state = State()
-    for step in STEPS[:11]:
+    for step in STEPS[:-1]:
         if step.number != 7:
             state.mark(step, True, "x")
     save(Workspace(ws), state)
-    result = cli("show", "12", "-w", ws)
+    result = cli("show", last.id, "-w", ws)
     assert result.exit_code == 2 and "07" in result.stderr
-    assert cli("show", "12", "--force", "-w", ws).exit_code == 0
+    assert cli("show", last.id, "--force", "-w", ws).exit_code == 0
+    state.mark(STEPS[6], True, "x")
+    save(Workspace(ws), state)
+    assert cli("show", last.id, "-w", ws).exit_code == 0
+
+
+def test_list_json(ws: Path) -> None:
+    result = cli("list", "--json", "-w", ws)
+    assert result.exit_code == 0, result.output
+    steps = json.loads(result.stdout)["steps"]
+    assert [s["step"] for s in steps] == [s.id for s in STEPS]
+    assert steps[0] == {"step": "01", "title": STEPS[0].title, "status": "todo", "hints_used": 0}
+    assert {s["status"] for s in steps[1:]} == {"locked"}
 
 
 def test_open_and_show_follow_unlocking(ws: Path) -> None:

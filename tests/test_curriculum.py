@@ -8,7 +8,7 @@ Run this whenever MAX (or anything else) moves. For every step in gpt2tutor.curr
 - the skeleton is valid Python that imports cleanly, defines the reference's public names with the
   same signatures, and FAILS its check through a check (not by crashing or timing out),
   with every other step holding the reference solution;
-- the reference solution PASSES its check (all twelve checked in one child process).
+- the reference solution PASSES its check (all of them checked in one child process).
 
 The checks draw random cases from a seed: GPT2TUTOR_TEST_SEED picks it (default 0), and failures name it.
 """

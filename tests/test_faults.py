@@ -17,7 +17,7 @@ import pytest
 from conftest import check_file
 from test_cli import cli, ws  # noqa: F401 - ws is a fixture
 from gpt2tutor.curriculum import get_step
-from gpt2tutor.state import State, load, save
+from gpt2tutor.state import SCHEMA, State, load, save
 from gpt2tutor.workspace import Workspace
 
 
@@ -168,7 +168,7 @@ def test_state_survives_sigkill_mid_write(tmp_path: Path) -> None:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
         state = load(ws)  # raises CorruptState if a torn file were ever visible
-        assert json.loads(ws.state_file.read_text())["schema"] == 1
+        assert json.loads(ws.state_file.read_text())["schema"] == SCHEMA
         assert state.current.id in ("01", "02")
         writes.append(state.steps["01"].hints_used)  # the writes this writer completed before the kill
     assert min(writes) >= 1

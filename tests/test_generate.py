@@ -104,7 +104,7 @@ def hf_greedy(checkpoint: Path) -> list[int]:
 
 
 def make_workspace(root: Path, passed: int = len(STEPS)) -> Path:
-    """A workspace whose 12 exercise files are the reference solutions; the first `passed` steps passed."""
+    """A workspace whose exercise files are the reference solutions; the first `passed` steps passed."""
     ws = create(root)
     ws.exercises.mkdir(parents=True, exist_ok=True)
     for step in STEPS:
@@ -248,7 +248,7 @@ def test_greedy_allows_any_temperature(checkpoint: Path) -> None:
 
 def test_locked_until_every_step_passes(tmp_path: Path, checkpoint: Path) -> None:
     ws = make_workspace(tmp_path / "ws", passed=9)
-    assert_one_line_error(cli(PROMPT, "--workspace", ws, "--model", checkpoint), "10, 11, 12", "--reference")
+    assert_one_line_error(cli(PROMPT, "--workspace", ws, "--model", checkpoint), "10, 11, 12, 13, 14", "--reference")
     # a file edited after it passed counts as not passed
     ws2 = make_workspace(tmp_path / "ws2")
     path = ws2 / "exercises" / STEPS[6].filename
@@ -272,9 +272,10 @@ def test_offline_missing_model_says_how_to_pass_a_folder(tmp_path: Path) -> None
 def test_learner_code_failure_is_reported_without_traceback(tmp_path: Path, checkpoint: Path) -> None:
     root = make_workspace(tmp_path / "ws")
     ws = create(root)
-    step = STEPS[10]  # step 11: GPT2LMHeadModel
+    step = STEPS[12]  # step 13: the cached model, which generate compiles and runs
     source = step.solution().replace("        return self.lm_head(", "        raise ValueError('boom')\n"
                                                                    "        return self.lm_head(")
+    assert source != step.solution()
     ws.exercise(step).write_text(source, encoding="utf-8")
     state = state_store.load(ws)
     state.mark(step, True, ws.file_hash(step))
@@ -283,7 +284,7 @@ def test_learner_code_failure_is_reported_without_traceback(tmp_path: Path, chec
     assert result.exit_code == 1, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr + result.stdout
     last = stderr_lines(result)[-1]
-    assert "step_11.py line" in last and "boom" in last, last
+    assert "step_13.py line" in last and "boom" in last, last
 
 
 def test_stream_decoder_holds_back_half_characters(checkpoint: Path) -> None:

@@ -1,7 +1,8 @@
 """The MAX reference modules against HuggingFace transformers' GPT-2 in PyTorch.
 
 Both sides hold the same random weights (PyTorch draws them; `gpt2tutor.weights.hf_to_max`
-carries them over, so the loader is tested too) and see the same inputs. Agreement is
+carries them over, so the loader is tested too; step 12's conversion is tested against it) and see
+the same inputs. Agreement is
 measured as the max absolute difference in float32: <= 1e-4 for the modules, <= 1e-3 on the
 logits of the full 124M configuration.
 
@@ -41,7 +42,9 @@ from gpt2tutor.reference.step_07 import GPT2MultiHeadAttention  # noqa: E402
 from gpt2tutor.reference.step_09 import GPT2Block  # noqa: E402
 from gpt2tutor.reference.step_10 import GPT2Model  # noqa: E402
 from gpt2tutor.reference.step_11 import GPT2LMHeadModel  # noqa: E402
-from gpt2tutor.reference.step_12 import generate_tokens  # noqa: E402
+from gpt2tutor.reference.step_12 import convert_hf_state_dict, load_gpt2  # noqa: E402
+from gpt2tutor.reference.step_13 import GPT2CachedLMHeadModel, load_cached_gpt2  # noqa: E402
+from gpt2tutor.reference.step_14 import generate_tokens  # noqa: E402
 from gpt2tutor.weights import hf_to_max  # noqa: E402
 
 MODULE_TOL = 1e-4
@@ -383,11 +386,123 @@ def test_hf_to_max_drops_mask_buffers_but_keeps_attention_biases():
     ours.load_state_dict(converted)
 
 
-# --- step 12: greedy generation ----------------------------------------------------------------------
+# --- step 12: the conversion and the compiled model ---------------------------------------------------
+
+
+def hf_state(theirs, *, prefixed: bool) -> dict[str, np.ndarray]:
+    """HF's state dict as numpy, with the mask buffers old checkpoints carry; without the prefix it is what
+    GPT2Model.save_pretrained writes (no lm_head)."""
+    state = {k: v.detach().numpy() for k, v in theirs.state_dict().items()}
+    n = theirs.config.n_positions
+    for i in range(theirs.config.n_layer):
+        state[f"transformer.h.{i}.attn.bias"] = np.tril(np.ones((n, n), np.float32))[None, None]
+        state[f"transformer.h.{i}.attn.masked_bias"] = np.array(-1e4, np.float32)
+    if not prefixed:
+        state = {k.removeprefix("transformer."): v for k, v in state.items() if k != "lm_head.weight"}
+    return state
+
+
+@pytest.mark.parametrize("prefixed", [True, False])
+def test_conversion_equals_the_tutors_loader(prefixed):
+    _, theirs = lm_pair(SMALL["d48h3"], seed=21)
+    ours = convert_hf_state_dict(hf_state(theirs, prefixed=prefixed))
+    expected = hf_to_max(hf_state(theirs, prefixed=True))
+    assert set(ours) == set(expected)
+    for name, value in expected.items():
+        assert ours[name].dtype == np.float32 and ours[name].flags.c_contiguous, name
+        assert np.array_equal(ours[name], value), name
+
+
+def test_compiled_model_matches_hf():
+    """load_gpt2 compiles once for symbolic batch and seq: several shapes through one graph."""
+    sizes = SMALL["d32h4"]  # the checks' configuration: MAX's disk cache already holds this graph
+    _, theirs = lm_pair(sizes, seed=22)
+    compiled = load_gpt2(GPT2Config(**sizes), hf_state(theirs, prefixed=False))
+    for i, (b, s) in enumerate(SHAPES):
+        ids = np.random.default_rng(60 + i).integers(0, sizes["vocab_size"], (b, s), dtype=np.int64)
+        with torch.no_grad():
+            expected = theirs(torch.from_numpy(ids)).logits.numpy()
+        assert max_diff(to_numpy(compiled(to_max(ids))), expected) <= MODULE_TOL, (b, s)
+
+
+# --- step 13: cached decoding against HF's past_key_values ----------------------------------------------
+
+
+def empty_cache(config: GPT2Config, batch: int) -> list:
+    shape = (batch, config.n_head, 0, config.n_embd // config.n_head)
+    return [(to_max(np.zeros(shape, np.float32)), to_max(np.zeros(shape, np.float32))) for _ in range(config.n_layer)]
+
+
+def hf_incremental(theirs, ids: np.ndarray, splits: list[int]) -> list[np.ndarray]:
+    """HF's logits for each chunk, fed with use_cache and its past_key_values."""
+    out, past, seen = [], None, 0
+    with torch.no_grad():
+        for n in splits:
+            step = theirs(torch.from_numpy(ids[:, seen:seen + n]), past_key_values=past, use_cache=True)
+            out.append(step.logits.numpy())
+            past, seen = step.past_key_values, seen + n
+    return out
+
+
+SPLITS = [(1, [5, 1, 1, 1]), (2, [3, 3, 1]), (3, [1, 1, 2, 1])]  # (batch, prefill then chunks)
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_cached_model_matches_hf_past_key_values(name):
+    sizes = SMALL[name]
+    config = GPT2Config(**sizes)
+    _, theirs = lm_pair(sizes, seed=31)
+    with F.lazy():
+        ours = GPT2CachedLMHeadModel(config)
+    ours.load_state_dict(convert_hf_state_dict(hf_state(theirs, prefixed=True)))
+    for b, splits in SPLITS:
+        ids = np.random.default_rng(b).integers(0, sizes["vocab_size"], (b, sum(splits)), dtype=np.int64)
+        past, seen = empty_cache(config, b), 0
+        for n, expected in zip(splits, hf_incremental(theirs, ids, splits)):
+            logits, past = ours(to_max(np.ascontiguousarray(ids[:, seen:seen + n])), past)
+            seen += n
+            assert max_diff(to_numpy(logits), expected) <= MODULE_TOL, (name, b, splits, seen)
+            assert [tuple(int(d) for d in k.shape) for k, _ in past] == \
+                [(b, config.n_head, seen, config.n_embd // config.n_head)] * config.n_layer
+
+
+def test_compiled_cached_model_matches_hf_past_key_values():
+    """One graph, symbolic cache length: the prefill, a chunk and single tokens all run through it."""
+    sizes = SMALL["d32h4"]
+    config = GPT2Config(**sizes)
+    _, theirs = lm_pair(sizes, seed=32)
+    compiled = load_cached_gpt2(config, hf_state(theirs, prefixed=False))
+    for b, splits in SPLITS:
+        ids = np.random.default_rng(10 + b).integers(0, sizes["vocab_size"], (b, sum(splits)), dtype=np.int64)
+        past, seen = empty_cache(config, b), 0
+        for n, expected in zip(splits, hf_incremental(theirs, ids, splits)):
+            logits, past = compiled(to_max(np.ascontiguousarray(ids[:, seen:seen + n])), past)
+            seen += n
+            assert max_diff(to_numpy(logits), expected) <= MODULE_TOL, (b, splits, seen)
+
+
+# --- step 14: greedy generation through the cache ---------------------------------------------------------
+
+
+class Cached:
+    """A model that keeps its cache between calls, as step 14's generate_tokens expects."""
+
+    def __init__(self, model, config: GPT2Config, batch: int):
+        self.model, self.past, self.fed = model, empty_cache(config, batch), []
+
+    def __call__(self, ids):
+        self.fed.append(int(ids.shape[1]))
+        logits, self.past = self.model(ids, self.past)
+        return logits
 
 
 def test_greedy_generation_matches_hf_generate():
-    ours, theirs = lm_pair(SMALL["d32h4"], seed=12)
+    sizes = SMALL["d32h4"]
+    config = GPT2Config(**sizes)
+    _, theirs = lm_pair(sizes, seed=12)
+    with F.lazy():
+        ours = GPT2CachedLMHeadModel(config)
+    ours.load_state_dict(convert_hf_state_dict(hf_state(theirs, prefixed=True)))
     vocab, new = theirs.config.vocab_size, 10
     prompt = np.random.default_rng(12).integers(0, vocab, (2, 4), dtype=np.int64)
     with torch.no_grad():
@@ -396,7 +511,9 @@ def test_greedy_generation_matches_hf_generate():
             max_new_tokens=new, min_new_tokens=new, do_sample=False, num_beams=1,
             eos_token_id=None, pad_token_id=0,
         ).numpy()
-    got = to_numpy(generate_tokens(ours, to_max(prompt), new, do_sample=False))
+    model = Cached(ours, config, 2)
+    got = to_numpy(generate_tokens(model, to_max(prompt), new, do_sample=False))
+    assert model.fed == [4] + [1] * (new - 1)  # the prompt once, then one token a call
     assert got.shape == (2, 4 + new) == expected.shape
     assert np.array_equal(got[:, :4], prompt)
     assert np.array_equal(got, expected), f"\nours {got}\nHF   {expected}"

@@ -108,7 +108,8 @@ def run_step(step: Step, exercises: Path, reporter: Reporter, seed: int) -> None
     if not record("file", f"{step.filename} imports cleanly", do_import):
         return
     checks = importlib.import_module(step.check_module).checks
-    ctx = Context(step, learner, importlib.import_module(step.reference_module), exercises, seed)
+    ctx = Context(step, learner, importlib.import_module(step.reference_module), exercises, seed,
+                  emit=reporter.emit)
 
     for name, fn in checks.structure_checks:
         if not record("structure", name, lambda fn=fn: fn(ctx)):

@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import inspect
 import io
+import time
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -90,13 +92,25 @@ def learner_traceback(exc: BaseException, exercises: Path) -> str:
 class Context:
     """Everything a step's checks need; one per step per check run."""
 
-    def __init__(self, step, learner: ModuleType, reference: ModuleType, exercises: Path, seed: int):
+    def __init__(self, step, learner: ModuleType, reference: ModuleType, exercises: Path, seed: int,
+                 emit: Callable[..., None] = lambda **record: None):
         self.step = step
         self.learner = learner
         self.reference = reference
         self.exercises = exercises
         self.seed = seed
         self.rng = np.random.default_rng(seed)
+        self._emit = emit  # progress records for the runner (it pauses the time limit while compiling)
+
+    @contextmanager
+    def compiling(self, label: str) -> Iterator[None]:
+        """Around a Module.compile of the learner's model: the CLI says so, and the time limit waits."""
+        started = time.perf_counter()
+        self._emit(compiling=label)
+        try:
+            yield
+        finally:
+            self._emit(compiled=label, seconds=round(time.perf_counter() - started, 2))
 
     # --- looking things up --------------------------------------------------------------
 

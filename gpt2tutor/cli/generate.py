@@ -59,7 +59,10 @@ def generate(
                                                          "timings) instead of streaming.")] = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Generate text with your GPT-2 (unlocked when steps 01-12 pass) or, with --reference, the tutor's.
+    """Generate text with your GPT-2 (unlocked when every step passes) or, with --reference, the tutor's.
+
+    Your pipeline runs end to end: your weight conversion and compile (step 12), your KV cache (step 13)
+    and your sampling loop (step 14).
 
     The weights are GPT-2's own, from HuggingFace (downloaded once into its cache) or a local folder.
     Only safetensors files are loaded.
@@ -110,7 +113,8 @@ def generate(
     t0 = time.perf_counter()
     with _busy("Loading the weights"):
         try:
-            weights = checkpoint.state_dict()
+            # the learner converts HF's layout themselves (step 12); the reference takes the tutor's conversion
+            weights = checkpoint.state_dict() if reference else checkpoint.hf_state_dict()
         except CheckpointError as exc:
             raise CliError(str(exc)) from None
     load_s = time.perf_counter() - t0
@@ -121,8 +125,8 @@ def generate(
         new_ids, timings, compile_s = _run_reference(config, weights, target, run)
         who = "the tutor's reference model, KV cache"
     else:
-        new_ids, timings, compile_s, compiled = _run_learner(ws, config, weights, target, run)
-        who = "your model" + (", one compiled graph, recomputed per token" if compiled else ", op by op")
+        new_ids, timings, compile_s = _run_learner(ws, config, weights, target, run)
+        who = "your model, compiled, with your KV cache"
 
     text = tokenizer.decode(new_ids)
     if as_json:
@@ -242,8 +246,6 @@ def _run_reference(config, weights, target, run: _Run):
 
 
 def _run_learner(ws, config, weights, target, run: _Run):
-    from rich.text import Text
-
     from ..generation.learner_model import (
         LearnerCodeError,
         LearnerModel,
@@ -252,14 +254,11 @@ def _run_learner(ws, config, weights, target, run: _Run):
     )
     from ..generation.loop import Timings
 
-    err = console(stderr=True)
     try:
         with learner_imports(ws.exercises) as modules:
             t0 = time.perf_counter()
-            with _busy(f"Compiling your GPT-2 ({COMPILE_NOTE})"):
-                model = LearnerModel(modules, config, weights, target, ws.exercises,
-                                     on_fallback=lambda note: err.print(Text(note, style="yellow"),
-                                                                        soft_wrap=True))
+            with _busy(f"Compiling your GPT-2 with your load_cached_gpt2 ({COMPILE_NOTE})"):
+                model = LearnerModel(modules, config, weights, target, ws.exercises)
             compile_s = time.perf_counter() - t0
             del weights
             run.start_stream()
@@ -276,7 +275,7 @@ def _run_learner(ws, config, weights, target, run: _Run):
                 on_token=mark_and_show, exercises=ws.exercises)
     except LearnerCodeError as exc:
         raise CliError(str(exc), code=1) from None
-    return new_ids, timings, compile_s, model.compiled
+    return new_ids, timings, compile_s
 
 
 MAX_HEATMAP_TOKENS = 40

@@ -33,7 +33,9 @@ def save_state(ws: Workspace, state: State) -> None:
 
 def load_state(ws: Workspace, *, timeout: float | None = None) -> State:
     """The learner's progress. A corrupt state.json is never silently reset: state.load has backed it
-    up; we say so and rebuild the progress by re-checking the steps in order."""
+    up; we say so and rebuild the progress by re-checking the steps in order. A workspace from an older
+    tutor is migrated first (migration.py), with one notice."""
+    migrate_workspace(ws, timeout=timeout)
     try:
         return state_store.load(ws)
     except state_store.CorruptState as exc:
@@ -50,6 +52,20 @@ def load_state(ws: Workspace, *, timeout: float | None = None) -> State:
         return state
     except OSError as exc:
         raise CliError(f"cannot read {ws.state_file}: {exc.strerror or exc}") from None
+
+
+def migrate_workspace(ws: Workspace, *, timeout: float | None = None) -> None:
+    from ..migration import migrate, needs_migration  # runs checks: numpy, only when a workspace is old
+
+    if not needs_migration(ws):
+        return
+    try:
+        with console(stderr=True).status("Updating your workspace to this gpt2tutor's course…"):
+            done = migrate(ws, timeout=timeout)
+    except OSError as exc:
+        raise CliError(f"cannot update the workspace {ws.root} to this gpt2tutor: {exc.strerror or exc}") from None
+    if done is not None:
+        console(stderr=True).print(f"[yellow bold]Workspace updated.[/] {escape(done.notice())}\n", markup=True)
 
 
 def require_unlocked(state: State, step: Step, force: bool) -> None:

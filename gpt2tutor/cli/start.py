@@ -16,7 +16,7 @@ from ..workspace import DEFAULT_DIR, ENV_VAR, WorkspaceError, create, is_tutor_s
 from . import warmup
 from .common import CliError, WorkspaceOption, console, require_writable
 from .display import next_step_hint, overview
-from .session import load_state, rebuild, save_state
+from .session import load_state, migrate_workspace, rebuild, save_state
 
 
 def _choose_root(directory: Path | None, workspace: Path | None) -> tuple[Path, bool]:
@@ -55,6 +55,7 @@ def start(
         ws = create(root)
         if ws.exercises.exists():
             require_writable(ws)
+        migrate_workspace(ws)  # an older tutor's workspace first, so no skeleton lands on a renamed step's file
         added = ws.copy_skeletons()
     except WorkspaceError as exc:
         raise CliError(str(exc)) from None

@@ -226,7 +226,11 @@ class CheckActivity:
     def __rich__(self) -> Text:
         now = time.monotonic()
         line = Text(f"{self.text} {_duration(now - self.started)}")
-        if self.compiling is not None and now - self.compile_started > 1.0:
+        if self.compiling is not None and self.compiling.startswith("your"):  # Module.compile of their model
+            line.append(f"\nMAX is compiling {self.compiling}: {_duration(now - self.compile_started)} so far. A new "
+                        "version of your file takes a minute or more; the same code again takes seconds (MAX caches "
+                        "compiled graphs on disk). The time limit waits meanwhile.", style="yellow")
+        elif self.compiling is not None and now - self.compile_started > 1.0:
             what = self.compiling if self.compiling.startswith("the kernels") else f"a kernel ({self.compiling})"
             line.append(f"\nMAX is compiling {what}, once per machine: {_duration(now - self.compile_started)} "
                         f"so far, usually 10–30 s." + (" The time limit waits meanwhile." if self.time_limit else ""),

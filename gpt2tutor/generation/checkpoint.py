@@ -45,6 +45,13 @@ class Checkpoint:
         """The weights under GPT2LMHeadModel's MAX names: Conv1D transposed, lm_head tied to wte."""
         return load_weights(self.folder, self.config)
 
+    def hf_state_dict(self) -> dict[str, np.ndarray]:
+        """The weights as HuggingFace stores them (for the learner's own conversion, step 12), once the
+        tutor's conversion has shown that they fit the config."""
+        raw = read_safetensors(self.folder)
+        validate(hf_to_max(raw), self.folder, self.config)
+        return raw
+
 
 def resolve(model: str) -> Checkpoint:
     """The checkpoint `model` names: a local folder if one exists there, else a HuggingFace model id."""
@@ -204,6 +211,11 @@ def expected_shapes(config: GPT2Config) -> dict[str, tuple[int, ...]]:
 
 def load_weights(folder: Path, config: GPT2Config) -> dict[str, np.ndarray]:
     """Reads every safetensors file in `folder` and converts it with weights.hf_to_max."""
+    return validate(hf_to_max(read_safetensors(folder)), folder, config)
+
+
+def read_safetensors(folder: Path) -> dict[str, np.ndarray]:
+    """Every tensor of every safetensors file in `folder`, under the names the file gives."""
     try:
         from safetensors import safe_open
     except ImportError:  # pragma: no cover - a declared dependency
@@ -217,7 +229,11 @@ def load_weights(folder: Path, config: GPT2Config) -> dict[str, np.ndarray]:
         except Exception as exc:  # a truncated download, bfloat16 numpy can't hold, ...
             raise CheckpointError(f"{path.name} can't be read ({' '.join(str(exc).split())[:160]}): "
                                   "download it again, or save it in float32 or float16") from None
-    state = hf_to_max(raw)
+    return raw
+
+
+def validate(state: dict[str, np.ndarray], folder: Path, config: GPT2Config) -> dict[str, np.ndarray]:
+    """The converted weights GPT2LMHeadModel needs, each of the shape the config implies."""
     expected = expected_shapes(config)
     missing = [k for k in expected if k not in state]
     if missing:

@@ -1,15 +1,10 @@
-"""The learner's own GPT-2, built from their exercise files, and their step-12 sampling.
+"""The learner's own GPT-2 pipeline, from their exercise files: every line that runs is theirs.
 
-Every line that runs is theirs: their GPT2Config (step 01) sized from the checkpoint, their
-GPT2LMHeadModel (step 11, with steps 02-10 beneath it), compiled as one graph with a symbolic
-sequence length, and their `generate_tokens` (step 12) choosing each token.
-
-Their attention (step 07) has no cache, so each new token runs the model over the whole sequence
-again: slower than the tutor's cached model, but an honest run of the code they wrote. Swapping
-their attention for the tutor's cached one would make it faster and prove less.
-
-`generate_tokens` calls the model with the sequence so far, so the wrapper passed to it sees each
-new token as soon as it is chosen (the next call's input): that is how tokens stream to the terminal.
+Their GPT2Config (step 01) is sized from the checkpoint; their load_cached_gpt2 (step 13) converts
+HF's weights with their convert_hf_state_dict (step 12) and compiles their GPT2CachedLMHeadModel
+(steps 02-11 beneath it) with a symbolic cache length; their generate_tokens (step 14) chooses each
+token, feeding the prompt once and then one token a call. The tutor only fetches the checkpoint and
+the tokenizer, holds the cache between calls, and reports each token as it arrives.
 """
 
 from __future__ import annotations
@@ -51,7 +46,7 @@ def describe(exc: BaseException, exercises: Path, doing: str) -> LearnerCodeErro
 
 @contextmanager
 def learner_imports(exercises: Path) -> Iterator[dict[str, ModuleType]]:
-    """Imports step_01 ... step_12 from the exercises folder, as the checks do; undone afterwards."""
+    """Imports every step's module from the exercises folder, as the checks do; undone afterwards."""
     names = [s.module for s in STEPS]
 
     def forget() -> None:
@@ -76,72 +71,50 @@ def learner_imports(exercises: Path) -> Iterator[dict[str, ModuleType]]:
 
 
 class LearnerModel:
-    """The learner's GPT2LMHeadModel with the checkpoint's weights: ids [1, seq] -> logits [1, seq, vocab]."""
+    """The learner's compiled cached GPT-2 holding the checkpoint's weights, and the cache of one generation.
 
-    def __init__(self, modules: dict[str, ModuleType], config: GPT2Config, weights: dict[str, np.ndarray],
-                 device, exercises: Path, on_fallback: Callable[[str], None] = lambda note: None):
-        from max.driver import CPU, Buffer
-        from max.dtype import DType
-        from max.experimental import functional as F
-        from max.experimental.tensor import default_device, default_dtype
-        from max.graph import DeviceRef, TensorType
+    Called with new token ids [1, n], it returns their logits [1, n, vocab] and keeps the extended cache.
+    """
 
+    def __init__(self, modules: dict[str, ModuleType], config: GPT2Config, hf_weights: dict[str, np.ndarray],
+                 device, exercises: Path):
         self._exercises = exercises
-        self.compiled = False
+        self._device = device
         sizes = {k: getattr(config, k) for k in ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head",
                                                  "n_inner", "layer_norm_epsilon")}
+        self._cache_shape = (1, config.n_head, 0, config.n_embd // config.n_head)
+        self._n_layer = config.n_layer
         try:
             their_config = modules["step_01"].GPT2Config(**sizes)
-            with default_device(device), default_dtype(DType.float32), F.lazy():
-                model = modules["step_11"].GPT2LMHeadModel(their_config)
-            names = {name: tuple(int(d) for d in p.shape) for name, p in model.parameters}
+            self._run = modules["step_13"].load_cached_gpt2(their_config, hf_weights, device=device)
         except Exception as exc:
-            raise describe(exc, exercises, "building GPT2LMHeadModel") from None
-        self._check_names(names, weights)
-        if not isinstance(device, CPU):
-            weights = {k: Buffer.from_numpy(v).to(device) for k, v in weights.items()}
-        try:
-            self._run = model.compile(TensorType(DType.int64, [1, "seq"], DeviceRef.from_device(device)),
-                                      weights=weights)
-            self.compiled = True
-        except Exception as exc:
-            # Some correct code can't be traced with a symbolic length (e.g. int() of a dimension):
-            # run it op by op instead, which is what the checks did.
-            on_fallback(f"your model could not be compiled as one graph ({type(exc).__name__}: "
-                        f"{' '.join(str(exc).split())[:120]}{_where(exc, exercises)}); running it op by op, "
-                        "which is much slower")
-            try:
-                model.load_state_dict(weights)
-            except Exception as exc2:
-                raise describe(exc2, exercises, "loading the weights into your model") from None
-            self._run = model
+            raise describe(exc, exercises, "loading and compiling your model (load_cached_gpt2)") from None
+        self.reset()
 
-    @staticmethod
-    def _check_names(names: dict[str, tuple[int, ...]], weights: dict[str, np.ndarray]) -> None:
-        missing = sorted(set(weights) - set(names))
-        extra = sorted(set(names) - set(weights))
-        if missing or extra:
-            what = (f"has no parameter {missing[0]}" if missing else f"has a parameter {extra[0]} that GPT-2 lacks")
-            raise LearnerCodeError(f"your GPT2LMHeadModel {what}: the checkpoint's weights can't load into it "
-                                   "(parameter names are fixed by the step contracts)")
-        for name, shape in names.items():
-            if shape != weights[name].shape:
-                raise LearnerCodeError(f"your {name} has shape {list(shape)}, the checkpoint's is "
-                                       f"{list(weights[name].shape)}")
+    def reset(self) -> None:
+        """An empty cache: (key, value) of shape [1, n_head, 0, head_dim] for every block."""
+        from max.experimental.tensor import Tensor
+
+        def empty():
+            return Tensor.from_dlpack(np.zeros(self._cache_shape, dtype=np.float32)).to(self._device)
+
+        self.past = [(empty(), empty()) for _ in range(self._n_layer)]
 
     def __call__(self, input_ids):
         try:
-            return self._run(input_ids)
+            logits, self.past = self._run(input_ids, self.past)
         except Exception as exc:
-            raise describe(exc, self._exercises, "running your GPT2LMHeadModel") from None
+            raise describe(exc, self._exercises, "running your compiled GPT2CachedLMHeadModel") from None
+        return logits
 
 
 class StreamingModel:
-    """What the learner's generate_tokens calls: their model, reporting each new token as it arrives.
+    """What the learner's generate_tokens calls: their cached model, reporting each new token as it arrives.
 
-    Call n+1 receives the prompt plus n chosen tokens, so the n-th is reported then (its time is the
-    time it became known). top_p, which step 12 doesn't have, is applied here to the last position's
-    logits (tokens outside the nucleus get -inf) before their code samples from them.
+    The first call gets the prompt; every later call gets the token chosen last, which is reported then
+    (its time is the time it became known). It also counts the tokens each call brings, so a loop that
+    feeds the whole sequence again is caught. top_p, which step 14 doesn't have, is applied here to the
+    last position's logits (tokens outside the nucleus get -inf) before their code samples from them.
     """
 
     def __init__(self, model: LearnerModel, prompt_len: int, on_token: Callable[[int], None],
@@ -152,17 +125,28 @@ class StreamingModel:
         self._top_p = top_p
         self._temperature = temperature
         self.seen = 0  # generated tokens reported so far
+        self.calls = 0
 
     def __call__(self, input_ids):
+        self.calls += 1
         ids = np.asarray(input_ids.to_numpy()).reshape(-1)
-        self.report(ids)
+        if self.calls == 1 and len(ids) != self._prompt_len:
+            raise LearnerCodeError(f"your generate_tokens first called the model with {len(ids)} tokens; the "
+                                   f"prompt is {self._prompt_len}: give it the whole prompt first")
+        if self.calls > 1:
+            if len(ids) != 1:
+                raise LearnerCodeError(f"your generate_tokens gave the model {len(ids)} tokens on call "
+                                       f"{self.calls}: with the KV cache, each call after the prompt gets only "
+                                       "the token just picked (step 14)")
+            self.seen += 1
+            self._on_token(int(ids[0]))
         logits = self._model(input_ids)
         if self._top_p is not None and self._top_p < 1.0:
             logits = self._nucleus(logits)
         return logits
 
     def report(self, ids: np.ndarray) -> None:
-        """Reports the tokens of `ids` (prompt + generated so far) not reported yet."""
+        """Reports the tokens of `ids` (prompt + generated) not reported yet (the last one, at the end)."""
         for token in ids[self._prompt_len + self.seen:]:
             self.seen += 1
             self._on_token(int(token))
@@ -191,7 +175,7 @@ def generate_with_learner_code(modules: dict[str, ModuleType], model: LearnerMod
                             temperature=temperature)
     ids = Tensor.from_dlpack(np.asarray([prompt_ids], dtype=np.int64)).to(device)
     try:
-        out = modules["step_12"].generate_tokens(
+        out = modules["step_14"].generate_tokens(
             stream, ids, max_new_tokens, temperature=temperature, top_k=top_k, do_sample=not greedy, seed=seed)
         result = np.asarray(out.to_numpy())
     except LearnerCodeError:

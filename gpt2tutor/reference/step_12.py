@@ -1,42 +1,42 @@
-"""Step 12: turning logits into text, one token at a time."""
+"""Step 12: GPT-2's real weights in your model, compiled into one graph."""
 
+import numpy as np
+from max.driver import CPU
 from max.dtype import DType
 from max.experimental import functional as F
-from max.experimental import random
-from max.experimental.tensor import Tensor
+from max.experimental.tensor import default_device, default_dtype
+from max.graph import DeviceRef, TensorType
+
+from .step_11 import GPT2LMHeadModel
+
+# HF's GPT-2 computes these with Conv1D, whose weight is [in, out]; Linear's is [out, in].
+CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+# The causal mask as stored buffers, in some checkpoints: not parameters, and our model makes its own.
+BUFFERS = (".attn.bias", ".attn.masked_bias")
 
 
-def generate_next_token(model, input_ids: Tensor, *, temperature: float = 1.0, top_k: int | None = None,
-                        do_sample: bool = True, seed: int | None = None) -> Tensor:
-    """The next token id for every sequence in the batch: [batch, seq] -> [batch, 1] int64."""
-    logits = model(input_ids)  # [batch, seq, vocab]
-    seq_len = int(logits.shape[1])
-    last = logits[:, seq_len - 1, :]  # only the last position predicts the next token: [batch, vocab]
-    if not do_sample:
-        return F.argmax(last, axis=-1).cast(DType.int64)  # greedy: the single most likely token
-
-    # float32 whatever the model's dtype: bfloat16 (a GPU's default) has too few bits for the noise's tail
-    scores = last.cast(DType.float32) / temperature  # < 1 sharpens the distribution, > 1 flattens it
-    if top_k is not None:
-        best = F.top_k(scores, top_k, axis=-1)[0]  # [batch, top_k], in no promised order
-        kth_best = best.min(axis=-1)  # [batch, 1]: the smallest of the k largest
-        scores = F.where(scores < kth_best, float("-inf"), scores)  # drop all but the k best
-
-    # Gumbel-max trick: argmax(scores + Gumbel noise) is a sample from softmax(scores)
-    if seed is not None:
-        random.set_seed(seed)
-    uniform = random.uniform(scores.shape, range=(1e-10, 1.0), dtype=DType.float32, device=scores.device)
-    gumbel = -F.log(-F.log(uniform))
-    return F.argmax(scores + gumbel, axis=-1).cast(DType.int64)
+def convert_hf_state_dict(state_dict):
+    """HF GPT-2's state dict (numpy arrays) -> our GPT2LMHeadModel's names and layouts."""
+    converted = {}
+    for name, value in state_dict.items():
+        name = name.removeprefix("transformer.")  # both `transformer.h.0...` and `h.0...` exist on the hub
+        if name.endswith(BUFFERS):
+            continue
+        value = np.asarray(value, dtype=np.float32)
+        if name.endswith(CONV1D):
+            value = value.T  # [in, out] -> [out, in]
+        key = name if name == "lm_head.weight" else f"transformer.{name}"
+        converted[key] = np.ascontiguousarray(value)  # load_state_dict wants contiguous arrays
+    # HF ties lm_head to wte (one tensor); ours is a parameter of its own, so it gets a copy
+    converted["lm_head.weight"] = converted["transformer.wte.weight"].copy()
+    return converted
 
 
-def generate_tokens(model, input_ids: Tensor, max_new_tokens: int, *, temperature: float = 1.0,
-                    top_k: int | None = None, do_sample: bool = True, seed: int | None = None) -> Tensor:
-    """The prompt with max_new_tokens tokens appended: [batch, seq] -> [batch, seq + max_new_tokens]."""
-    if seed is not None:
-        random.set_seed(seed)  # seed once, so the whole sequence repeats for the same seed
-    for _ in range(max_new_tokens):
-        next_token = generate_next_token(model, input_ids, temperature=temperature, top_k=top_k,
-                                         do_sample=do_sample)
-        input_ids = F.concat([input_ids, next_token], axis=1)
-    return input_ids
+def load_gpt2(config, state_dict, *, device=None):
+    """Our GPT2LMHeadModel holding HF's weights, compiled for int64 ids [batch, seq] (any batch, any seq)."""
+    device = device or CPU()
+    with default_device(device), default_dtype(DType.float32), F.lazy():
+        model = GPT2LMHeadModel(config)  # lazy: the random initial values are never computed
+    weights = convert_hf_state_dict(state_dict)
+    ids = TensorType(DType.int64, ["batch", "seq"], DeviceRef.from_device(device))  # symbolic dims
+    return model.compile(ids, weights=weights)

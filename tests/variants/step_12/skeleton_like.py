@@ -1,7 +1,43 @@
 # expect: fail: still a placeholder
-def generate_next_token(model, input_ids, *, temperature=1.0, top_k=None, do_sample=True, seed=None):
-    raise NotImplementedError("TODO: the next token for every sequence")
+"""Step 12: GPT-2's real weights in your model, compiled into one graph.
+
+Read the lesson first: `gpt2tutor show 12`. Check your work with `gpt2tutor check 12`;
+`gpt2tutor hint` gives the next hint when you are stuck.
+"""
+
+import numpy as np
+from max.driver import CPU
+from max.dtype import DType
+from max.experimental import functional as F
+from max.experimental.tensor import default_device, default_dtype
+from max.graph import DeviceRef, TensorType
+
+from step_11 import GPT2LMHeadModel
 
 
-def generate_tokens(model, input_ids, max_new_tokens, *, temperature=1.0, top_k=None, do_sample=True, seed=None):
-    raise NotImplementedError("TODO: call generate_next_token max_new_tokens times")
+def convert_hf_state_dict(state_dict):
+    """HuggingFace GPT-2's state dict -> a dict in your GPT2LMHeadModel's names and layouts.
+
+    state_dict maps names to numpy arrays, with or without the `transformer.` prefix
+    (`transformer.h.0.attn.c_attn.weight` or `h.0.attn.c_attn.weight`).
+    """
+    # TODO: every key comes out as `transformer.<name>`, except `lm_head.weight`; a key that already
+    #       has the prefix must not get it twice.
+    # TODO: drop the buffers some checkpoints carry: names ending in `attn.bias` or `attn.masked_bias`
+    #       (mind: `attn.c_attn.bias` is a real parameter).
+    # TODO: HF's Conv1D weights (attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj) are stored [in, out];
+    #       your Linear wants [out, in]: transpose those four, and nothing else.
+    # TODO: `lm_head.weight` is a copy of the token embedding table. Return contiguous float32 arrays.
+    raise NotImplementedError("TODO: convert HF's names and layouts")
+
+
+def load_gpt2(config, state_dict, *, device=None):
+    """Your GPT2LMHeadModel with HF's weights, compiled for int64 token ids [batch, seq].
+
+    Returns the compiled model: a callable from ids [batch, seq] to logits [batch, seq, vocab_size].
+    """
+    # TODO: build GPT2LMHeadModel(config) under F.lazy(), float32, on `device` (default: CPU()).
+    # TODO: convert the state dict with convert_hf_state_dict.
+    # TODO: model.compile(...) with one TensorType: int64, shape ["batch", "seq"] (symbolic: any size),
+    #       on DeviceRef.from_device(device), and weights= the converted dict. Return what it returns.
+    raise NotImplementedError("TODO: build, load and compile")

@@ -1,0 +1,330 @@
+"""Step 13 checks: cached_attention, GPT2CachedLMHeadModel and load_cached_gpt2.
+
+Everything is judged eagerly first (ops take milliseconds): a prefill and later calls, single tokens and a
+multi-token chunk, must give the full forward's logits at every position, and the cache must grow by
+exactly the tokens fed, block by block. Then load_cached_gpt2 is compiled once, with a symbolic cache
+length, and the same run is repeated through the compiled graph.
+"""
+
+import importlib
+import math
+
+import numpy as np
+
+from gpt2tutor.checking import CheckFailed, Mistake, StepChecks
+
+from .check_10 import hidden_states, layer_norm, linear, softmax
+from .check_12 import hf_checkpoint
+
+checks = StepChecks()
+
+COMPILE_LABEL = "your cached GPT-2 graph (load_cached_gpt2)"
+TOLERANCE = 1e-4
+SYMBOLIC_HINT = ("it does not trace with a symbolic cache length. In a compiled graph `past` is a Dim without a "
+                 "value: F.band_part inside causal_mask(seq, past) needs a Python int, and int() of a symbolic dim "
+                 "raises. Build the mask from pieces that may be symbolic: F.concat([F.zeros([seq, past]), "
+                 "causal_mask(seq, 0, ...)], axis=1) (see the lesson)")
+
+
+# --- GPT-2 with a cache, in numpy (float64); the keywords reproduce the usual mistakes ---------------
+
+def np_attention(x, w, name, cfg, past_k, past_v, *, mask="causal"):
+    """x [b, s, e] (already normed); past [b, h, p, hd]. Returns (out [b, s, e], key, value)."""
+    b, s, e = x.shape
+    hd = e // cfg.n_head
+    p = past_k.shape[2]
+
+    def heads(t):
+        return t.reshape(b, s, cfg.n_head, hd).transpose(0, 2, 1, 3)
+
+    q, k, v = (heads(t) for t in np.split(linear(x, w, f"{name}.c_attn"), 3, axis=-1))
+    key, value = np.concatenate([past_k, k], axis=2), np.concatenate([past_v, v], axis=2)
+    scores = q @ key.transpose(0, 1, 3, 2) / math.sqrt(hd)
+    cols, rows = np.arange(p + s)[None, :], np.arange(s)[:, None]
+    if mask == "causal":
+        scores = scores + np.where(cols <= rows + p, 0.0, -np.inf)
+    elif mask == "from_zero":  # as if nothing were cached: query i sees columns 0..i
+        scores = scores + np.where(cols <= rows, 0.0, -np.inf)
+    out = (softmax(scores) @ value).transpose(0, 2, 1, 3).reshape(b, s, e)
+    return linear(out, w, f"{name}.c_proj"), key, value
+
+
+def np_cached_run(w, cfg, chunks, *, positions_restart=False, mask="causal"):
+    """Feeds the id chunks [b, s_i] in turn from an empty cache: (logits of every fed position, last cache)."""
+    w = {k: v.astype(np.float64) for k, v in w.items()}
+    b = chunks[0].shape[0]
+    hd = cfg.n_embd // cfg.n_head
+    cache = [(np.zeros((b, cfg.n_head, 0, hd)), np.zeros((b, cfg.n_head, 0, hd))) for _ in range(cfg.n_layer)]
+    outs, seen = [], 0
+    for ids in chunks:
+        s = ids.shape[1]
+        start = 0 if positions_restart else seen
+        x = w["transformer.wte.weight"][ids] + w["transformer.wpe.weight"][start:start + s]
+        new_cache = []
+        for i, (pk, pv) in enumerate(cache):
+            p = f"transformer.h.{i}"
+            a, k, v = np_attention(layer_norm(x, w, f"{p}.ln_1", cfg.layer_norm_epsilon), w, f"{p}.attn", cfg, pk, pv,
+                                   mask=mask)
+            x = x + a
+            h = linear(layer_norm(x, w, f"{p}.ln_2", cfg.layer_norm_epsilon), w, f"{p}.mlp.c_fc")
+            h = 0.5 * h * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (h + 0.044715 * h**3)))
+            x = x + linear(h, w, f"{p}.mlp.c_proj")
+            new_cache.append((k, v))
+        cache = new_cache
+        outs.append(layer_norm(x, w, "transformer.ln_f", cfg.layer_norm_epsilon) @ w["lm_head.weight"].T)
+        seen += s
+    return np.concatenate(outs, axis=1), cache
+
+
+def full_logits(w, cfg, ids):
+    body = {k.removeprefix("transformer."): v for k, v in w.items() if k.startswith("transformer.")}
+    return hidden_states(body, ids, cfg) @ w["lm_head.weight"].astype(np.float64).T
+
+
+# --- running the learner's model ---------------------------------------------------------------
+
+def empty_cache(ctx, cfg, batch):
+    shape = (batch, cfg.n_head, 0, cfg.n_embd // cfg.n_head)
+    return [(ctx.tensor(np.zeros(shape, np.float32)), ctx.tensor(np.zeros(shape, np.float32)))
+            for _ in range(cfg.n_layer)]
+
+
+def as_cache(ctx, value, cfg, what):
+    """The learner's past_key_values as numpy pairs, checked for structure."""
+    if not isinstance(value, (list, tuple)) or len(value) != cfg.n_layer:
+        raise CheckFailed(f"{what} returned past_key_values as a {type(value).__name__}"
+                          f"{f' of {len(value)}' if isinstance(value, (list, tuple)) else ''}: it should be a list "
+                          f"with one (key, value) pair per block ({cfg.n_layer} here)")
+    pairs = []
+    for i, pair in enumerate(value):
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise CheckFailed(f"{what}: past_key_values[{i}] should be a (key, value) pair")
+        pairs.append(tuple(np.asarray(ctx.as_array(t, what), dtype=np.float64) for t in pair))
+    return pairs
+
+
+def judge_cache_shapes(got, want, fed, what):
+    """The cache's shapes name the mistakes precisely: not appended, appended twice, the wrong axis."""
+    b, h, total, hd = want[0][0].shape
+    for i, ((gk, gv), (wk, wv)) in enumerate(zip(got, want)):
+        for label, g in (("key", gk), ("value", gv)):
+            if g.shape == (b, h, total, hd):
+                continue
+            if g.ndim == 4 and g.shape[2] == fed:
+                raise CheckFailed(f"{what}: block {i}'s cached {label} holds {fed} positions after {total} tokens: "
+                                  "only the new ones. Append them to the cache: F.concat([past, new], axis=2)")
+            if g.ndim == 4 and g.shape[2] == total + fed:
+                raise CheckFailed(f"{what}: block {i}'s cached {label} holds {total + fed} positions after {total} "
+                                  "tokens: the new tokens were cached twice (e.g. the prompt concatenated onto a "
+                                  "cache that already held it). Each call appends its new keys once")
+            if g.ndim == 4 and g.shape[2] == total - fed:
+                raise CheckFailed(f"{what}: block {i}'s cached {label} did not grow: return the extended "
+                                  "cache, with this call's keys and values appended")
+            if g.size == b * h * total * hd:
+                raise CheckFailed(f"{what}: block {i}'s cached {label} has shape {list(g.shape)}, expected "
+                                  f"{[b, h, total, hd]}: the concatenation ran on the wrong axis. The cache grows "
+                                  "along the sequence axis, axis 2 of [batch, n_head, seq, head_dim]")
+            raise CheckFailed(f"{what}: block {i}'s cached {label} has shape {list(g.shape)}, expected "
+                              f"[batch, n_head, tokens so far, head_dim] = {[b, h, total, hd]}")
+
+
+def judge_cache_values(got, want, fed, what, *, named_only=False):
+    """Block by block, once the shapes are right: each block's own keys and values (with named_only, only the
+    mistakes with a name: one cache for every block)."""
+    total = want[0][0].shape[2]
+    if len(got) > 1 and all(np.allclose(got[0][0], g[0]) for g in got[1:]):
+        raise CheckFailed(f"{what}: every block returned the same cached keys: each block has its own keys and "
+                          "values (block 3's are not block 2's). Keep one (key, value) pair per block")
+    for i, ((gk, gv), (wk, wv)) in enumerate(zip(got, want)):
+        if i > 0 and total > fed and np.allclose(gk[:, :, :-fed], want[0][0][:, :, :-fed], atol=1e-4) \
+                and not np.allclose(wk, want[0][0]):
+            raise CheckFailed(f"{what}: block {i} read block 0's cache: zip the blocks with past_key_values, so "
+                              "each block reads and extends its own pair")
+        if not named_only and not (np.allclose(gk, wk, atol=TOLERANCE) and np.allclose(gv, wv, atol=TOLERANCE)):
+            raise CheckFailed(f"{what}: block {i}'s cached keys or values are not the ones its c_attn gives for "
+                              "these tokens (the cached ones first, then the new ones)")
+
+
+def random_model(ctx, cfg):
+    from max.experimental import functional as F
+
+    cls = ctx.module_class("GPT2CachedLMHeadModel")
+    hf, ours = hf_checkpoint(ctx, cfg, prefixed=True)
+    with F.lazy():
+        model = ctx.call("GPT2CachedLMHeadModel(config)", cls, cfg)
+    ctx.load(model, ours, "GPT2CachedLMHeadModel")
+    return model, hf, ours
+
+
+def run_chunks(ctx, model, cfg, ids, splits, what):
+    """Feeds ids [b, n] in chunks of the sizes in `splits`; returns (logits [b, n, vocab], cache) checking each call."""
+    b = ids.shape[0]
+    past, outs, seen = empty_cache(ctx, cfg, b), [], 0
+    for n in splits:
+        chunk = np.ascontiguousarray(ids[:, seen:seen + n])
+        label = f"{what}: the call with {n} new token{'s' if n > 1 else ''} after {seen} cached"
+        out = ctx.call(label, model, ctx.tensor(chunk), past)
+        if not isinstance(out, (list, tuple)) or len(out) != 2:
+            raise CheckFailed(f"{label} returned a {type(out).__name__}: forward returns (logits, past_key_values)")
+        logits, past = out
+        got = ctx.as_array(logits, label)
+        if got.shape != (b, n, cfg.vocab_size):
+            raise CheckFailed(f"{label} gave logits of shape {list(got.shape)}, expected the new tokens' "
+                              f"{[b, n, cfg.vocab_size]}")
+        seen += n
+        outs.append(got)
+        yield label, np.concatenate(outs, axis=1), as_cache(ctx, past, cfg, label), n
+
+
+# --- the checks ---------------------------------------------------------------------------------
+
+@checks.structure("cached_attention, GPT2CachedLMHeadModel (your GPT2LMHeadModel's subclass) and load_cached_gpt2")
+def structure(ctx):
+    ctx.function("cached_attention", ["attn", "hidden_states", "past_key", "past_value"])
+    ctx.function("load_cached_gpt2", ["config", "state_dict", "device"])
+    cls = ctx.module_class("GPT2CachedLMHeadModel")
+    theirs = importlib.import_module("step_11").GPT2LMHeadModel
+    if not issubclass(cls, theirs):
+        raise CheckFailed("GPT2CachedLMHeadModel must subclass your GPT2LMHeadModel (`from step_11 import "
+                          "GPT2LMHeadModel`), so it has the same parameters and step 12's conversion loads into it")
+    ctx.expect_parameters_named(cls.forward, "GPT2CachedLMHeadModel.forward", ["input_ids", "past_key_values"])
+
+
+@checks.behaviour("cached_attention: new queries see every cached key and the new keys up to their own")
+def attention(ctx):
+    from max.experimental import functional as F
+
+    cfg = ctx.config()
+    theirs = importlib.import_module("step_07").GPT2MultiHeadAttention
+    with F.lazy():
+        attn = ctx.call("GPT2MultiHeadAttention(config)", theirs, cfg)
+    shapes = {n: tuple(int(d) for d in t.shape) for n, t in attn.parameters}
+    weights = ctx.random_weights(shapes)
+    ctx.load(attn, weights, "GPT2MultiHeadAttention")
+    w = {f"attn.{k}": v for k, v in weights.items()}  # np_attention's names
+    hd = cfg.n_embd // cfg.n_head
+    cases = []
+    for b, p, s in [(2, 3, 3), (2, 5, 2), (1, 0, 4), (3, 4, 1)]:  # p == s first: a cache grown on the wrong axis has the right size
+        x = ctx.normal(b, s, cfg.n_embd)
+        pk, pv = ctx.normal(b, cfg.n_head, p, hd), ctx.normal(b, cfg.n_head, p, hd)
+        cases.append((f"{s} new tokens after {p} cached, batch {b}", (x, pk, pv)))
+
+    def learner(case, part):
+        out = ctx.call("cached_attention", ctx.learner.cached_attention, attn, *(ctx.tensor(a) for a in case))
+        if not isinstance(out, (list, tuple)) or len(out) != 3:
+            raise CheckFailed(f"cached_attention returned a {type(out).__name__}: it returns (output, key, value)")
+        return out[part]
+
+    def expected(case, part, **mistake):
+        x, pk, pv = (a.astype(np.float64) for a in case)
+        return np_attention(x, w, "attn", cfg, pk, pv, **mistake)[part]
+
+    for part, label in [(1, "the returned key"), (2, "the returned value")]:
+        for name, case in cases:
+            got = ctx.as_array(learner(case, part), "cached_attention")
+            b, p, s = case[1].shape[0], case[1].shape[2], case[0].shape[1]
+            want_shape = (b, cfg.n_head, p + s, hd)
+            if got.shape != want_shape:
+                if got.shape == (b, cfg.n_head, p + 2 * s, hd):
+                    raise CheckFailed(f"cached_attention on {name}: {label} has shape {list(got.shape)}: the new "
+                                      "tokens were cached twice (appended to a cache that already held them). "
+                                      "Append them once: F.concat([past_key, k], axis=2)")
+                if got.shape == (b, cfg.n_head, s, hd) and p:
+                    raise CheckFailed(f"cached_attention on {name}: {label} has shape {list(got.shape)}: only the new "
+                                      "tokens. Append them to the cache: F.concat([past_key, k], axis=2)")
+                if got.size == np.prod(want_shape):
+                    raise CheckFailed(f"cached_attention on {name}: {label} has shape {list(got.shape)}, expected "
+                                      f"{list(want_shape)}: the concatenation ran on the wrong axis; the sequence "
+                                      "axis of [batch, n_head, seq, head_dim] is 2")
+                raise CheckFailed(f"cached_attention on {name}: {label} has shape {list(got.shape)}, expected "
+                                  f"{list(want_shape)}")
+    mistakes = [
+        Mistake("the mask ignores the cached tokens: new query i is at position past + i, so it sees every cached "
+                "key and the new keys up to its own. causal_mask(seq, 0) alone treats the chunk as if it started the "
+                "sequence", lambda case: expected(case, 0, mask="from_zero")),
+        Mistake("no mask: right for one new token (it may see everything), wrong as soon as several arrive at once "
+                "(the prompt, or a chunk); mask the new keys causally", lambda case: expected(case, 0, mask="none")),
+    ]
+    detail = ctx.compare("cached_attention's output", cases, lambda case: learner(case, 0),
+                         lambda case: expected(case, 0), mistakes, atol=TOLERANCE, rtol=TOLERANCE)
+    for part, label in [(1, "key"), (2, "value")]:
+        ctx.compare(f"cached_attention's returned {label} (the cache, then the new tokens')", cases,
+                    lambda case, part=part: learner(case, part), lambda case, part=part: expected(case, part),
+                    atol=TOLERANCE, rtol=TOLERANCE)
+    return detail
+
+
+@checks.behaviour("GPT2CachedLMHeadModel: a prefill, then single tokens and a chunk, give the full forward's logits")
+def decoding(ctx):
+    cfg = ctx.config()
+    model, _, w = random_model(ctx, cfg)
+    worst = 0.0
+    for b, splits in [(1, [4, 1, 1, 1]), (2, [3, 1, 3, 1]), (3, [1, 1, 2])]:
+        ids = ctx.token_ids(cfg.vocab_size, b, sum(splits))
+        what = f"prompt {splits[0]} then {splits[1:]} new, batch {b}"
+        for label, got, cache, fed in run_chunks(ctx, model, cfg, ids, splits, what):
+            seen = got.shape[1]
+            want, want_cache = np_cached_run(w, cfg, [ids[:, :seen]])
+            judge_cache_shapes(cache, want_cache, fed, label)
+            err = np.abs(got - want).max()
+            if not err <= TOLERANCE:
+                named = ""
+                chunks = [ids[:, sum(splits[:i]):sum(splits[:i + 1])] for i in range(len(splits))
+                          if sum(splits[:i + 1]) <= seen]
+                for message, knobs in [
+                    ("the new tokens' positions restarted at 0: they sit at past, past + 1, ... (Tensor.arange(seq) "
+                     "+ past), so wpe gets the wrong rows", {"positions_restart": True}),
+                    ("the mask ignores the cached tokens: new query i is at position past + i and sees every cached "
+                     "key; causal_mask(seq, 0) alone is right only for the prefill", {"mask": "from_zero"}),
+                    ("no mask among the new tokens: wrong as soon as several arrive at once", {"mask": "none"}),
+                ]:
+                    if np.allclose(got, np_cached_run(w, cfg, chunks, **knobs)[0], atol=10 * TOLERANCE):
+                        named = f"\nLikely mistake: {message}"
+                        break
+                if not named:
+                    judge_cache_values(cache, want_cache, fed, label, named_only=True)
+                raise CheckFailed(f"{label}: the logits differ from a full forward over all {seen} tokens by up to "
+                                  f"{err:.3g} (more than {TOLERANCE}){named}")
+            judge_cache_values(cache, want_cache, fed, label)
+            worst = max(worst, float(err))
+    return f"3 runs (batch 1-3, chunks of 1-4 tokens) match the full forward, max abs error {worst:.1e}"
+
+
+@checks.behaviour("load_cached_gpt2 compiles with a symbolic cache length and decodes like the full forward")
+def compiled(ctx):
+    from max.experimental.nn import Module
+
+    cfg = ctx.config()
+    hf, ours = hf_checkpoint(ctx, cfg, prefixed=False)
+    with ctx.compiling(COMPILE_LABEL):
+        try:
+            model = ctx.learner.load_cached_gpt2(cfg, hf)
+        except NotImplementedError:
+            raise CheckFailed("load_cached_gpt2 is still a placeholder") from None
+        except Exception as exc:
+            text = str(exc)
+            symbolic = "SymbolicDim" in text or "symbolic" in text.lower() or "Dim" in type(exc).__name__
+            from gpt2tutor.checking.context import learner_traceback
+
+            raise CheckFailed("compiling your cached model failed" + (f": {SYMBOLIC_HINT}" if symbolic else "")
+                              + f"\n{learner_traceback(exc, ctx.exercises)}") from None
+    if isinstance(model, Module):
+        raise CheckFailed("load_cached_gpt2 returned the module itself, which runs op by op: return what "
+                          "model.compile(...) returns")
+    ids = ctx.token_ids(cfg.vocab_size, 2, 7)
+    splits = [3, 2, 1, 1]
+    final = None
+    for label, got, cache, fed in run_chunks(ctx, model, cfg, ids, splits, "the compiled model"):
+        final = got
+        want, want_cache = np_cached_run(ours, cfg, [ids[:, :got.shape[1]]])
+        judge_cache_shapes(cache, want_cache, fed, label)
+        if not np.abs(got - want).max() <= TOLERANCE:
+            raise CheckFailed(f"{label}: the compiled model's logits differ from the full forward's by up to "
+                              f"{np.abs(got - want).max():.3g} (the eager model matched): does the graph compute "
+                              "what the eager code does? (load the converted weights; no Python branch on a shape)")
+        judge_cache_values(cache, want_cache, fed, label)
+    err = float(np.abs(final - full_logits(ours, cfg, ids)).max())
+    if not err <= TOLERANCE:
+        raise CheckFailed(f"the compiled model's logits differ from the full forward's by up to {err:.3g} "
+                          "(the eager model matched): does load_cached_gpt2 load the converted weights?")
+    return f"compiled once; prefill 3, a chunk of 2, then single tokens match, max abs error {err:.1e}"
