@@ -13,7 +13,7 @@ import numpy as np
 
 from gpt2tutor.checking import CheckFailed, Mistake, StepChecks
 
-from .check_10 import hidden_states, layer_norm, linear, softmax
+from ._numpy_gpt2 import gelu_tanh, hidden_states, layer_norm, linear, softmax
 from .check_12 import hf_checkpoint
 
 checks = StepChecks()
@@ -37,7 +37,7 @@ def np_attention(x, w, name, cfg, past_k, past_v, *, mask="causal"):
     def heads(t):
         return t.reshape(b, s, cfg.n_head, hd).transpose(0, 2, 1, 3)
 
-    q, k, v = (heads(t) for t in np.split(linear(x, w, f"{name}.c_attn"), 3, axis=-1))
+    q, k, v = (heads(t) for t in np.split(linear(x, w, f"{name}.c_attn."), 3, axis=-1))
     key, value = np.concatenate([past_k, k], axis=2), np.concatenate([past_v, v], axis=2)
     scores = q @ key.transpose(0, 1, 3, 2) / math.sqrt(hd)
     cols, rows = np.arange(p + s)[None, :], np.arange(s)[:, None]
@@ -46,7 +46,7 @@ def np_attention(x, w, name, cfg, past_k, past_v, *, mask="causal"):
     elif mask == "from_zero":  # as if nothing were cached: query i sees columns 0..i
         scores = scores + np.where(cols <= rows, 0.0, -np.inf)
     out = (softmax(scores) @ value).transpose(0, 2, 1, 3).reshape(b, s, e)
-    return linear(out, w, f"{name}.c_proj"), key, value
+    return linear(out, w, f"{name}.c_proj."), key, value
 
 
 def np_cached_run(w, cfg, chunks, *, positions_restart=False, mask="causal"):
@@ -63,15 +63,14 @@ def np_cached_run(w, cfg, chunks, *, positions_restart=False, mask="causal"):
         new_cache = []
         for i, (pk, pv) in enumerate(cache):
             p = f"transformer.h.{i}"
-            a, k, v = np_attention(layer_norm(x, w, f"{p}.ln_1", cfg.layer_norm_epsilon), w, f"{p}.attn", cfg, pk, pv,
-                                   mask=mask)
+            eps = cfg.layer_norm_epsilon
+            a, k, v = np_attention(layer_norm(x, w, eps, prefix=f"{p}.ln_1."), w, f"{p}.attn", cfg, pk, pv, mask=mask)
             x = x + a
-            h = linear(layer_norm(x, w, f"{p}.ln_2", cfg.layer_norm_epsilon), w, f"{p}.mlp.c_fc")
-            h = 0.5 * h * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (h + 0.044715 * h**3)))
-            x = x + linear(h, w, f"{p}.mlp.c_proj")
+            h = gelu_tanh(linear(layer_norm(x, w, eps, prefix=f"{p}.ln_2."), w, f"{p}.mlp.c_fc."))
+            x = x + linear(h, w, f"{p}.mlp.c_proj.")
             new_cache.append((k, v))
         cache = new_cache
-        outs.append(layer_norm(x, w, "transformer.ln_f", cfg.layer_norm_epsilon) @ w["lm_head.weight"].T)
+        outs.append(layer_norm(x, w, cfg.layer_norm_epsilon, prefix="transformer.ln_f.") @ w["lm_head.weight"].T)
         seen += s
     return np.concatenate(outs, axis=1), cache
 

@@ -24,13 +24,14 @@ def cached_attention(attn, hidden_states, past_key, past_value):
     past_key, past_value: [batch, n_head, past, head_dim], the keys and values of the tokens before them.
     Returns (output [batch, seq, n_embd], key and value [batch, n_head, past + seq, head_dim]).
     """
-    # TODO: q, k, v from attn.c_attn, split into heads: [batch, n_head, seq, head_dim].
+    # TODO: q, k, v from attn.c_attn, each split into heads with attn.split_heads (step 07):
+    #       [batch, n_head, seq, head_dim].
     # TODO: append the new k and v to the cached ones along the sequence axis.
     # TODO: scores of the new queries against every key: [batch, n_head, seq, past + seq].
     # TODO: the mask: every cached key is visible; among the new keys, query i sees 0..i.
     #       causal_mask(seq, past) says exactly that, but only while past is a Python int;
     #       in a compiled graph `past` is symbolic (read the lesson for the form that traces).
-    # TODO: softmax, weights @ values, merge the heads, attn.c_proj. Return (output, key, value).
+    # TODO: softmax, weights @ values, attn.merge_heads, attn.c_proj. Return (output, key, value).
     raise NotImplementedError("TODO: attention with a cache")
 
 

@@ -19,7 +19,7 @@ from gpt2tutor.cli import COMMANDS, app
 from gpt2tutor.cli.session import dependency_notes
 from gpt2tutor.curriculum import STEPS, get_step
 from gpt2tutor.grading import imported_steps
-from gpt2tutor.state import State, save
+from gpt2tutor.state import SCHEMA, State, save
 from gpt2tutor.workspace import Workspace
 from processes import descendants, finish, interrupt, left_behind, read_until, tutor, wait_until
 
@@ -77,7 +77,7 @@ def test_start_check_solution_check_list(ws: Path) -> None:
     exercise = ws / "exercises" / STEP.filename
     assert exercise.read_text() == STEP.skeleton()
     assert all((ws / "exercises" / s.filename).is_file() for s in STEPS)
-    assert state_json(ws)["schema"] == 1
+    assert state_json(ws)["schema"] == SCHEMA
 
     failing = cli("check", "04", "--force", "--json", "-w", ws)
     assert failing.exit_code == 1, failing.output
@@ -356,14 +356,16 @@ def test_open_and_show_follow_unlocking(ws: Path) -> None:
 
 # --- bad input: one line on stderr, exit 2, never a traceback ------------------------------------
 
+PAST_THE_END = str(len(STEPS) + 1)  # a step number the course does not have
+
 BAD_INPUTS = [
-    ("check 13", lambda ws: ["check", "13", "-w", ws]),
+    ("check past the end", lambda ws: ["check", PAST_THE_END, "-w", ws]),
     ("check 0", lambda ws: ["check", "0", "-w", ws]),
     ("check abc", lambda ws: ["check", "abc", "-w", ws]),
     ("check ../x", lambda ws: ["check", "../x", "-w", ws]),
     ("check absolute path", lambda ws: ["check", str(ws / "exercises" / "step_04.py"), "-w", ws]),
     ("check empty", lambda ws: ["check", "", "-w", ws]),
-    ("check step_13", lambda ws: ["check", "step_13", "-w", ws]),
+    ("check step_NN past the end", lambda ws: ["check", f"step_{PAST_THE_END}", "-w", ws]),
     ("check 7.5", lambda ws: ["check", "7.5", "-w", ws]),
     ("check -1", lambda ws: ["check", "-1", "-w", ws]),
     ("check step and --all", lambda ws: ["check", "04", "--all", "-w", ws]),
@@ -379,7 +381,7 @@ BAD_INPUTS = [
     ("solution abc", lambda ws: ["solution", "abc", "--yes", "-w", ws]),
     ("solution on a pipe without --yes", lambda ws: ["solution", "04", "-w", ws]),
     ("reset without a step", lambda ws: ["reset", "-w", ws]),
-    ("reset 13", lambda ws: ["reset", "13", "--yes", "-w", ws]),
+    ("reset past the end", lambda ws: ["reset", PAST_THE_END, "--yes", "-w", ws]),
     ("reset on a pipe without --yes", lambda ws: ["reset", "04", "-w", ws]),
     ("--workspace missing", lambda ws: ["list", "-w", ws.parent / "nowhere"]),
     ("--workspace a file", lambda ws: ["list", "-w", ws / "exercises" / "step_01.py"]),

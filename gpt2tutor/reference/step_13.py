@@ -19,18 +19,14 @@ def cached_attention(attn, hidden_states, past_key, past_value):
     hidden_states: [batch, seq, n_embd], the new tokens; past_key, past_value: [batch, n_head, past, head_dim].
     Returns (output [batch, seq, n_embd], key and value [batch, n_head, past + seq, head_dim]).
     """
-    batch, seq = hidden_states.shape[0], hidden_states.shape[1]
-    n_head, head_dim = int(past_key.shape[1]), int(past_key.shape[3])  # static: plain ints
+    head_dim = int(past_key.shape[3])  # static: a plain int
     past = past_key.shape[2]  # symbolic once compiled: never int() it
-    n_embd = n_head * head_dim
+    seq = hidden_states.shape[1]
+    n_embd = int(hidden_states.shape[2])
     q, k, v = F.split(attn.c_attn(hidden_states), [n_embd, n_embd, n_embd], axis=-1)
-
-    def heads(x):  # [batch, seq, n_embd] -> [batch, n_head, seq, head_dim]
-        return x.reshape([batch, seq, n_head, head_dim]).transpose(1, 2)
-
-    q = heads(q)
-    key = F.concat([past_key, heads(k)], axis=2)  # the cache grows along the sequence axis
-    value = F.concat([past_value, heads(v)], axis=2)
+    q = attn.split_heads(q)  # step 07's own split: [batch, n_head, seq, head_dim]
+    key = F.concat([past_key, attn.split_heads(k)], axis=2)  # the cache grows along the sequence axis
+    value = F.concat([past_value, attn.split_heads(v)], axis=2)
 
     scores = q @ key.transpose(-2, -1) / math.sqrt(head_dim)  # [batch, n_head, seq, past + seq]
     # causal_mask(seq, past) says the same, but band_part needs `past` as a Python int; this form traces:
@@ -38,8 +34,7 @@ def cached_attention(attn, hidden_states, past_key, past_value):
     visible = F.zeros([seq, past], dtype=scores.dtype, device=scores.device)
     mask = F.concat([visible, causal_mask(seq, 0, dtype=scores.dtype, device=scores.device)], axis=1)
     weights = F.softmax(scores + mask, axis=-1)
-    out = (weights @ value).transpose(1, 2).reshape([batch, seq, n_embd])
-    return attn.c_proj(out), key, value
+    return attn.c_proj(attn.merge_heads(weights @ value)), key, value
 
 
 class GPT2CachedLMHeadModel(GPT2LMHeadModel):

@@ -22,7 +22,9 @@ def generate_next_token(model, input_ids, *, temperature=1.0, top_k=None, do_sam
 def generate_tokens(model, input_ids, max_new_tokens, *, temperature=1.0, top_k=None, do_sample=True, seed=None):
     if seed is not None:
         random.set_seed(seed)
+    new = input_ids  # the model caches what it has seen: the prompt once, then one token a call
     for _ in range(max_new_tokens):
-        token = generate_next_token(model, input_ids, temperature=temperature, top_k=top_k, do_sample=do_sample)
+        token = generate_next_token(model, new, temperature=temperature, top_k=top_k, do_sample=do_sample)
         input_ids = F.concat([input_ids, token], axis=1)
+        new = token
     return input_ids

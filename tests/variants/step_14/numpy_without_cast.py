@@ -27,9 +27,11 @@ def generate_next_token(model, input_ids, *, temperature=1.0, top_k=None, do_sam
 
 def generate_tokens(model, input_ids, max_new_tokens, *, temperature=1.0, top_k=None, do_sample=True, seed=None):
     ids = input_ids.to_numpy()
+    fresh = ids  # what the model has not seen yet
     for i in range(max_new_tokens):
         step_seed = seed if i == 0 else None
-        token = generate_next_token(model, Tensor.from_dlpack(ids), temperature=temperature, top_k=top_k,
-                                    do_sample=do_sample, seed=step_seed)
-        ids = np.concatenate([ids, token.to_numpy()], axis=1)
+        token = generate_next_token(model, Tensor.from_dlpack(np.ascontiguousarray(fresh)), temperature=temperature,
+                                    top_k=top_k, do_sample=do_sample, seed=step_seed)
+        fresh = token.to_numpy()
+        ids = np.concatenate([ids, fresh], axis=1)
     return Tensor.from_dlpack(ids)
