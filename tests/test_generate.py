@@ -166,7 +166,7 @@ def test_same_seed_same_text(checkpoint: Path, extra: list[str]) -> None:
 
 def test_learner_sampling_honours_seed_top_k_and_temperature(checkpoint: Path, hf_greedy: list[int],
                                                              solved: Path) -> None:
-    """The learner's step-12 code on their model (built once here): seeds differ, top-k 1 is greedy, a tiny
+    """The learner's step-14 sampling on their cached model (built once here): seeds differ, top-k 1 is greedy, a tiny
     temperature is greedy and a large one is not; and `generate --seed --top-k --temperature` gives
     exactly what those settings give (each CLI run builds the model again: one run is enough)."""
     from gpt2tutor.generation.checkpoint import resolve
@@ -177,7 +177,7 @@ def test_learner_sampling_honours_seed_top_k_and_temperature(checkpoint: Path, h
     prompt_ids = transformers.AutoTokenizer.from_pretrained(checkpoint).encode(PROMPT)
     exercises, device, new = solved / "exercises", pick_device("cpu"), 8
     with learner_imports(exercises) as modules:
-        model = LearnerModel(modules, found.config, found.state_dict(), device, exercises)
+        model = LearnerModel(modules, found.config, found.hf_state_dict(), device, exercises)
 
         def sample(seed: int, temperature: float, top_k: int | None = None) -> list[int]:
             return generate_with_learner_code(

@@ -171,6 +171,7 @@ def generate_with_learner_code(modules: dict[str, ModuleType], model: LearnerMod
     """Runs the learner's generate_tokens; returns the new token ids (reported through on_token as they come)."""
     from max.experimental.tensor import Tensor
 
+    model.reset()  # a new generation starts from an empty cache
     stream = StreamingModel(model, len(prompt_ids), on_token, top_p=None if greedy else top_p,
                             temperature=temperature)
     ids = Tensor.from_dlpack(np.asarray([prompt_ids], dtype=np.int64)).to(device)
