@@ -65,7 +65,13 @@ def free_port() -> int:
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Nothing listens there: a new server could bind it (with SO_REUSEADDR, as servers do) and connecting fails."""
+    with socket.socket() as probe:
+        probe.settimeout(2)
+        if probe.connect_ex((host, port)) == 0:
+            return False
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:

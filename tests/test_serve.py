@@ -35,7 +35,7 @@ from serving_support import (  # noqa: E402
 
 PROMPTS = ["Once upon a time", "The small model", "It read the same"]
 MAX_TOKENS = 20
-READY_TIMEOUT_S = 900
+READY_TIMEOUT_S = 1800  # a cold compile on a loaded 2-core machine takes many minutes
 ENV = {"GPT2TUTOR_WORKSPACE": None, "COLUMNS": "200", "NO_COLOR": "1", "GPT2TUTOR_DEBUG": None}
 app = build_app(["serve"])
 runner = CliRunner()

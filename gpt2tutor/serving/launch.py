@@ -56,8 +56,12 @@ def is_loopback(host: str) -> bool:
 
 
 def port_in_use(host: str, port: int) -> bool:
-    """True when something already listens on host:port (or the address can't be bound)."""
+    """True when something already listens on host:port (or the address can't be bound).
+
+    SO_REUSEADDR as servers set it: connections closed a moment ago (TIME_WAIT) don't count.
+    """
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:

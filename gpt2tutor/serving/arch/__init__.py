@@ -19,12 +19,26 @@ MAX's.
 
 from max.graph.weights import WeightsFormat
 from max.pipelines.context import TextContext
+from max.pipelines.context.exceptions import InputError
 from max.pipelines.kv_cache.memory_planner import PagedMemoryPlanner
 from max.pipelines.lib import SupportedArchitecture, TextTokenizer
 from max.pipelines.modeling.types import PipelineTask
 
 from .config import GPT2ArchConfig
 from .model import GPT2PipelineModel
+
+
+def leaves_room_to_generate(context: TextContext) -> None:
+    """Refuses (HTTP 400) a request that can't generate a token: max_tokens 0, or a prompt filling the context.
+
+    MAX 26.7 accepts max_tokens=0 and then samples one token anyway.
+    """
+    prompt = context.tokens.prompt_length
+    if context.sampling_params.max_new_tokens == 0:
+        raise InputError("max_tokens must be at least 1")
+    if context.max_length <= prompt:
+        raise InputError(f"the prompt ({prompt} tokens) fills the model's context: nothing is left to generate")
+
 
 gpt2 = SupportedArchitecture(
     name="GPT2LMHeadModel",  # matches config.json's "architectures"
@@ -40,6 +54,7 @@ gpt2 = SupportedArchitecture(
     memory_planner=PagedMemoryPlanner,
     multi_gpu_supported=False,
     supports_overlap_scheduler=False,  # execute() reads logits on the host at every step
+    context_validators=[leaves_room_to_generate],
 )
 
 ARCHITECTURES = [gpt2]
