@@ -7,6 +7,7 @@ architecture package in gpt2tutor/serving/arch and waits, visibly, until it answ
 from __future__ import annotations
 
 import shlex
+import signal
 import tempfile
 from pathlib import Path
 from typing import Annotated, Optional
@@ -79,6 +80,7 @@ def serve(
                              exercises=ws.exercises.resolve() if ws else None,
                              device=device.value, max_batch_size=max_batch_size)
     log_path = Path(tempfile.gettempdir()) / f"{PROG}-serve-{port}.log"
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the server as Ctrl-C does
     server = Server(settings, log_path)
     try:
         ready_s = _wait_until_ready(server, reference)
@@ -88,6 +90,10 @@ def serve(
     finally:
         server.stop()
         err.print("Server stopped.", style="dim")
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _wait_until_ready(server, reference: bool) -> float:
