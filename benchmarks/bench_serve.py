@@ -4,8 +4,8 @@
 
 Prints, for the tutor's reference model (KV cache per request) and the learner's model (the
 reference solutions, replaying the whole sequence each token), both behind the real `max serve`:
-- time from `gpt2tutor serve` to the first answer from /v1/models, with a cold MAX cache (a
-  temporary XDG_CACHE_HOME) and a warm one;
+- time from `gpt2tutor serve` to the first answer from /v1/models: with a cold MAX cache (a
+  temporary XDG_CACHE_HOME), the first start in your own cache, and a second (warm) start;
 - tokens/s and requests/s for 1 and 4 concurrent clients (greedy, fixed prompt and length).
 The peer, measured in the same run: HF transformers' own `generate` (KV-cached, in process, no
 server) on the same checkpoint. MAX 26.7 ships no GPT-2 architecture of its own, so there is no
@@ -134,6 +134,10 @@ def main() -> None:
             proc, row["ready_cold_s"] = serve(args, cold, work / f"{kind}-cold.log", opts.timeout)
             proc.ctrl_c()
             proc.kill_everything()
+        # the first start in your own cache compiles whatever it lacks; the second finds all of it there
+        proc, row["ready_first_s"] = serve(args, None, work / f"{kind}-first.log", opts.timeout)
+        proc.ctrl_c()
+        proc.kill_everything()
         proc, row["ready_warm_s"] = serve(args, None, work / f"{kind}.log", opts.timeout)
         try:
             for clients in (1, 4):
