@@ -97,6 +97,17 @@ def test_four_concurrent_requests_are_all_correct(server, expected: dict[str, st
     assert texts == [expected[p] for p in prompts]
 
 
+def test_a_client_leaving_mid_stream_disturbs_no_one(server, expected: dict[str, str]) -> None:
+    stream = client(server).completions.create(model="tiny-gpt2", prompt=PROMPTS[1], max_tokens=60,
+                                               temperature=0, stream=True)
+    with ThreadPoolExecutor(1) as pool:
+        other = pool.submit(complete, server, PROMPTS[2])
+        next(iter(stream))
+        stream.close()  # hang up after the first chunk
+        assert other.result() == expected[PROMPTS[2]]
+    assert complete(server, PROMPTS[0]) == expected[PROMPTS[0]]
+
+
 BAD_REQUESTS = {
     "malformed JSON": b'{"model": "tiny-gpt2", "prompt": "Once',
     "no prompt": {"model": "tiny-gpt2", "max_tokens": 5},
@@ -179,6 +190,17 @@ def test_without_the_serving_extra_it_names_the_command(monkeypatch, checkpoint:
 
     monkeypatch.setattr(launch, "SERVE_MODULES", (*launch.SERVE_MODULES, "no_such_module_for_serving"))
     assert_one_line_error(cli("--reference", "--model", checkpoint), "pip install 'gpt2tutor[serve]'")
+
+
+def test_doctor_says_whether_serving_is_installed(monkeypatch) -> None:
+    from gpt2tutor.serving import launch
+
+    doctor = build_app(["doctor"])
+    result = runner.invoke(doctor, ["doctor"], env=ENV)
+    assert "Serving" in result.stdout and "installed: `gpt2tutor serve`" in result.stdout, result.stdout
+    monkeypatch.setattr(launch, "SERVE_MODULES", ("no_such_module_for_serving",))
+    result = runner.invoke(doctor, ["doctor"], env=ENV)
+    assert "pip install 'gpt2tutor[serve]'" in result.stdout, result.stdout
 
 
 def test_a_port_in_use_is_one_line(checkpoint: Path) -> None:
