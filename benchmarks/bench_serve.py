@@ -27,7 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _procs import load  # noqa: E402
-from serving_support import ServeProcess, free_port, post  # noqa: E402
+from serving_support import ServeProcess, post  # noqa: E402
+
+from gpt2tutor.serving.launch import free_port  # noqa: E402
 
 PROMPT = " ".join(f"w{i}" for i in range(1, 17))  # 16 tokens
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import metadata
@@ -69,3 +70,11 @@ def cache_dir() -> Path:
 def cache_is_warm() -> bool:
     """Whether `max warm-interpreter-cache` has prepared this machine for the installed MAX."""
     return maxinternals.warm_stamp_matches(cache_dir(), max_version())
+
+
+def max_command() -> list[str]:
+    """`max`, from this Python's own environment (never another one's `max` on the PATH)."""
+    sibling = Path(sys.executable).with_name("max")
+    if sibling.is_file() and os.access(sibling, os.X_OK):
+        return [str(sibling)]
+    return [sys.executable, "-c", maxinternals.MAX_COMMAND_FALLBACK]

@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
+
+import processes
+
+from gpt2tutor.serving.launch import port_in_use
 
 STORY = ("Once upon a time there was a small model that learned to write. It read the same short story "
          "again and again, and every time it guessed the next word a little better. The end. ")
-CLI = [sys.executable, "-c", "from gpt2tutor.cli import main; main()"]
 
 
 def save_checkpoint(folder: Path, *, n_positions: int = 96, n_embd: int = 48, n_layer: int = 2, n_head: int = 4,
@@ -58,54 +61,13 @@ def hf_greedy_text(folder: Path, prompt: str, max_tokens: int) -> str:
     return tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    """Nothing listens there: a new server could bind it (with SO_REUSEADDR, as servers do) and connecting fails."""
+    """Nothing listens there: connecting fails, and a new server could bind it."""
     with socket.socket() as probe:
         probe.settimeout(2)
         if probe.connect_ex((host, port)) == 0:
             return False
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def descendants(pid: int) -> set[int]:
-    """Every live process below `pid`, from /proc (Linux)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+    return not port_in_use(host, port)
 
 
 def listening_addresses(pids: set[int]) -> set[tuple[str, int]]:
@@ -144,28 +106,35 @@ def listening_addresses(pids: set[int]) -> set[tuple[str, int]]:
 
 
 class ServeProcess:
-    """`gpt2tutor serve ...` as a learner runs it in a terminal: its own process group, Ctrl-C = SIGINT to it."""
+    """`gpt2tutor serve ...` as a learner runs it in a terminal: its own process group, Ctrl-C = SIGINT to it.
+
+    Started as tests/processes.py starts the tutor: SIGINT back at its default whatever the runner inherited,
+    and every process below it (max serve runs in a session of its own) carrying the same mark.
+    """
 
     def __init__(self, args: list[str], port: int, env: dict | None = None, log: Path | None = None):
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.log = log
         out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
-        self.proc = subprocess.Popen([*CLI, "serve", *args, "--port", str(port)], stdin=subprocess.DEVNULL,
-                                     stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                     env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})})
-        self.seen: set[int] = set()  # every process seen below the CLI, for the cleanup check
+        full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {}), processes.MARK: uuid.uuid4().hex}
+        self.proc = subprocess.Popen([sys.executable, "-c", processes.LAUNCH, "serve", *args, "--port", str(port)],
+                                     stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                     process_group=0, env=full_env)
+        self.proc.mark = full_env[processes.MARK]  # type: ignore[attr-defined]
+
+    def live_processes(self) -> list[int]:
+        """The CLI and every live process it started."""
+        return processes.marked(self.proc.mark)  # type: ignore[attr-defined]
 
     def wait_ready(self, timeout: float) -> float:
         t0 = time.monotonic()
         while time.monotonic() - t0 < timeout:
-            self.seen |= descendants(self.proc.pid)
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gpt2tutor serve exited with {self.proc.returncode}: {self.tail()}")
             try:
                 with urllib.request.urlopen(f"{self.url}/v1/models", timeout=2) as r:
                     if r.status == 200:
-                        self.seen |= descendants(self.proc.pid)
                         return time.monotonic() - t0
             except (urllib.error.URLError, OSError):
                 pass
@@ -178,26 +147,19 @@ class ServeProcess:
         return " | ".join(self.log.read_text(errors="replace").splitlines()[-5:])
 
     def ctrl_c(self, timeout: float = 60) -> int | None:
-        self.seen |= descendants(self.proc.pid)
-        os.killpg(self.proc.pid, signal.SIGINT)
+        processes.interrupt(self.proc)
         try:
             return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             return None
 
+    def left_behind(self) -> list[int]:
+        """After the CLI exited: the processes it started still running a few seconds on."""
+        return processes.left_behind(self.proc)
+
     def kill_everything(self) -> None:
         """The safety net: SIGKILL to the CLI's group and to every process it started."""
-        self.seen |= descendants(self.proc.pid)
-        for pid in [self.proc.pid, *self.seen]:
-            for kill in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
-                try:
-                    kill()
-                except (ProcessLookupError, PermissionError):
-                    pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
+        processes.kill_everything(self.proc)
 
 
 def post(url: str, body: bytes | dict, timeout: float = 60) -> tuple[int, dict | str]:

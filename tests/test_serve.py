@@ -21,11 +21,10 @@ pytest.importorskip("uvicorn", reason="serving is not installed: pip install 'gp
 
 from gpt2tutor.cli import build_app  # noqa: E402
 from gpt2tutor.curriculum import STEPS  # noqa: E402
+from gpt2tutor.serving.launch import free_port  # noqa: E402
 
 from serving_support import (  # noqa: E402
     ServeProcess,
-    alive,
-    free_port,
     hf_greedy_text,
     listening_addresses,
     port_is_free,
@@ -139,7 +138,7 @@ def test_max_tokens_beyond_the_context_is_refused_or_capped(server, checkpoint: 
 
 
 def test_listens_on_loopback_only(server) -> None:
-    addresses = listening_addresses({server.proc.pid, *server.seen})
+    addresses = listening_addresses(set(server.live_processes()))
     assert ("127.0.0.1", server.port) in addresses, addresses
     assert all(addr in ("127.0.0.1", "::1") for addr, _ in addresses), addresses
 
@@ -149,7 +148,7 @@ def test_ctrl_c_stops_every_process_and_frees_the_port(server) -> None:
     code = server.ctrl_c()
     assert code is not None, "gpt2tutor serve did not exit within 60 s of Ctrl-C"
     assert code in (0, 130), server.tail()
-    left = [pid for pid in server.seen if alive(pid)]
+    left = server.left_behind()
     assert not left, f"processes left after Ctrl-C: {left}"
     assert port_is_free(server.port)
 

@@ -8,6 +8,7 @@ not their caller's signal mask. Here they run in a pytest started with SIGINT ig
 
 from __future__ import annotations
 
+import importlib.util
 import signal
 import subprocess
 import sys
@@ -19,6 +20,8 @@ CTRL_C_TESTS = [
     "tests/test_cli.py::test_ctrl_c_during_a_watch_recheck_leaves_no_process",
     "tests/test_generate.py::test_ctrl_c_during_generate_exits_130_cleanly[1.0]",
 ]
+if importlib.util.find_spec("uvicorn") is not None:  # the serving extra (tests/test_serve.py skips without it)
+    CTRL_C_TESTS.append("tests/test_serve.py::test_ctrl_c_stops_every_process_and_frees_the_port")
 # The inner pytest refuses to start unless SIGINT really is ignored in it.
 INNER = ("import signal, sys\n"
          "assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN, 'SIGINT is not ignored'\n"

@@ -67,7 +67,9 @@ def serve(
         raise CliError(f"port {port} on {host} is already in use (another server?): stop it, or pick another "
                        f"with --port")
 
+    from .. import quiet
     from ..generation.checkpoint import CheckpointError, resolve
+    from ..maxenv import interrupts_deferred
     from ..serving.launch import Server, ServeSettings
 
     try:
@@ -80,20 +82,23 @@ def serve(
                              exercises=ws.exercises.resolve() if ws else None,
                              device=device.value, max_batch_size=max_batch_size)
     log_path = Path(tempfile.gettempdir()) / f"{PROG}-serve-{port}.log"
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the server as Ctrl-C does
-    server = Server(settings, log_path)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops the server as Ctrl-C does
+    quiet.foreign_notices_off()  # inherited by MAX's processes: its log, shown while it starts, says what matters
+    server = None
     try:
+        with interrupts_deferred():  # a Ctrl-C now waits until `server` holds the process, so stop() reaches it
+            try:
+                server = Server(settings, log_path)
+            except OSError as exc:
+                raise CliError(f"can't start max serve: {exc.strerror or exc}") from None
         ready_s = _wait_until_ready(server, reference)
         _print_ready(settings, ready_s, log_path)
         server.process.wait()  # until Ctrl-C, or until MAX stops by itself
         raise CliError(f"max serve stopped by itself ({server.last_log_line()}); its log: {log_path}", code=1)
     finally:
-        server.stop()
-        err.print("Server stopped.", style="dim")
-
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
+        if server is not None:
+            server.stop()
+            err.print("Server stopped.", style="dim")
 
 
 def _wait_until_ready(server, reference: bool) -> float:
@@ -145,6 +150,7 @@ def _print_ready(settings, ready_s: float, log_path: Path) -> None:
 def _eject(folder: Path, reference: bool) -> None:
     from importlib import resources
 
+    from ..files import write_atomic
     from ..serving.models import ENV_EXERCISES, ENV_MODEL
 
     folder = folder.expanduser()
@@ -156,10 +162,9 @@ def _eject(folder: Path, reference: bool) -> None:
         raise CliError(f"{folder} already holds {clashes[0]}: eject into a new folder, so no file of yours is "
                        "overwritten")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
         source = resources.files("gpt2tutor.serving.arch")
         for name in EJECT_FILES:
-            (folder / name).write_text(source.joinpath(name).read_text(encoding="utf-8"), encoding="utf-8")
+            write_atomic(folder / name, source.joinpath(name).read_text(encoding="utf-8"))
     except OSError as exc:
         raise CliError(f"can't write into {folder}: {exc.strerror or exc}") from None
     kind = "reference" if reference else "learner"

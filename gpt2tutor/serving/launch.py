@@ -16,14 +16,13 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import maxinternals
+from .. import maxenv
 from .models import ENV_EXERCISES, ENV_MODEL
 
 ARCH_PACKAGE = "gpt2tutor.serving.arch"
@@ -75,14 +74,6 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def max_command() -> list[str]:
-    """`max`, from this Python's own environment (never another one's `max` on the PATH)."""
-    sibling = Path(sys.executable).with_name("max")
-    if sibling.is_file() and os.access(sibling, os.X_OK):
-        return [str(sibling)]
-    return [sys.executable, "-c", maxinternals.WARM_COMMAND_FALLBACK]
-
-
 @dataclass(frozen=True)
 class ServeSettings:
     folder: Path  # the checkpoint: config.json, model.safetensors, tokenizer files
@@ -101,7 +92,7 @@ class ServeSettings:
         return f"http://{host}:{self.port}"
 
     def command(self) -> list[str]:
-        return [*max_command(), "serve",
+        return [*maxenv.max_command(), "serve",
                 "--model", str(self.folder), "--served-model-name", self.name,
                 "--custom-architectures", self.architectures,
                 "--devices", self.device, "--host", self.host, "--port", str(self.port),
@@ -132,8 +123,13 @@ class Server:
         self.settings = settings
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(settings.command(), env=settings.environment(), stdin=subprocess.DEVNULL,
-                                        stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            self.process = subprocess.Popen(settings.command(), env=settings.environment(),
+                                            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+        except OSError:
+            self._log.close()
+            raise
         self.pgid = self.process.pid  # a new session: its leader's pid is the group id
 
     def last_log_line(self) -> str:
