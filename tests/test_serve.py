@@ -8,6 +8,8 @@ for the module on a free loopback port; every process it starts is killed in a `
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -237,3 +239,13 @@ def test_eject_writes_the_package_and_never_overwrites(tmp_path: Path) -> None:
     assert_one_line_error(cli("--eject", target), "already holds")
     assert (target / "model.py").read_text() == "# my changes\n"
     assert_one_line_error(cli("--eject", tmp_path / "not-a-name"), "identifier")
+
+
+def test_eject_loads_no_max(tmp_path: Path) -> None:
+    """Importing the architecture package loads MAX's pipelines, which set MODULAR_* variables that every
+    later child process inherits: eject copies it as files instead (checked in a fresh process)."""
+    code = ("import sys\nfrom typer.testing import CliRunner\nfrom gpt2tutor.cli import build_app\n"
+            f"r = CliRunner().invoke(build_app(['serve']), ['serve', '--eject', {str(tmp_path / 'pkg')!r}])\n"
+            "print(r.exit_code, sorted(m for m in sys.modules if m.partition('.')[0] == 'max'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "0 []", out.stdout + out.stderr

@@ -162,7 +162,7 @@ def _eject(folder: Path, reference: bool) -> None:
         raise CliError(f"{folder} already holds {clashes[0]}: eject into a new folder, so no file of yours is "
                        "overwritten")
     try:
-        source = resources.files("gpt2tutor.serving.arch")
+        source = resources.files("gpt2tutor.serving") / "arch"  # as files: importing the package would load MAX
         for name in EJECT_FILES:
             write_atomic(folder / name, source.joinpath(name).read_text(encoding="utf-8"))
     except OSError as exc:
