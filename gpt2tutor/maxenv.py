@@ -47,6 +47,17 @@ def interrupts_deferred() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
+def child_environment(**extra: str) -> dict[str, str]:
+    """The environment to start a process with: os.environ as Python knows it, plus `extra`.
+
+    Loading MAX's Mojo runtime sets PYTHONEXECUTABLE (to the first python3 on PATH), PYTHONPATH and
+    MOJO_PYTHON_LIBRARY in the C environment, where os.environ never sees them. A child Python that inherits
+    them starts as that other Python: from a virtual environment, without its packages. An explicit
+    environment leaves them out.
+    """
+    return {**os.environ, **extra}
+
+
 def max_version() -> str | None:
     try:
         return metadata.version("max")

@@ -23,6 +23,7 @@ pytest.importorskip("uvicorn", reason="serving is not installed: pip install 'gp
 
 from gpt2tutor.cli import build_app  # noqa: E402
 from gpt2tutor.curriculum import STEPS  # noqa: E402
+from gpt2tutor.maxenv import child_environment  # noqa: E402
 from gpt2tutor.serving.launch import free_port  # noqa: E402
 
 from serving_support import (  # noqa: E402
@@ -247,5 +248,6 @@ def test_eject_loads_no_max(tmp_path: Path) -> None:
     code = ("import sys\nfrom typer.testing import CliRunner\nfrom gpt2tutor.cli import build_app\n"
             f"r = CliRunner().invoke(build_app(['serve']), ['serve', '--eject', {str(tmp_path / 'pkg')!r}])\n"
             "print(r.exit_code, sorted(m for m in sys.modules if m.partition('.')[0] == 'max'))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True,
+                         env=child_environment())
     assert out.stdout.strip() == "0 []", out.stdout + out.stderr

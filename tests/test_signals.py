@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from gpt2tutor.maxenv import child_environment
+
 ROOT = Path(__file__).resolve().parent.parent
 CTRL_C_TESTS = [
     "tests/test_cli.py::test_ctrl_c_during_check_exits_130_and_records_nothing",
@@ -37,6 +39,6 @@ def test_ctrl_c_tests_pass_with_sigint_ignored_by_the_caller(tmp_path: Path) -> 
     proc = subprocess.run(
         [sys.executable, "-c", INNER, "-q", "-p", "no:cacheprovider", "--basetemp", str(tmp_path / "inner"),
          *CTRL_C_TESTS],
-        cwd=ROOT, preexec_fn=_ignore_sigint, capture_output=True, text=True, timeout=900)
+        cwd=ROOT, preexec_fn=_ignore_sigint, capture_output=True, text=True, timeout=900, env=child_environment())
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
     assert f"{len(CTRL_C_TESTS)} passed" in proc.stdout, proc.stdout[-3000:]

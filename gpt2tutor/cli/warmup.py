@@ -287,7 +287,7 @@ def full_warm(ui: Console) -> bool:
 def _run(ui: Console) -> tuple[int, str]:
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = maxenv.child_environment(PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(command(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, errors="replace", bufsize=1, env=env, start_new_session=True)
     done, lines, started = 0, [], time.monotonic()

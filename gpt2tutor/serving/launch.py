@@ -99,7 +99,7 @@ class ServeSettings:
                 "--max-batch-size", str(self.max_batch_size)]
 
     def environment(self) -> dict[str, str]:
-        env = dict(os.environ)
+        env = maxenv.child_environment()
         env.update({
             "MAX_SERVE_DISABLE_TELEMETRY": "1",
             "MAX_SERVE_HOST": self.host,  # the metrics endpoint, if anything enables it, binds here too
