@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import metadata
@@ -46,6 +47,17 @@ def interrupts_deferred() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
+def child_environment(**extra: str) -> dict[str, str]:
+    """The environment to start a process with: os.environ as Python knows it, plus `extra`.
+
+    Loading MAX's Mojo runtime sets PYTHONEXECUTABLE (to the first python3 on PATH), PYTHONPATH and
+    MOJO_PYTHON_LIBRARY in the C environment, where os.environ never sees them. A child Python that inherits
+    them starts as that other Python: from a virtual environment, without its packages. An explicit
+    environment leaves them out.
+    """
+    return {**os.environ, **extra}
+
+
 def max_version() -> str | None:
     try:
         return metadata.version("max")
@@ -69,3 +81,11 @@ def cache_dir() -> Path:
 def cache_is_warm() -> bool:
     """Whether `max warm-interpreter-cache` has prepared this machine for the installed MAX."""
     return maxinternals.warm_stamp_matches(cache_dir(), max_version())
+
+
+def max_command() -> list[str]:
+    """`max`, from this Python's own environment (never another one's `max` on the PATH)."""
+    sibling = Path(sys.executable).with_name("max")
+    if sibling.is_file() and os.access(sibling, os.X_OK):
+        return [str(sibling)]
+    return [sys.executable, "-c", maxinternals.MAX_COMMAND_FALLBACK]

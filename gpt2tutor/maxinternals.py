@@ -112,5 +112,5 @@ def warm_stamp_matches(cache_dir: Path, max_version: str | None) -> bool:
     return fields.get("version") == max_version and fields.get("cpu") == platform.machine()
 
 
-# `max warm-interpreter-cache` when no `max` executable is on the path
-WARM_COMMAND_FALLBACK = "import sys; from max._entrypoints.pipelines import main; sys.exit(main())"
+# `max` (warm-interpreter-cache, serve, ...) when this Python has no `max` executable beside it
+MAX_COMMAND_FALLBACK = "import sys; from max._entrypoints.pipelines import main; sys.exit(main())"

@@ -138,7 +138,7 @@ def launch() -> subprocess.Popen | None:
         return subprocess.Popen(
             [sys.executable, "-m", "gpt2tutor.prewarm"], stdin=subprocess.DEVNULL, stdout=log,
             stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env=maxenv.child_environment(PYTHONUNBUFFERED="1"),
         )
 
 

@@ -51,7 +51,7 @@ def tutor(*args: str, cwd: Path, env: dict | None = None, **popen) -> Iterator[s
     try:
         yield proc
     finally:
-        _kill_everything(proc)
+        kill_everything(proc)
 
 
 def interrupt(proc: subprocess.Popen) -> None:
@@ -140,7 +140,7 @@ def finish(proc: subprocess.Popen, timeout: float, seen: list[str] | None = None
     return code, output
 
 
-def _kill_everything(proc: subprocess.Popen) -> None:
+def kill_everything(proc: subprocess.Popen) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):

@@ -19,6 +19,7 @@ from gpt2tutor.cli import COMMANDS, app
 from gpt2tutor.cli.session import dependency_notes
 from gpt2tutor.curriculum import STEPS, get_step
 from gpt2tutor.grading import imported_steps
+from gpt2tutor.maxenv import child_environment
 from gpt2tutor.state import SCHEMA, State, save
 from gpt2tutor.workspace import Workspace
 from processes import descendants, finish, interrupt, left_behind, read_until, tutor, wait_until
@@ -67,7 +68,7 @@ def test_help_imports_nothing_heavy() -> None:
     code = ("import sys\nfrom gpt2tutor.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit as e:\n"
             "    code = e.code\nheavy = [m for m in ('max', 'torch', 'transformers', 'numpy') if m in sys.modules]\n"
             "print('HEAVY=' + ','.join(heavy), 'CODE=%s' % code)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=child_environment()).stdout
     assert "HEAVY= CODE=0" in out, out
 
 

@@ -17,6 +17,7 @@ import pytest
 from conftest import check_file
 from test_cli import cli, ws  # noqa: F401 - ws is a fixture
 from gpt2tutor.curriculum import get_step
+from gpt2tutor.maxenv import child_environment
 from gpt2tutor.state import SCHEMA, State, load, save
 from gpt2tutor.workspace import Workspace
 
@@ -160,7 +161,8 @@ def test_state_survives_sigkill_mid_write(tmp_path: Path) -> None:
     rng = random.Random(1234)
     writes = []
     for _ in range(50):
-        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)], stdout=subprocess.PIPE, text=True,
+                                env=child_environment())
         try:
             assert proc.stdout.readline() == "saved\n", "the writer never saved"
             time.sleep(rng.random() * 0.03)

@@ -26,6 +26,7 @@ tokenizers = pytest.importorskip("tokenizers")
 from gpt2tutor import state as state_store  # noqa: E402
 from gpt2tutor.cli import build_app  # noqa: E402
 from gpt2tutor.curriculum import STEPS  # noqa: E402
+from gpt2tutor.maxenv import child_environment  # noqa: E402
 from gpt2tutor.workspace import create  # noqa: E402
 from processes import finish, interrupt, left_behind, tutor, wait_until  # noqa: E402
 from test_perf_infra import own_cache, spawned, start_fake  # noqa: E402, F401 - fixtures
@@ -438,7 +439,8 @@ def test_maxs_compile_notice_is_left_to_the_tutor() -> None:
             "_eager_policy.record_cold_compile('gather_GatherOp_cpu_0_uint32_int64', 12.0, provisioned=False)\n")
 
     def stderr(mode: str) -> str:
-        return subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True, timeout=120).stderr
+        return subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True, timeout=120,
+                              env=child_environment()).stderr
 
     assert "on the fly" in stderr("bare")
     assert stderr("tuned") == ""

@@ -17,6 +17,7 @@ import pytest
 from gpt2tutor import grading
 from gpt2tutor.checking.results import Result, StepOutcome
 from gpt2tutor.curriculum import STEPS, following, get_step, prerequisites
+from gpt2tutor.maxenv import child_environment
 from gpt2tutor.state import State
 from gpt2tutor.workspace import Workspace
 
@@ -215,10 +216,23 @@ def test_max_private_modules_are_imported_from_one_module() -> None:
         assert not private.search(text), f"{path.relative_to(ROOT)} names MAX's private modules: use maxinternals"
 
 
+def test_every_process_the_package_starts_gets_an_explicit_environment() -> None:
+    """Inherited, the C environment carries what MAX's runtime set behind os.environ (maxenv.child_environment)."""
+    starters = {"Popen", "run", "call", "check_call", "check_output"}
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in starters
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "subprocess"):
+                assert any(k.arg == "env" for k in node.keywords), (
+                    f"{path.relative_to(ROOT)}:{node.lineno} starts a process without env=: "
+                    "pass env=maxenv.child_environment()")
+
+
 def test_the_core_imports_neither_max_nor_rich() -> None:
     code = ("import sys; import gpt2tutor.grading, gpt2tutor.state, gpt2tutor.curriculum, gpt2tutor.workspace; "
             "print(sorted(m for m in ('max', 'rich', 'numpy', 'torch') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True,
+                         env=child_environment())
     assert out.stdout.strip() == "[]"
 
 

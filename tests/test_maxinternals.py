@@ -68,3 +68,29 @@ def test_a_bundle_builds_from_the_families_max_registers() -> None:
     assert named <= set(families), f"MAX no longer registers {sorted(named - set(families))}"
     smallest = min(kernels.stages(), key=lambda s: len(s.keys))
     assert maxinternals.build_module_bytecode(smallest.keys)[:4] == b"ML\xefR"  # MLIR bytecode's magic
+
+
+CHILD = """
+import subprocess, sys
+import max.nn  # loads MAX's Mojo runtime
+from gpt2tutor.maxenv import child_environment
+probe = [sys.executable, "-c", "import os, sys; print(sys.executable, os.environ.get('PYTHONEXECUTABLE'))"]
+print(subprocess.run(probe, capture_output=True, text=True).stdout.strip())
+print(subprocess.run(probe, env=child_environment(), capture_output=True, text=True).stdout.strip())
+"""
+
+
+def test_a_python_started_after_max_loaded_is_this_python(tmp_path: Path) -> None:
+    """MAX's runtime sets PYTHONEXECUTABLE to the first python3 on PATH behind os.environ's back (here a decoy);
+    a child inheriting it takes itself for that Python. maxenv.child_environment leaves it out."""
+    decoy = tmp_path / "bin"
+    decoy.mkdir()
+    (decoy / "python3").symlink_to(sys.executable)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONEXECUTABLE"}
+    env["PATH"] = f"{decoy}{os.pathsep}{env.get('PATH', '')}"
+    out = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    inherited, ours = out.stdout.strip().splitlines()[-2:]
+    assert inherited.split()[-1] == str(decoy / "python3"), (
+        f"MAX no longer sets PYTHONEXECUTABLE ({inherited}): maxenv.child_environment may be needless now")
+    assert ours == f"{sys.executable} None"

@@ -22,6 +22,7 @@ from gpt2tutor.checking import runner
 from gpt2tutor.checking.runner import WarmChecker, run_checks
 from gpt2tutor.cli import warmup
 from gpt2tutor.curriculum import STEPS, get_step
+from gpt2tutor.maxenv import child_environment
 
 # A prewarm whose compiling is a sleep (argv[1] seconds a bundle; "fail" raises instead).
 RECORDER = Path(__file__).resolve().parents[1] / "tools" / "record_kernels.py"
@@ -62,7 +63,7 @@ def spawned():
 
 def start_fake(procs: list, arg: str) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-c", FAKE_PREWARM, arg], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, env=child_environment())
     procs.append(proc)
     return proc
 
@@ -98,7 +99,8 @@ def test_the_manifest_covers_what_the_reference_checks_use(tmp_path: Path) -> No
         (exercises / step.filename).write_text(step.solution(), encoding="utf-8")
     out = tmp_path / "used.json"
     subprocess.run([sys.executable, str(RECORDER), "_record_run", str(exercises), str(out),
-                    *[s.id for s in STEPS]], cwd=exercises, check=True, capture_output=True, timeout=600)
+                    *[s.id for s in STEPS]], cwd=exercises, check=True, capture_output=True, timeout=600,
+                   env=child_environment())
     used = json.loads(out.read_text())
     stage_of = {tuple(k): s for s in kernels.stages() for k in s.keys}
     for sid, keys in used.items():
@@ -230,7 +232,7 @@ def test_the_time_limit_pauses_while_max_compiles(tmp_path: Path, monkeypatch) -
 
     def fake_spawn(exercises, args, *, stdin=subprocess.DEVNULL):
         return subprocess.Popen([sys.executable, "-c", script, *args], stdin=stdin, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+                                stderr=subprocess.STDOUT, start_new_session=True, env=child_environment())
 
     monkeypatch.setattr(runner, "_spawn", fake_spawn)
     seen = []

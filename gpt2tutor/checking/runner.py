@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..curriculum import Step, get_step
+from ..maxenv import child_environment
 from .results import Result, StepOutcome
 
 DEFAULT_TIMEOUT = 120.0  # seconds one step's checks may take
@@ -213,6 +214,7 @@ def _spawn(exercises: Path, args: list[str], *, stdin=subprocess.DEVNULL) -> sub
     return subprocess.Popen(
         [sys.executable, "-m", "gpt2tutor.checking.child", "--exercises", str(exercises), *args],
         stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, cwd=exercises,
+        env=child_environment(),
     )
 
 

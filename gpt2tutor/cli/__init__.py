@@ -21,7 +21,7 @@ from .common import PROG, CliError, print_error
 
 # The command modules, in the order `--help` lists them. Importing them sets `list` and `open` as
 # attributes of this package, shadowing the builtins in this file: don't use those two names here.
-COMMANDS = ["start", "list", "show", "open", "check", "hint", "solution", "reset", "watch", "doctor", "generate", "book"]
+COMMANDS = ["start", "list", "show", "open", "check", "hint", "solution", "reset", "watch", "doctor", "generate", "serve", "book"]
 
 DEBUG_ENV = "GPT2TUTOR_DEBUG"
 BUG_REPORT = "this is a bug in gpt2tutor: please report it with the command you ran"

@@ -69,6 +69,7 @@ def doctor(
 
     rows.extend(_workspace_rows(workspace))
     rows.append(_hf_cache())
+    rows.append(_serving())
 
     table = Table(show_header=False, show_edge=False, box=None, pad_edge=False)
     table.add_column(no_wrap=True)
@@ -83,6 +84,16 @@ def doctor(
         out.print(f"\n[red]{len(bad)} problem{'s' if len(bad) > 1 else ''} to fix.[/]")
         raise typer.Exit(1)
     out.print("\n[green]Ready.[/]" if all(r[0] == OK for r in rows) else "\nReady, with the warnings above.")
+
+
+def _serving() -> tuple[str, str, str]:
+    from ..serving.launch import INSTALL_COMMAND, missing_serving_modules
+
+    missing = missing_serving_modules()
+    if missing:
+        return WARN, "Serving", escape(f"not installed ({', '.join(missing)} missing), so `{PROG} serve` can't run: "
+                                       f"{INSTALL_COMMAND}")
+    return OK, "Serving", f"installed: `{PROG} serve` runs max serve"
 
 
 def _next_minor(pin: str) -> str:

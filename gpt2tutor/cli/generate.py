@@ -71,7 +71,7 @@ def generate(
     ws = None
     if not reference:
         ws = open_workspace(workspace)
-        _require_all_passed(ws, load_state(ws))
+        require_all_passed(ws, load_state(ws), "generate")
 
     from ..maxenv import interrupts_deferred, tune_process
 
@@ -183,7 +183,8 @@ def _validate(prompt: str, max_new_tokens: int, temperature: float, top_k: int |
         raise CliError(f"--top-p must be in (0, 1], not {top_p}")
 
 
-def _require_all_passed(ws, state) -> None:
+def require_all_passed(ws, state, command: str) -> None:
+    """The rule for the commands that run the learner's own model (generate, serve): every step passes."""
     left = []
     for step in STEPS:
         status = state.status(step, ws)
@@ -192,7 +193,7 @@ def _require_all_passed(ws, state) -> None:
         elif status != "passed":
             left.append(step.id)
     if left:
-        raise CliError(f"generate runs your own model, so it unlocks when steps 01-{STEPS[-1].id} all pass; "
+        raise CliError(f"{command} runs your own model, so it unlocks when steps 01-{STEPS[-1].id} all pass; "
                        f"still to pass: {', '.join(left)} (`{PROG} check`), or use --reference to run the "
                        "tutor's model now")
 

@@ -8,6 +8,7 @@ import subprocess
 
 import typer
 
+from ..maxenv import child_environment
 from .common import CliError, ForceOption, StepArgument, WorkspaceOption
 from .session import resolve_step
 
@@ -27,7 +28,7 @@ def open_step(step: StepArgument = None, force: ForceOption = False, workspace: 
     except ValueError:
         raise CliError(f"cannot understand the editor command {editor!r} (from $VISUAL/$EDITOR)") from None
     try:
-        code = subprocess.call([*argv, str(path)])
+        code = subprocess.call([*argv, str(path)], env=child_environment())
     except OSError as exc:
         raise CliError(f"cannot start the editor {argv[0]!r} (from $VISUAL/$EDITOR): {exc.strerror or exc}; "
                        f"the file is {path}") from None

@@ -14,19 +14,16 @@ compiling the same kernels beside it on the same cores. Where MAX's full cache i
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from .. import kernels, maxenv, maxinternals, prewarm
+from .. import kernels, maxenv, prewarm
 from ..curriculum import Step
 
 POLL = 0.25  # seconds between looks at the prewarm's progress
@@ -268,14 +265,8 @@ def estimate_minutes(cores: int | None = None) -> float:
 
 
 def command() -> list[str]:
-    """`max warm-interpreter-cache`, from the same environment as this Python when possible."""
-    sibling = Path(sys.executable).with_name("max")
-    if sibling.is_file() and os.access(sibling, os.X_OK):
-        return [str(sibling), "warm-interpreter-cache"]
-    found = shutil.which("max")
-    if found:
-        return [found, "warm-interpreter-cache"]
-    return [sys.executable, "-c", maxinternals.WARM_COMMAND_FALLBACK, "warm-interpreter-cache"]
+    """`max warm-interpreter-cache`, from the same environment as this Python."""
+    return [*maxenv.max_command(), "warm-interpreter-cache"]
 
 
 def full_warm(ui: Console) -> bool:
@@ -300,7 +291,7 @@ def full_warm(ui: Console) -> bool:
 def _run(ui: Console) -> tuple[int, str]:
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = maxenv.child_environment(PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(command(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, errors="replace", bufsize=1, env=env, start_new_session=True)
     done, lines, started = 0, [], time.monotonic()

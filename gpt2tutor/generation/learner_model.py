@@ -91,20 +91,27 @@ class LearnerModel:
             raise describe(exc, exercises, "loading and compiling your model (load_cached_gpt2)") from None
         self.reset()
 
-    def reset(self) -> None:
-        """An empty cache: (key, value) of shape [1, n_head, 0, head_dim] for every block."""
+    def empty_cache(self) -> list:
+        """(key, value) of shape [1, n_head, 0, head_dim] for every block: nothing seen yet."""
         from max.experimental.tensor import Tensor
 
         def empty():
             return Tensor.from_dlpack(np.zeros(self._cache_shape, dtype=np.float32)).to(self._device)
 
-        self.past = [(empty(), empty()) for _ in range(self._n_layer)]
+        return [(empty(), empty()) for _ in range(self._n_layer)]
 
-    def __call__(self, input_ids):
+    def reset(self) -> None:
+        self.past = self.empty_cache()
+
+    def step(self, input_ids, past: list) -> tuple:
+        """Their compiled model on new ids [1, n] after the cache `past`: (logits [1, n, vocab], the longer cache)."""
         try:
-            logits, self.past = self._run(input_ids, self.past)
+            return self._run(input_ids, past)
         except Exception as exc:
             raise describe(exc, self._exercises, "running your compiled GPT2CachedLMHeadModel") from None
+
+    def __call__(self, input_ids):
+        logits, self.past = self.step(input_ids, self.past)
         return logits
 
 
