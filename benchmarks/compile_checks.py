@@ -1,0 +1,72 @@
+"""Steps 12 and 13 compile the learner's model: `gpt2tutor check 12` and `check 13` as a learner meets them.
+
+    python benchmarks/compile_checks.py [--steps 12 13]
+
+On a workspace holding the reference solutions, with this machine's MAX cache, for each step:
+- `check NN --force` twice with the file unchanged (the second takes the graph from MAX's disk cache);
+- after an edit that changes the graph (a symbolic dimension renamed, with a name new to this run, so
+  MAX has never compiled it), once: a new compile;
+- once more, unchanged since that edit: the cache again.
+Each runs on a pseudo-terminal, as in a learner's terminal; printed: wall time, exit code, the longest
+time the command printed nothing, and the load average. Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from gpt2tutor.curriculum import STEPS, get_step
+
+from _procs import load  # benchmarks/ is on the path when a script here runs
+from cold_start import Session
+
+# the edit that changes each step's graph: (text in the reference solution, its replacement's prefix)
+GRAPH_EDITS = {
+    "12": ('["batch", "seq"]', '["batch", "seq_'),
+    "13": ('"past"', '"past_'),
+}
+
+
+def edit_graph(path: Path, step_id: str) -> None:
+    old, prefix = GRAPH_EDITS[step_id]
+    text = path.read_text("utf-8")
+    assert old in text, f"{path.name} no longer holds {old}: update GRAPH_EDITS"
+    new = f'{prefix}{time.time_ns()}"' + ("]" if old.endswith("]") else "")
+    path.write_text(text.replace(old, new), "utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", nargs="+", default=list(GRAPH_EDITS), choices=list(GRAPH_EDITS))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="gpt2tutor-compile-") as tmp:
+        session = Session(Path(tmp))
+        for name in ("XDG_CACHE_HOME", "MODULAR_DERIVED_PATH"):  # this machine's own MAX cache
+            session.env.pop(name, None)
+            if name in os.environ:
+                session.env[name] = os.environ[name]
+        ws = Path(tmp) / "ws"
+        started = session.run("start", str(ws))
+        assert started["code"] == 0, f"gpt2tutor start failed: {started['seen']}"
+        for step in STEPS:
+            (ws / "exercises" / step.filename).write_text(step.solution(), "utf-8")
+        for step_id in args.steps:
+            step = get_step(step_id)
+            runs = [("unchanged, first run", None), ("unchanged again (graph cached)", None),
+                    ("after an edit that changes the graph (new compile)", step_id),
+                    ("unchanged since that edit (cached)", None)]
+            print(f"\ncheck {step.id} ({step.title})")
+            for label, edit in runs:
+                if edit:
+                    edit_graph(ws / "exercises" / step.filename, edit)
+                result = session.run("check", step.id, "--force", "-w", str(ws), cwd=ws)
+                print(f"  {label}: {result['seconds']:.1f} s, exit {result['code']}, longest silence "
+                      f"{result['silence']:.1f} s ({load()})")
+
+
+if __name__ == "__main__":
+    main()
