@@ -29,7 +29,7 @@ def serve(
                                        help="A HuggingFace model id (gpt2, distilgpt2, ...) or a local folder "
                                             "with config.json, model.safetensors and the tokenizer files; "
                                             "clients send its name as the model id.")] = "gpt2",
-    host: Annotated[str, typer.Option("--host", help="The address to listen on. Anything but loopback makes "
+    host: Annotated[str, typer.Option("--host", metavar="ADDR", help="The address to listen on. Anything but loopback makes "
                                                      "the model reachable from the network.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="The HTTP port.")] = 8000,
     max_batch_size: Annotated[int, typer.Option("--max-batch-size", min=1, metavar="N",
