@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from gpt2tutor.book import build
-from gpt2tutor.curriculum import STEPS
+from gpt2tutor.course import STEPS
 from gpt2tutor.state import load as load_state
 from gpt2tutor.workspace import Workspace
 

@@ -45,7 +45,7 @@ import transformers  # noqa: E402
 from gpt2tutor.generation.kv_model import CompiledGPT2  # noqa: E402
 from gpt2tutor.generation.loop import Timings, generate_cached  # noqa: E402
 from gpt2tutor.generation.sampling import SamplingSettings  # noqa: E402
-from gpt2tutor.reference.step_01 import GPT2Config  # noqa: E402
+from gpt2tutor.course.reference.step_01 import GPT2Config  # noqa: E402
 from gpt2tutor.weights import hf_to_max  # noqa: E402
 
 
@@ -108,7 +108,7 @@ class NoCacheModel:
         from max.experimental.tensor import default_device
         from max.graph import DeviceRef, TensorType
 
-        from gpt2tutor.reference.step_11 import GPT2LMHeadModel
+        from gpt2tutor.course.reference.step_11 import GPT2LMHeadModel
 
         with default_device(CPU()), F.lazy():
             model = GPT2LMHeadModel(config)
@@ -132,7 +132,7 @@ class LearnerPipeline:
     def __init__(self, config: GPT2Config, hf_weights: dict[str, np.ndarray], stack: ExitStack):
         from max.driver import CPU
 
-        from gpt2tutor.curriculum import STEPS
+        from gpt2tutor.course import STEPS
         from gpt2tutor.generation.learner_model import LearnerModel, learner_imports
 
         exercises = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-learner-"))) / "exercises"

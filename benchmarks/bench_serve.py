@@ -55,7 +55,7 @@ def save_124m(folder: Path) -> Path:
 
 def solved_workspace(root: Path) -> Path:
     from gpt2tutor import state as state_store
-    from gpt2tutor.curriculum import STEPS
+    from gpt2tutor.course import STEPS
     from gpt2tutor.workspace import create
 
     ws = create(root)

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from gpt2tutor import kernels, maxenv
-from gpt2tutor.curriculum import STEPS, get_step
+from gpt2tutor.course import STEPS, get_step
 
 from _procs import load, tutor  # benchmarks/ is on the path when a script here runs
 

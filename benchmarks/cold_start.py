@@ -36,7 +36,7 @@ import termios
 import time
 from pathlib import Path
 
-from gpt2tutor.curriculum import STEPS
+from gpt2tutor.course import STEPS
 
 from _procs import load, tutor  # benchmarks/ is on the path when a script here runs
 

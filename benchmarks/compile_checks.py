@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gpt2tutor.curriculum import STEPS, get_step
+from gpt2tutor.course import STEPS, get_step
 
 from _procs import load  # benchmarks/ is on the path when a script here runs
 from cold_start import Session

@@ -1,4 +1,4 @@
-"""Kernel bundles: the eager MAX kernels the checks need, compiled ahead of time in a few batches.
+"""Kernel batches: the eager MAX kernels the checks need, compiled ahead of time in a few batches.
 
 Why (MAX 26.7, measured on a 2-core machine without a GPU):
 - An eager op runs a small compiled model per (op, dtype) target. MAX compiles it on first use and
@@ -9,13 +9,14 @@ Why (MAX 26.7, measured on a 2-core machine without a GPU):
   use: ~0.3-0.5 s per family, ~1.3 s a check process. Loading one cached module holding exactly
   the targets the checks use takes ~0.05 s.
 
-So the tutor names the targets its checks use (`kernel_manifest.json`, one *stage* per step that first
-needs new ones, written by tools/record_kernels.py), the prewarm process (`gpt2tutor.prewarm`) compiles the stages in the order a learner
-meets them, and every check process loads the compiled ones into MAX's eager caches before the
-learner's code runs. Anything else (an op only the learner's own code uses) takes MAX's usual path.
+So the tutor names the targets its checks use (the course's `kernels.json`: one *batch* per step whose
+checks first need new ones, written by tools/record_kernels.py), the background process
+(`gpt2tutor.background`) compiles the batches in the order a learner meets them, and every check process
+loads the compiled ones into MAX's eager caches before the learner's code runs. Anything else (an op only
+the learner's own code uses) takes MAX's usual path.
 
-Which stages are compiled is recorded in a marker next to MAX's compiled modules (so it cannot outlive
-them), keyed by a hash of the stage's targets and the MAX version. Only the prewarm writes it.
+Which batches are compiled is recorded in a marker next to MAX's compiled modules (so it cannot outlive
+them), keyed by a hash of the batch's targets and the MAX version. Only the background process writes it.
 Nothing here imports MAX at module level: the CLI reads the marker to decide what to show. MAX's
 private modules are reached only through gpt2tutor.maxinternals.
 """
@@ -34,13 +35,14 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from . import maxenv, maxinternals
+from . import course, maxenv, maxinternals
+from .events import Compiled, Compiling
 from .files import write_atomic
 
 MARKER_NAME = "gpt2tutor_kernels.json"
-ENV_SWITCH = "GPT2TUTOR_KERNELS"  # "0": no bundles, no prewarm (MAX's own behaviour)
-EXTRA = "extra"  # the stage of targets only some learners' code uses: compiled last, never waited for
-BUNDLE_FORMAT = "mlirbc-1"  # how a bundle's module is made (part of its id: a change recompiles)
+ENV_SWITCH = "GPT2TUTOR_KERNELS"  # "0": no batches, no background compile (MAX's own behaviour)
+EXTRA = "extra"  # the batch of targets only some learners' code uses: compiled last, never waited for
+BATCH_FORMAT = "mlirbc-1"  # how a batch's module is made (part of its id: a change recompiles)
 
 
 def enabled() -> bool:
@@ -54,45 +56,46 @@ def _max_version() -> str | None:
 
 def state_dir() -> Path:
     """The tutor's own files for this MAX cache (two MAX caches, e.g. XDG_CACHE_HOME changed, get two):
-    the prewarm's lock, progress and log, and each bundle's module as MLIR bytecode."""
+    the background process's lock, progress and log, and each batch's module as MLIR bytecode."""
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     tag = hashlib.sha256(str(maxenv.cache_dir().resolve()).encode()).hexdigest()[:12]
     return base / "gpt2tutor" / f"kernels-{tag}"
 
 
 @dataclass(frozen=True)
-class Stage:
-    name: str  # the first step that needs it ("02"), or EXTRA
+class Batch:
+    name: str  # the id of the step whose checks first need it ("02"), or EXTRA
     keys: tuple[tuple[str, str], ...]  # (op family, target) pairs, as MAX's eager caches name them
     estimate: float  # seconds to compile it from an empty cache on 2 cores (measured)
 
     @property
-    def step(self) -> int | None:
-        return int(self.name) if self.name.isdigit() else None
+    def step(self) -> course.Step | None:
+        return course.get_step(self.name) if self.name != EXTRA else None
 
-    def bundle_id(self, version: str | None = None) -> str:
-        payload = json.dumps([BUNDLE_FORMAT, version or _max_version(), platform.machine(), sorted(self.keys)])
+    def batch_id(self, version: str | None = None) -> str:
+        payload = json.dumps([BATCH_FORMAT, version or _max_version(), platform.machine(), sorted(self.keys)])
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 @functools.lru_cache(maxsize=1)
 def _manifest() -> dict:
-    return json.loads(resources.files("gpt2tutor").joinpath("kernel_manifest.json").read_text("utf-8"))
+    return json.loads(resources.files(course).joinpath("kernels.json").read_text("utf-8"))
 
 
-def stages() -> list[Stage]:
+def batches() -> list[Batch]:
     manifest = _manifest()
     estimates = manifest["estimates"]
-    return [Stage(s["name"], tuple(tuple(k) for k in s["keys"]),
-                  float(estimates.get(s["name"], 15 + 3 * len(s["keys"])))) for s in manifest["stages"]]
+    return [Batch(b["name"], tuple(tuple(k) for k in b["keys"]),
+                  float(estimates.get(b["name"], 15 + 3 * len(b["keys"])))) for b in manifest["batches"]]
 
 
-def stages_for(step: int | None) -> list[Stage]:
-    """The stages a check of steps up to `step` needs (None: every stage but the extra one)."""
-    return [s for s in stages() if s.step is not None and (step is None or s.step <= step)]
+def batches_for(step: course.Step | None) -> list[Batch]:
+    """The batches a check of steps up to `step` needs (None: every batch but the extra one)."""
+    wanted = set(course.up_to(step))
+    return [b for b in batches() if b.step is not None and b.step in wanted]
 
 
-# --- the marker: which stages are compiled in this MAX cache ----------------------------------------
+# --- the marker: which batches are compiled in this MAX cache ----------------------------------------
 
 def marker_path() -> Path:
     return maxenv.cache_dir() / MARKER_NAME
@@ -103,34 +106,34 @@ def compiled_ids() -> set[str]:
         data = json.loads(marker_path().read_text("utf-8"))
         if data.get("max") != _max_version():
             return set()
-        return {str(b) for b in data.get("bundles", [])}
+        return {str(b) for b in data.get("batches", [])}
     except (OSError, ValueError, AttributeError, TypeError):
         return set()
 
 
-def missing(needed: Iterable[Stage]) -> list[Stage]:
+def missing(needed: Iterable[Batch]) -> list[Batch]:
     done = compiled_ids()
     version = _max_version()
-    return [s for s in needed if s.bundle_id(version) not in done]
+    return [b for b in needed if b.batch_id(version) not in done]
 
 
-def mark_compiled(stage: Stage) -> None:
-    """Adds the stage to the marker (written atomically: a reader sees the old or the new file)."""
-    ids = compiled_ids() | {stage.bundle_id()}
-    write_atomic(marker_path(), json.dumps({"max": _max_version(), "bundles": sorted(ids)}))
+def mark_compiled(batch: Batch) -> None:
+    """Adds the batch to the marker (written atomically: a reader sees the old or the new file)."""
+    ids = compiled_ids() | {batch.batch_id()}
+    write_atomic(marker_path(), json.dumps({"max": _max_version(), "batches": sorted(ids)}))
 
 
-# --- loading bundles into MAX (imports MAX) ---------------------------------------------------------
+# --- loading batches into MAX (imports MAX) ---------------------------------------------------------
 
-def _bytecode(stage: Stage) -> bytes:
-    """The stage's module as MLIR bytecode: read from the file the first process that built it left
+def _bytecode(batch: Batch) -> bytes:
+    """The batch's module as MLIR bytecode: read from the file the first process that built it left
     (parsing takes ~4 ms; building ~0.1-0.3 s), else built and saved."""
-    path = state_dir() / "bundles" / f"{stage.bundle_id()}.mlirbc"
+    path = state_dir() / "batches" / f"{batch.batch_id()}.mlirbc"
     try:
         return path.read_bytes()
     except OSError:
         pass
-    data = maxinternals.build_module_bytecode(stage.keys)
+    data = maxinternals.build_module_bytecode(batch.keys)
     try:
         write_atomic(path, data)
     except OSError:
@@ -138,71 +141,71 @@ def _bytecode(stage: Stage) -> bytes:
     return data
 
 
-_loaded: set[str] = set()  # the stages this process has loaded
+_loaded: set[str] = set()  # the batches this process has loaded
 
 
-def load(stage: Stage) -> int:
-    """Loads (compiling if MAX's cache lacks it) the stage's module and puts its models into MAX's eager
+def load(batch: Batch) -> int:
+    """Loads (compiling if MAX's cache lacks it) the batch's module and puts its models into MAX's eager
     caches, where the ops look first. Returns how many targets it installed.
 
     The module always goes through bytecode, in every process: MAX's disk cache keys a module by its IR,
     and a parsed module can differ from a freshly built one (MAX recomputes a graph counter on parse)."""
-    count = maxinternals.load_module_bytecode(_bytecode(stage), stage.keys)
-    _loaded.add(stage.name)
+    count = maxinternals.load_module_bytecode(_bytecode(batch), batch.keys)
+    _loaded.add(batch.name)
     return count
 
 
-def preload(step: int | None, emit: Callable[..., None] | None = None) -> list[str]:
-    """In a check process, before the learner's code runs: loads every *compiled* stage up to `step`
-    (None: all of them, the extra one included). Never compiles, never fails: a stage that can't be
-    loaded is left to MAX's usual path. Returns the names of the stages loaded."""
+def preload(step: course.Step | None, emit: Callable[[object], None] | None = None) -> list[str]:
+    """In a check process, before the learner's code runs: loads every *compiled* batch up to `step`
+    (None: all of them, the extra one included). Never compiles, never fails: a batch that can't be
+    loaded is left to MAX's usual path. Returns the names of the batches loaded."""
     if not enabled():
         return []
-    wanted = [s for s in stages() if step is None or (s.step is not None and s.step <= step)]
-    ready = [s for s in wanted if s not in missing(wanted)]
+    wanted = batches() if step is None else batches_for(step)
+    ready = [b for b in wanted if b not in missing(wanted)]
     loaded = []
-    for stage in ready:
-        label = f"the kernels for step {stage.name}" if stage.step else "more kernels"
-        if emit is not None:  # loading takes ~0.01 s; it compiles only if MAX's cache lost the bundle
-            emit(compiling=label, bundle=stage.name)
+    for batch in ready:
+        label = f"the kernels for step {batch.name}" if batch.step else "more kernels"
+        if emit is not None:  # loading takes ~0.01 s; it compiles only if MAX's cache lost the batch
+            emit(Compiling(label, "batch"))
         started = time.perf_counter()
         try:
-            load(stage)
+            load(batch)
         except Exception as exc:  # noqa: BLE001 - an optimisation must never break a check
-            print(f"gpt2tutor: kernel bundle {stage.name} not loaded: {type(exc).__name__}: {exc}", file=sys.stderr)
+            print(f"gpt2tutor: kernel batch {batch.name} not loaded: {type(exc).__name__}: {exc}", file=sys.stderr)
         else:
-            loaded.append(stage.name)
+            loaded.append(batch.name)
         finally:
             if emit is not None:
-                emit(compiled=label, seconds=round(time.perf_counter() - started, 2))
+                emit(Compiled(label, "batch", round(time.perf_counter() - started, 2)))
     return loaded
 
 
-def watch_compiles(emit: Callable[..., None]) -> None:
-    """From now on in this process, when an op needs a target MAX has not loaded: if a compiled stage not
-    loaded yet holds it (the extra stage, say), loads that stage; else lets MAX compile (or adopt) it,
-    reporting {"compiling": key} before and {"compiled": key, "seconds": s} after, so the runner can pause
-    the time limit and the CLI can say what is going on."""
-    home = {key: stage for stage in stages() for _, key in stage.keys} if enabled() else {}
+def watch_compiles(emit: Callable[[object], None]) -> None:
+    """From now on in this process, when an op needs a target MAX has not loaded: if a compiled batch not
+    loaded yet holds it (the extra batch, say), loads that batch; else lets MAX compile (or adopt) it,
+    reporting Compiling(key) before and Compiled(key, seconds=s) after, so the runner can pause the time
+    limit and the command line can say what is going on."""
+    home = {key: batch for batch in batches() for _, key in batch.keys} if enabled() else {}
 
     def wrap(original):
         def model_for(self, key, device, build, **kwargs):
             if key in self.cache:
                 return self.cache[key]
-            stage = home.get(key)
-            if stage is not None and stage.name not in _loaded and not missing([stage]):
+            batch = home.get(key)
+            if batch is not None and batch.name not in _loaded and not missing([batch]):
                 try:
-                    load(stage)
+                    load(batch)
                 except Exception:  # noqa: BLE001 - MAX's own path below
                     pass
                 if key in self.cache:
                     return self.cache[key]
-            emit(compiling=key, family=self.name)
+            emit(Compiling(key, "kernel"))
             started = time.perf_counter()
             try:
                 return original(self, key, device, build, **kwargs)
             finally:
-                emit(compiled=key, seconds=round(time.perf_counter() - started, 2))
+                emit(Compiled(key, "kernel", round(time.perf_counter() - started, 2)))
 
         return model_for
 

@@ -1,12 +1,13 @@
 """Opening a workspace written by an older gpt2tutor, with nothing of the learner's lost.
 
-Schema 1 (the 12-step course): text generation was step 12, in exercises/step_12.py. Schema 2 added
-12 · Loading the real weights and 13 · The KV cache, and generation became step 14. Migrating:
-- state.json and step_12.py are first copied into .gpt2tutor/backups/;
-- step_12.py becomes step_14.py, its content unchanged;
-- the records of 01-11 (passes, hashes, hints) stay; step 14 keeps its hints and is re-checked
-  (its model now keeps a cache), the first failure saying what to change;
-- the skeletons of 12 and 13 are added; one notice says what happened.
+Schema 1 was an earlier course; the course data (`[history.schema1]` in course.toml) says how many steps
+it had and which of them this course renumbered (its text generation step moved to the end, after the
+new steps on loading the weights and the KV cache). Migrating:
+- state.json and each renumbered file are first copied into .gpt2tutor/backups/;
+- a renumbered file takes its new name, its content unchanged (never over a file that exists);
+- the records of the steps that kept their number (passes, hashes, hints) stay; a renumbered step keeps
+  its hints and is re-checked (the course around it changed), the first failure saying what to change;
+- the skeletons of the new steps are added; one notice says what happened.
 """
 
 from __future__ import annotations
@@ -16,11 +17,15 @@ import os
 from dataclasses import dataclass, field
 
 from . import state as state_store
-from .curriculum import STEPS, get_step
+from .course import HISTORY, STEPS, get_step, span
 from .state import State, StepRecord
 from .workspace import Workspace
 
-GENERATION_BEFORE, GENERATION_NOW = "12", "14"
+_SCHEMA1 = HISTORY.get("schema1", {})
+OLD_STEPS = int(_SCHEMA1.get("steps", 0))  # how many steps schema 1's course had
+RENAMED = dict(_SCHEMA1.get("renamed", {}))  # schema 1's step id -> this course's
+KEPT = [s for s in STEPS[:OLD_STEPS] if s.id not in RENAMED]  # steps that kept their number
+NEW = [s for s in STEPS if s not in KEPT and s.id not in RENAMED.values()]  # steps schema 1 did not have
 
 
 @dataclass
@@ -30,15 +35,16 @@ class Migration:
     moved: tuple[str, str] | None = None  # (old file, new file)
     backups: list[str] = field(default_factory=list)
     added: list[str] = field(default_factory=list)  # skeletons put in
-    recheck: str = ""  # the re-check of step 14, in one line
+    recheck: str = ""  # the re-check of the renumbered steps, in one line
 
     def notice(self) -> str:
-        lines = ["This workspace was made by an older gpt2tutor, whose course had 12 steps. It now has "
-                 f"{len(STEPS)}: 12 · {get_step(12).title} and 13 · {get_step(13).title} are new, and text "
-                 "generation is step 14."]
+        new = " and ".join(f"{s.id} · {s.title}" for s in NEW)
+        moved = "; ".join(f"{get_step(new_id).title.lower()} is step {new_id}" for new_id in RENAMED.values())
+        lines = [f"This workspace was made by an older gpt2tutor, whose course had {OLD_STEPS} steps. It now has "
+                 f"{len(STEPS)}: {new} {'are' if len(NEW) > 1 else 'is'} new, and {moved}."]
         if self.moved:
             lines.append(f"Your {self.moved[0]} is now {self.moved[1]}, unchanged.")
-        lines.append("Your passes of 01-11 and the hints you used are kept"
+        lines.append(f"Your passes of {span(KEPT)} and the hints you used are kept"
                      + (f"; copies of the old files are in {', '.join(self.backups)}." if self.backups else "."))
         if self.added:
             lines.append(f"New skeletons: {', '.join(self.added)}.")
@@ -71,44 +77,48 @@ def migrate(ws: Workspace, *, timeout: float | None = None) -> Migration | None:
 
     new = State()
     for sid, raw in steps.items():
-        if sid == GENERATION_BEFORE:
+        if sid in RENAMED:
             continue
         if sid in new.steps and isinstance(raw, dict):
             try:
                 new.steps[sid] = StepRecord(**raw)
             except TypeError:
                 pass  # a record we can't read stays fresh; the step is simply checked again
-    generation = steps.get(GENERATION_BEFORE)
-    if isinstance(generation, dict) and isinstance(generation.get("hints_used"), int):
-        new.steps[GENERATION_NOW].hints_used = generation["hints_used"]
-
-    before = ws.exercises / "step_12.py"
-    after = ws.exercises / get_step(GENERATION_NOW).filename
-    if before.exists():
-        done.backups.append(str(ws.backup(before, "schema1").relative_to(ws.root)))
-        if after.exists():  # never overwrite: keep both, the backup holds the old step 12
-            before.unlink()
-        else:
-            os.replace(before, after)
-        done.moved = (f"exercises/{before.name}", f"exercises/{after.name}")
+    moved = []
+    for old_id, new_id in RENAMED.items():
+        record = steps.get(old_id)
+        if isinstance(record, dict) and isinstance(record.get("hints_used"), int):
+            new.steps[new_id].hints_used = record["hints_used"]
+        before = ws.exercises / f"step_{old_id}.py"
+        after = ws.exercises / get_step(new_id).filename
+        if before.exists():
+            done.backups.append(str(ws.backup(before, "schema1").relative_to(ws.root)))
+            if after.exists():  # never overwrite: keep both, the backup holds the old file
+                before.unlink()
+            else:
+                os.replace(before, after)
+            done.moved = (f"exercises/{before.name}", f"exercises/{after.name}")
+        if after.exists():
+            moved.append(get_step(new_id))
     done.added = [f"exercises/{s.filename}" for s in ws.copy_skeletons()]
     state_store.save(ws, new)
-    if after.exists():
-        done.recheck = _recheck(ws, new, timeout)
+    for step in moved:
+        done.recheck = _recheck(ws, new, step, timeout)
     return done
 
 
-def _recheck(ws: Workspace, state: State, timeout: float | None) -> str:
-    """Checks step 14 (the old step 12's file) once and records the result; one line about it."""
-    from .grading import apply_outcomes, check_steps
+def _recheck(ws: Workspace, state: State, step, timeout: float | None) -> str:
+    """Checks a renumbered step once and records the result; one line about it."""
+    from .progress import apply_outcomes, check_steps
 
-    outcomes = check_steps(ws, [get_step(GENERATION_NOW)], timeout=timeout)
+    outcomes = check_steps(ws, [step], timeout=timeout)
     apply_outcomes(state, outcomes)
     state_store.save(ws, state)
     outcome = outcomes[0]
     if outcome.passed:
-        return "Step 14 was re-checked and passes as it is."
+        return f"Step {step.id} was re-checked and passes as it is."
     failure = next((r for r in outcome.results if not r.passed), None)
     reason = " ".join(failure.message.split()) if failure else "it did not pass"
-    return (f"Step 14 was re-checked against the new course and needs a change: {reason[:400]} "
-            f"(`gpt2tutor show 14` explains; it unlocks once 12 and 13 pass)")
+    waits = " and ".join(b.id for b in State().blockers(step) if b in NEW)
+    return (f"Step {step.id} was re-checked against the new course and needs a change: {reason[:400]} "
+            f"(`gpt2tutor show {step.id}` explains; it unlocks once {waits} pass)")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .curriculum import STEPS, Step, prerequisites
+from .course import STEPS, Step, prerequisites
 from .files import write_atomic
 from .workspace import Workspace
 

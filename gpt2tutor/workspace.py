@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 import shutil
@@ -9,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .curriculum import STEPS, Step
+from .course import STEPS, Step
 from .files import write_atomic
 
 MARKER = ".gpt2tutor"
@@ -89,8 +90,8 @@ class Workspace:
 
 
 def is_tutor_source(folder: Path) -> bool:
-    """Whether `folder` is a checkout of gpt2tutor itself (its pristine skeletons live in exercises/)."""
-    return (folder / "exercises" / "__init__.py").is_file() and (folder / "gpt2tutor" / "curriculum.py").is_file()
+    """Whether `folder` is a checkout of gpt2tutor itself (the course's pristine skeletons live inside it)."""
+    return (folder / "gpt2tutor" / "course" / "course.toml").is_file() and (folder / "pyproject.toml").is_file()
 
 
 def create(root: Path) -> Workspace:
@@ -125,3 +126,36 @@ def locate(explicit: Path | None) -> Workspace:
     if (default / MARKER).is_dir():
         return Workspace(default)
     raise WorkspaceError("no workspace here: run `gpt2tutor start` to make one, or pass --workspace DIR")
+
+
+def edited(ws: Workspace, step: Step) -> bool:
+    """Whether the learner's file differs from the skeleton (an unreadable file counts as edited)."""
+    try:
+        return ws.exercise(step).read_text("utf-8") != step.skeleton()
+    except (OSError, UnicodeDecodeError):
+        return True
+
+
+def imported_steps(ws: Workspace, step: Step) -> list[Step]:
+    """Earlier steps the learner's file imports, directly or through those files (by reading them)."""
+    earlier = {s.module: s for s in STEPS[: STEPS.index(step)]}
+    seen: set[Step] = set()
+    todo = [step]
+    while todo:
+        current = todo.pop()
+        try:
+            tree = ast.parse(ws.exercise(current).read_text("utf-8"))
+        except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            for name in names:
+                found = earlier.get(name.split(".")[0])
+                if found is not None and found not in seen:
+                    seen.add(found)
+                    todo.append(found)
+    return [s for s in STEPS if s in seen]

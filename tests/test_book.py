@@ -19,7 +19,7 @@ from markdown_it import MarkdownIt
 from typer.testing import CliRunner
 
 from gpt2tutor.cli import app
-from gpt2tutor.curriculum import STEPS, get_step
+from gpt2tutor.course import STEPS, get_step
 from gpt2tutor.state import load, save
 from gpt2tutor.workspace import Workspace
 

@@ -9,12 +9,12 @@ import pytest
 
 from conftest import check_file, write_solutions
 from gpt2tutor.checking.runner import run_checks
-from gpt2tutor.curriculum import get_step
+from gpt2tutor.course import get_step
 
 EIGHT = get_step(8)
 BORROWING = {
-    "star import": "from gpt2tutor.reference.step_08 import *\n",
-    "importlib": ("import importlib\n\n_answer = importlib.import_module('gpt2tutor.reference.step_08')\n"
+    "star import": "from gpt2tutor.course.reference.step_08 import *\n",
+    "importlib": ("import importlib\n\n_answer = importlib.import_module('gpt2tutor.course.reference.step_08')\n"
                   "apply_residual_connection = _answer.apply_residual_connection\n"
                   "ResidualBlock = _answer.ResidualBlock\n"),
 }
@@ -29,7 +29,7 @@ def test_importing_the_reference_fails(tmp_path: Path, way: str) -> None:
     outcome = check_file(tmp_path, EIGHT, BORROWING[way])
     assert not outcome.passed
     message = first_failure(outcome)
-    assert message.startswith("step_08.py imports the tutor's reference (gpt2tutor.reference.step_08)"), message
+    assert message.startswith("step_08.py imports the tutor's reference (gpt2tutor.course.reference.step_08)"), message
     assert "write your own step_08.py" in message and "\n" not in message
 
 
@@ -39,13 +39,13 @@ def test_importing_the_reference_through_an_earlier_file_fails(tmp_path: Path) -
     exercises = tmp_path / "exercises"
     write_solutions(exercises)
     seven = get_step(7)
-    (exercises / seven.filename).write_text("from gpt2tutor.reference.step_07 import GPT2MultiHeadAttention\n")
+    (exercises / seven.filename).write_text("from gpt2tutor.course.reference.step_07 import GPT2MultiHeadAttention\n")
     (exercises / EIGHT.filename).write_text("import step_07  # noqa: F401\n" + EIGHT.solution())
     outcomes = run_checks([seven, EIGHT], exercises, timeout=120)
     assert [o.step for o in outcomes] == [seven, EIGHT] and not any(o.passed for o in outcomes)
     assert first_failure(outcomes[0]).startswith("step_07.py imports the tutor's reference (")
     assert first_failure(outcomes[1]).startswith(
-        "step_08.py imports the tutor's reference through step_07.py (gpt2tutor.reference.step_07); "
+        "step_08.py imports the tutor's reference through step_07.py (gpt2tutor.course.reference.step_07); "
         "write your own step_07.py"), first_failure(outcomes[1])
     alone = run_checks([EIGHT], exercises, timeout=120)[0]
     assert not alone.passed and "through step_07.py" in first_failure(alone)

@@ -16,9 +16,9 @@ import pytest
 from typer.testing import CliRunner
 
 from gpt2tutor.cli import COMMANDS, app
-from gpt2tutor.cli.session import dependency_notes
-from gpt2tutor.curriculum import STEPS, get_step
-from gpt2tutor.grading import imported_steps
+from gpt2tutor.api import dependency_notes
+from gpt2tutor.course import STEPS, get_step
+from gpt2tutor.workspace import imported_steps
 from gpt2tutor.maxenv import child_environment
 from gpt2tutor.state import SCHEMA, State, save
 from gpt2tutor.workspace import Workspace
@@ -114,7 +114,7 @@ def test_start_check_solution_check_list(ws: Path) -> None:
 
 
 def test_passing_the_current_step_unlocks_the_next(ws: Path) -> None:
-    pytest.importorskip("gpt2tutor.checks.check_01")
+    pytest.importorskip("gpt2tutor.course.checks.check_01")
     one = get_step(1)
     (ws / "exercises" / one.filename).write_text(one.solution())
     assert cli("check", "02", "-w", ws).exit_code == 2  # locked until 01 passes

@@ -1,126 +1,99 @@
-"""The curriculum holds together: every step's files exist, and its check tells the skeleton from the answer.
+"""The course holds together, proved by the real `gpt2tutor dev check`: every step's files exist, and its check
+tells the skeleton from the answer.
 
-Run this whenever MAX (or anything else) moves. For every step in gpt2tutor.curriculum.STEPS:
-- the skeleton, lesson, reference and check module exist, and no step file lies outside the registry;
+Run this whenever MAX (or anything else) moves. One `gpt2tutor dev check --json` runs for the session (the
+command CI runs too); the tests below read its report, step by step. For every step of the course data:
+- the skeleton, lesson, reference and check module exist, and no step file lies outside the course data;
 - the lesson has text and three or four non-empty hint tiers, each with a name, the last a near-solution;
+- every name of the step's contract exists in its reference;
 - the lessons of steps 09-11 hand over none of their reference's lines (only the last hint tier may);
 - no lesson links to MAX's old documentation address;
 - the skeleton is valid Python that imports cleanly, defines the reference's public names with the
   same signatures, and FAILS its check through a check (not by crashing or timing out),
   with every other step holding the reference solution;
 - the reference solution PASSES its check (all of them checked in one child process).
+And `dev check` fails, naming the step, when a reference is broken.
 
-The checks draw random cases from a seed: GPT2TUTOR_TEST_SEED picks it (default 0), and failures name it.
+The checks draw random cases from the suite's seed (GPT2TUTOR_TEST_SEED); failures name it.
 """
 
 from __future__ import annotations
 
 import ast
-import importlib
-import importlib.util
-import os
+import json
 import re
+import shutil
+import subprocess
+import sys
 from importlib import resources
+from pathlib import Path
 
 import pytest
 
-from conftest import write_solutions
-from gpt2tutor.checking import StepChecks
-from gpt2tutor.checking.results import StepOutcome
-from gpt2tutor.checking.runner import run_checks
-from gpt2tutor.curriculum import STEPS, Step
+from gpt2tutor.course import STEPS, Step
+from gpt2tutor.devcheck import signatures
+from gpt2tutor.maxenv import child_environment
 
-SEED = int(os.environ.get("GPT2TUTOR_TEST_SEED", "0"))
 CRASH = "the checks ran to the end"  # the name the runner gives a crash or a time-out
 IDS = [s.id for s in STEPS]
-_STEP_FILE = re.compile(r"^(?:step|check)_(\d\d)\.(?:py|md)$")
+PACKAGE = Path(__file__).resolve().parents[1] / "gpt2tutor"
+DEV_CHECK = [sys.executable, "-c", "from gpt2tutor.cli import main; main()", "dev", "check", "--json"]
 
 
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def has_check_module(step: Step) -> bool:
-    try:
-        return importlib.util.find_spec(step.check_module) is not None
-    except ModuleNotFoundError:
-        return False
-
-
-def report(outcome: StepOutcome) -> str:
-    lines = [f"checks of step {outcome.step.id} (seed {SEED}):"]
-    for r in outcome.results:
-        lines.append(f"  [{r.phase}] {r.name}: {'ok' if r.passed else 'FAIL'}")
-        if r.message and not r.passed:
-            lines += ["      " + line for line in r.message.splitlines()]
-    if not outcome.results:
+def report(outcome: dict, step: str) -> str:
+    lines = [f"checks of step {step}:"]
+    for r in outcome["results"]:
+        lines.append(f"  [{r['phase']}] {r['name']}: {'ok' if r['passed'] else 'FAIL'}")
+        if r["message"] and not r["passed"]:
+            lines += ["      " + line for line in r["message"].splitlines()]
+    if not outcome["results"]:
         lines.append("  (no results: the checks never ran)")
     return "\n".join(lines)
 
 
-def signatures(source: str, filename: str) -> dict[str, str]:
-    """Public top-level functions and classes, and the public methods (plus __init__) of those classes,
-    each with its parameters: names, kinds and defaults (annotations left out)."""
-    tree = ast.parse(source, filename)
-    found: dict[str, str] = {}
+def run_dev_check(*args: str, env: dict | None = None, cwd: Path | None = None) -> tuple[int, dict]:
+    done = subprocess.run([*DEV_CHECK, *args], capture_output=True, text=True, timeout=1800,
+                          env={**child_environment(), **(env or {})}, cwd=cwd)
+    assert done.stdout.strip(), done.stderr
+    return done.returncode, json.loads(done.stdout.strip().splitlines()[-1])
 
-    def params(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
-        a = fn.args
-        positional = a.posonlyargs + a.args
-        defaults = [None] * (len(positional) - len(a.defaults)) + list(a.defaults)
-        parts = [p.arg + (f"={ast.unparse(d)}" if d is not None else "") for p, d in zip(positional, defaults)]
-        if a.posonlyargs:
-            parts.insert(len(a.posonlyargs), "/")
-        if a.vararg:
-            parts.append("*" + a.vararg.arg)
-        elif a.kwonlyargs:
-            parts.append("*")
-        parts += [p.arg + (f"={ast.unparse(d)}" if d is not None else "") for p, d in zip(a.kwonlyargs, a.kw_defaults)]
-        if a.kwarg:
-            parts.append("**" + a.kwarg.arg)
-        return "(" + ", ".join(parts) + ")"
 
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.name.startswith("_"):
-            found[node.name] = "def " + params(node)
-        elif isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
-            found[node.name] = "class"
-            for item in node.body:
-                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and (
-                    item.name == "__init__" or not item.name.startswith("_")
-                ):
-                    found[f"{node.name}.{item.name}"] = "def " + params(item)
+# --- the one run, shared between tests ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def course() -> dict:
+    """`gpt2tutor dev check --json` on the whole course: its exit code and report."""
+    code, found = run_dev_check()
+    found["exit_code"] = code
     return found
 
 
-# --- the runs, shared between tests ------------------------------------------------------------------
+def problems(course: dict, step: str, *words: str) -> list[str]:
+    return [p["what"] for p in course["problems"] if p["step"] == step and all(w in p["what"] for w in words)]
 
 
-@pytest.fixture(scope="session")
-def solution_outcomes(tmp_path_factory) -> dict[str, StepOutcome]:
-    """All reference solutions checked together, in one child process (the steps with a check module)."""
-    exercises = tmp_path_factory.mktemp("solutions") / "exercises"
-    write_solutions(exercises)
-    steps = [s for s in STEPS if has_check_module(s)]
-    return {o.step.id: o for o in run_checks(steps, exercises, seed=SEED)} if steps else {}
+def test_dev_check_passes_on_the_course(course: dict) -> None:
+    assert course["problems"] == [] and course["ok"] and course["exit_code"] == 0, course["problems"]
+    assert course["steps"] == IDS
 
 
-@pytest.fixture(scope="session")
-def skeleton_outcome(tmp_path_factory):
-    """The shipped skeleton of one step checked with every other step solved; one run per step, cached."""
-    cache: dict[str, StepOutcome] = {}
-
-    def get(step: Step) -> StepOutcome:
-        if step.id not in cache:
-            if not has_check_module(step):
-                pytest.fail(f"{step.check_module} does not exist, so nothing checks step {step.id}")
-            skeleton = step.skeleton()  # FileNotFoundError when it is missing: that test fails too
-            exercises = tmp_path_factory.mktemp(f"skeleton_{step.id}") / "exercises"
-            write_solutions(exercises)
-            (exercises / step.filename).write_text(skeleton, encoding="utf-8")
-            cache[step.id] = run_checks([step], exercises, seed=SEED)[0]
-        return cache[step.id]
-
-    return get
+def test_dev_check_fails_when_a_reference_is_broken(tmp_path: Path) -> None:
+    """A copy of the package whose step-01 reference gets GPT-2's width wrong: dev check exits 1 and names it."""
+    copy = tmp_path / "site" / "gpt2tutor"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    reference = copy / "course" / "reference" / "step_01.py"
+    source = reference.read_text()
+    broken = source.replace("n_embd: int = 768", "n_embd: int = 769")
+    assert broken != source
+    reference.write_text(broken)
+    code, found = run_dev_check("01", env={"PYTHONPATH": str(copy.parent)}, cwd=tmp_path)
+    assert code == 1 and not found["ok"], found
+    assert [p["step"] for p in found["problems"]] == ["01"], found["problems"]
+    assert "the reference fails its check" in found["problems"][0]["what"]
 
 
 # --- the registry and the files --------------------------------------------------------------------
@@ -132,35 +105,21 @@ def test_steps_are_numbered_in_order():
     assert len({s.title for s in STEPS}) == len(STEPS), "two steps share a title"
 
 
-def test_no_step_files_outside_the_registry():
-    """A file for a step the registry doesn't list would never be shown or checked."""
-    known = set(IDS)
-    stray = []
-    for package in ("gpt2tutor.exercises", "gpt2tutor.lessons", "gpt2tutor.reference", "gpt2tutor.checks"):
-        for entry in resources.files(package).iterdir():
-            match = _STEP_FILE.match(entry.name)
-            if match and match.group(1) not in known:
-                stray.append(f"{package}/{entry.name}")
-    assert not stray, f"files for steps not in STEPS: {stray}"
+def test_no_step_files_outside_the_course_data(course: dict):
+    """A file for a step the course data doesn't list would never be shown or checked."""
+    assert problems(course, "") == []
 
 
 @pytest.mark.parametrize("step", STEPS, ids=IDS)
-def test_files_exist(step: Step):
-    missing = []
-    for package, name in [
-        ("gpt2tutor.exercises", step.filename),
-        ("gpt2tutor.lessons", f"{step.module}.md"),
-        ("gpt2tutor.reference", step.filename),
-    ]:
-        if not resources.files(package).joinpath(name).is_file():
-            missing.append(f"{package}/{name}")
-    if not has_check_module(step):
-        missing.append(step.check_module)
-    assert not missing, f"step {step.id} lacks: {', '.join(missing)}"
+def test_files_exist(step: Step, course: dict):
+    assert problems(course, step.id, "missing") == [] and problems(course, step.id, "registers") == []
+    assert problems(course, step.id, "StepChecks") == []
 
-    checks = getattr(importlib.import_module(step.check_module), "checks", None)
-    assert isinstance(checks, StepChecks), f"{step.check_module} must define `checks = StepChecks()`"
-    assert checks.structure_checks or checks.behaviour_checks, f"{step.check_module} registers no checks"
+
+@pytest.mark.parametrize("step", STEPS, ids=IDS)
+def test_contract_names_exist_in_the_reference(step: Step, course: dict):
+    assert step.contract, f"course.toml gives step {step.id} no contract"
+    assert problems(course, step.id, "contract") == []
 
 
 @pytest.mark.parametrize("step", STEPS, ids=IDS)
@@ -202,7 +161,7 @@ def code_lines(source: str) -> set[str]:
 @pytest.mark.parametrize("step", [s for s in STEPS if 9 <= s.number <= 11], ids=lambda s: s.id)
 def test_lesson_hands_over_no_reference_line(step: Step):
     """The lesson gives the contract; the code is left to the learner until the last hint tier."""
-    reference = resources.files("gpt2tutor.reference").joinpath(step.filename).read_text("utf-8")
+    reference = step.reference_source()
     taught = re.sub(r"\s+", "", "\n".join([step.lesson, *step.hints[:-1]])).replace("self.", "")
     handed = sorted(line for line in code_lines(reference) if line in taught)
     assert not handed, f"the lesson or early hints of step {step.id} contain reference code: {handed}"
@@ -226,8 +185,8 @@ def test_lesson_links_point_to_max_docs_new_address(step: Step):
 
 @pytest.mark.parametrize("step", STEPS, ids=IDS)
 def test_skeleton_has_the_reference_names_and_signatures(step: Step):
-    skeleton = signatures(step.skeleton(), f"exercises/{step.filename}")
-    reference = signatures(step.solution(), f"gpt2tutor/reference/{step.filename}")
+    skeleton = signatures(step.skeleton(), f"skeletons/{step.filename}")
+    reference = signatures(step.solution(), f"reference/{step.filename}")
     missing = sorted(set(reference) - set(skeleton))
     assert not missing, f"the skeleton of step {step.id} lacks {missing}, which the reference defines"
     differ = [f"{n}: skeleton {skeleton[n]}, reference {reference[n]}" for n in reference if skeleton[n] != reference[n]]
@@ -235,34 +194,32 @@ def test_skeleton_has_the_reference_names_and_signatures(step: Step):
 
 
 @pytest.mark.parametrize("step", STEPS, ids=IDS)
-def test_skeleton_imports_cleanly(step: Step, skeleton_outcome):
-    outcome = skeleton_outcome(step)
-    assert outcome.results, report(outcome)
-    first = outcome.results[0]
-    assert first.phase == "file" and first.passed, (
+def test_skeleton_imports_cleanly(step: Step, course: dict):
+    outcome = course["skeletons"][step.id]
+    assert outcome["results"], report(outcome, step.id)
+    first = outcome["results"][0]
+    assert first["phase"] == "file" and first["passed"], (
         f"the skeleton of step {step.id} must be valid Python that imports (its failure belongs in a later "
-        f"phase)\n{report(outcome)}"
+        f"phase)\n{report(outcome, step.id)}"
     )
 
 
 @pytest.mark.parametrize("step", STEPS, ids=IDS)
-def test_skeleton_fails_its_check(step: Step, skeleton_outcome):
-    outcome = skeleton_outcome(step)
-    assert not outcome.passed, f"the shipped skeleton of step {step.id} passes its check\n{report(outcome)}"
-    failure = next(r for r in outcome.results if not r.passed)
-    assert failure.phase != "file", f"the skeleton fails only by not importing\n{report(outcome)}"
-    assert failure.name != CRASH, f"the skeleton crashed or hung the check process\n{report(outcome)}"
-    assert failure.message.strip(), f"the failure tells the learner nothing\n{report(outcome)}"
+def test_skeleton_fails_its_check(step: Step, course: dict):
+    outcome = course["skeletons"][step.id]
+    assert not outcome["passed"], f"the shipped skeleton of step {step.id} passes its check\n{report(outcome, step.id)}"
+    failure = next(r for r in outcome["results"] if not r["passed"])
+    assert failure["phase"] != "file", f"the skeleton fails only by not importing\n{report(outcome, step.id)}"
+    assert failure["name"] != CRASH, f"the skeleton crashed or hung the check process\n{report(outcome, step.id)}"
+    assert failure["message"].strip(), f"the failure tells the learner nothing\n{report(outcome, step.id)}"
 
 
 # --- reference solutions -------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("step", STEPS, ids=IDS)
-def test_reference_solution_passes_its_check(step: Step, solution_outcomes):
-    if step.id not in solution_outcomes:
-        pytest.fail(f"{step.check_module} does not exist, so nothing checks step {step.id}")
-    outcome = solution_outcomes[step.id]
-    assert outcome.passed, f"the reference solution fails its own check\n{report(outcome)}"
-    phases = {r.phase for r in outcome.results}
-    assert {"file", "placeholders"} <= phases, f"some phases never ran\n{report(outcome)}"
+def test_reference_solution_passes_its_check(step: Step, course: dict):
+    outcome = course["references"][step.id]
+    assert outcome["passed"], f"the reference solution fails its own check\n{report(outcome, step.id)}"
+    phases = {r["phase"] for r in outcome["results"]}
+    assert {"file", "placeholders"} <= phases, f"some phases never ran\n{report(outcome, step.id)}"

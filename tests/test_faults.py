@@ -16,7 +16,7 @@ import pytest
 
 from conftest import check_file
 from test_cli import cli, ws  # noqa: F401 - ws is a fixture
-from gpt2tutor.curriculum import get_step
+from gpt2tutor.course import get_step
 from gpt2tutor.maxenv import child_environment
 from gpt2tutor.state import SCHEMA, State, load, save
 from gpt2tutor.workspace import Workspace

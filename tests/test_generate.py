@@ -25,7 +25,7 @@ tokenizers = pytest.importorskip("tokenizers")
 
 from gpt2tutor import state as state_store  # noqa: E402
 from gpt2tutor.cli import build_app  # noqa: E402
-from gpt2tutor.curriculum import STEPS  # noqa: E402
+from gpt2tutor.course import STEPS  # noqa: E402
 from gpt2tutor.maxenv import child_environment  # noqa: E402
 from gpt2tutor.workspace import create  # noqa: E402
 from processes import finish, interrupt, left_behind, tutor, wait_until  # noqa: E402
@@ -171,20 +171,18 @@ def test_learner_sampling_honours_seed_top_k_and_temperature(checkpoint: Path, h
     temperature is greedy and a large one is not; and `generate --seed --top-k --temperature` gives
     exactly what those settings give (each CLI run builds the model again: one run is enough)."""
     from gpt2tutor.generation.checkpoint import resolve
-    from gpt2tutor.generation.learner_model import LearnerModel, generate_with_learner_code, learner_imports
-    from gpt2tutor.generation.loop import pick_device
+    from gpt2tutor.generation.pipeline import CachedModel, generate, learner_code, pick_device
+    from gpt2tutor.generation.sampling import SamplingSettings
 
     found = resolve(str(checkpoint))
     prompt_ids = transformers.AutoTokenizer.from_pretrained(checkpoint).encode(PROMPT)
     exercises, device, new = solved / "exercises", pick_device("cpu"), 8
-    with learner_imports(exercises) as modules:
-        model = LearnerModel(modules, found.config, found.hf_state_dict(), device, exercises)
+    with learner_code(exercises) as code:
+        model = CachedModel(code, found.config, found.hf_state_dict(), device)
 
         def sample(seed: int, temperature: float, top_k: int | None = None) -> list[int]:
-            return generate_with_learner_code(
-                modules, model, prompt_ids, max_new_tokens=new, greedy=False, temperature=temperature,
-                top_k=top_k, top_p=None, seed=seed, device=device, on_token=lambda token: None,
-                exercises=exercises)
+            settings = SamplingSettings(greedy=False, temperature=temperature, top_k=top_k, seed=seed)
+            return generate(model, prompt_ids, new, settings, device)
 
         greedy = hf_greedy[:new]
         hot = sample(3, 3.0)
@@ -321,7 +319,7 @@ def test_attention_legend_wraps_at_the_console_width() -> None:
     import numpy as np
     from rich.console import Console
 
-    from gpt2tutor.generation.attention_map import heatmap
+    from gpt2tutor.cli.render import heatmap
 
     tokens = ["Once", " upon", " a", " time"]
     weights = np.tril(np.ones((4, 4))) / np.arange(1, 5)[:, None]
@@ -344,20 +342,20 @@ def test_attention_waits_for_its_kernels_on_a_cold_machine(checkpoint: Path, own
 
     import numpy as np
 
-    from gpt2tutor import kernels, prewarm
-    from gpt2tutor.cli import warmup
+    from gpt2tutor import background, kernels
+    from gpt2tutor.events import Compiled, Compiling
     from gpt2tutor.generation import attention_map
 
-    monkeypatch.setattr(warmup.maxenv, "cache_is_warm", lambda: False)
-    monkeypatch.setattr(warmup, "_gave_up", False)
-    monkeypatch.setattr(prewarm, "launch", lambda: start_fake(spawned, "0.2"))
+    monkeypatch.setattr(background.maxenv, "cache_is_warm", lambda: False)
+    monkeypatch.setattr(background, "_gave_up", False)
+    monkeypatch.setattr(background, "launch", lambda: start_fake(spawned, "0.2"))
     ready = []
 
     def model(config, weights, ids, layer, on_progress=None):
-        ready.append(not kernels.missing(kernels.stages_for(attention_map.MODEL_STEP)))
-        on_progress({"compiling": "unary_TanhOp_cpu_0_float32"})
+        ready.append(not kernels.missing(kernels.batches_for(attention_map.model_step())))
+        on_progress(Compiling("unary_TanhOp_cpu_0_float32"))
         time.sleep(1.2)  # a compile the tutor shows takes over a second
-        on_progress({"compiled": "unary_TanhOp_cpu_0_float32", "seconds": 1.2})
+        on_progress(Compiled("unary_TanhOp_cpu_0_float32", seconds=1.2))
         n = len(ids)
         return np.tril(np.ones((config.n_head, n, n))) / np.arange(1, n + 1)[:, None]
 
@@ -372,10 +370,11 @@ def test_attention_waits_for_its_kernels_on_a_cold_machine(checkpoint: Path, own
 
 
 def test_the_checks_kernels_cover_attention(checkpoint: Path) -> None:
-    """attention waits only for the kernel batches of steps up to MODEL_STEP: every kernel it runs is in one.
-    In a fresh process without the bundles, MAX reports each kernel on its first use."""
+    """attention waits only for the kernel batches of steps up to the model step: every kernel it runs is in
+    one. In a fresh process without the batches, MAX reports each kernel on its first use."""
     from gpt2tutor import kernels
-    from gpt2tutor.generation.attention_map import MODEL_STEP
+    from gpt2tutor.course import up_to
+    from gpt2tutor.generation.attention_map import model_step
 
     code = ("import json, sys\n"
             "from gpt2tutor.maxenv import tune_process\n"
@@ -386,19 +385,19 @@ def test_the_checks_kernels_cover_attention(checkpoint: Path) -> None:
             "ck = resolve(sys.argv[1])\n"
             "used = set()\n"
             "ids = Tokenizer(ck.folder, ck.name).encode('Once upon a time')\n"
-            "attention_weights(ck.config, ck.state_dict(), ids, 1, on_progress=lambda r: used.add(r.get('compiling')))\n"
+            "attention_weights(ck.config, ck.state_dict(), ids, 1, on_progress=lambda r: used.add(getattr(r, 'what', None) if type(r).__name__ == 'Compiling' else None))\n"
             "print(json.dumps(sorted(k for k in used if k)))\n")
     env = {**os.environ, kernels.ENV_SWITCH: "0"}
     done = subprocess.run([sys.executable, "-c", code, str(checkpoint)], env=env, capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 0, done.stderr
     used = json.loads(done.stdout.splitlines()[-1])
-    stage_of = {key: stage for stage in kernels.stages() for _, key in stage.keys}
+    batch_of = {key: batch for batch in kernels.batches() for _, key in batch.keys}
     assert used, "no kernel reported: the report is broken"
     for key in used:
-        stage = stage_of.get(key)
-        assert stage is not None and stage.step is not None and stage.step <= MODEL_STEP, (
-            f"attention uses {key}, outside the checks' batches up to step {MODEL_STEP}")
+        batch = batch_of.get(key)
+        assert batch is not None and batch.step is not None and batch.step in up_to(model_step()), (
+            f"attention uses {key}, outside the checks' batches up to step {model_step().id}")
 
 
 def run_hiding_torch(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

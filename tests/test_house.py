@@ -6,7 +6,9 @@ step-number gate outside the registry, MAX's private modules behind one module) 
 from __future__ import annotations
 
 import ast
+import json
 import re
+import textwrap
 import shutil
 import subprocess
 import sys
@@ -14,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from gpt2tutor import grading
+from gpt2tutor import progress
 from gpt2tutor.checking.results import Result, StepOutcome
-from gpt2tutor.curriculum import STEPS, following, get_step, prerequisites
+from gpt2tutor.course import STEPS, following, get_step, prerequisites
 from gpt2tutor.maxenv import child_environment
 from gpt2tutor.state import State
 from gpt2tutor.workspace import Workspace
@@ -101,7 +103,7 @@ class FakeChecker:
 
 def test_a_rebuild_from_nothing_stops_at_the_first_failing_step(tmp_path: Path) -> None:
     checker = FakeChecker({"01": True, "02": True, "03": True, "04": False, "05": True})
-    state, outcomes = grading.rebuild(Workspace(tmp_path), State(), checker=checker)
+    state, outcomes = progress.rebuild(Workspace(tmp_path), State(), checker=checker)
     assert checker.checked == ["01", "02", "03", "04"]  # 05 is locked by 04
     assert ids(s for s in STEPS if state.record(s).passed) == ["01", "02", "03"]
     assert state.current.id == "04"
@@ -113,7 +115,7 @@ def test_a_rebuild_rechecks_every_step_that_was_unlocked_and_keeps_the_hints(tmp
     old = passed_state("01", "02", "03", "04", "05", "06")
     old.record(get_step(3)).hints_used = 2
     checker = FakeChecker({"01": True, "02": True, "03": False, "04": True, "05": True, "06": True, "07": False})
-    state, _ = grading.rebuild(Workspace(tmp_path), old, checker=checker)
+    state, _ = progress.rebuild(Workspace(tmp_path), old, checker=checker)
     assert checker.checked == ["01", "02", "03", "04", "05", "06", "07"]  # 04-07 were unlocked before
     assert ids(s for s in STEPS if state.record(s).passed) == ["01", "02", "04", "05", "06"]
     assert state.record(get_step(3)).hints_used == 2
@@ -124,7 +126,7 @@ def test_a_forced_rebuild_checks_everything_and_the_last_step_still_waits(tmp_pa
     verdicts = {s.id: True for s in STEPS}
     verdicts["05"] = False
     checker = FakeChecker(verdicts)
-    state, _ = grading.rebuild(Workspace(tmp_path), State(), checker=checker, force=True)
+    state, _ = progress.rebuild(Workspace(tmp_path), State(), checker=checker, force=True)
     assert checker.checked == ids(STEPS)
     assert state.record(LAST).passed and not state.unlocked(LAST)  # passed when forced, yet 05 blocks it
 
@@ -133,7 +135,7 @@ def test_steps_a_rebuild_never_reaches_keep_their_old_record(tmp_path: Path) -> 
     old = State()
     old.record(get_step(9)).hints_used = 3
     checker = FakeChecker({"01": False})
-    state, _ = grading.rebuild(Workspace(tmp_path), old, checker=checker)
+    state, _ = progress.rebuild(Workspace(tmp_path), old, checker=checker)
     assert checker.checked == ["01"]
     assert state.record(get_step(9)).hints_used == 3 and not state.record(get_step(9)).passed
 
@@ -142,8 +144,8 @@ def test_edited_files_are_reachable_for_the_warm_up(tmp_path: Path) -> None:
     ws = Workspace(tmp_path)
     ws.copy_skeletons()
     ws.exercise(get_step(9)).write_text("# mine\n")
-    assert ids(grading.reachable(ws, State())) == ["01", "09"]
-    assert ids(grading.reachable(ws, State(), force=True)) == ids(STEPS)
+    assert ids(progress.reachable(ws, State())) == ["01", "09"]
+    assert ids(progress.reachable(ws, State(), force=True)) == ids(STEPS)
 
 
 # --- house rules ---------------------------------------------------------------------------------------
@@ -198,13 +200,135 @@ def test_the_package_has_no_import_circles() -> None:
             visit(name)
 
 
-def test_no_step_number_gate_outside_the_registry() -> None:
-    gate = re.compile(r"\.number\s*[=!<>]=?\s*(len\(|\d)|STEPS\[[^\]]*(number|current)|current\s*[=!]=\s*\d")
+STEP_NUMBER_IN_TEXT = re.compile(r"\b(?:steps?[_ -]?|check_)0?\d{1,2}\b(?![.]\d)", re.I)
+STEP_NUMBER_IN_CODE = re.compile(r"get_step\(\s*[\"']?\d|STEPS\[\s*[1-9]|\.number\s*[=!<>]=?\s*\d|current\s*[=!]=\s*\d")
+ARGUMENT_FORMS = "7, 07 or step_07"  # how a step argument may be written: an example of the syntax, no step's number
+
+
+def _code_outside_the_course():
+    """(path, line, text) of every code token and string (docstrings and comments left out) of the package
+    outside the course folder."""
+    import io
+    import tokenize
+
     for path in PACKAGE.rglob("*.py"):
-        if path.name == "curriculum.py":
+        if (PACKAGE / "course") in path.parents:
             continue
-        for lineno, line in enumerate(path.read_text("utf-8").splitlines(), 1):
-            assert not gate.search(line), f"{path.relative_to(ROOT)}:{lineno} gates on a step number: {line.strip()}"
+        text = path.read_text("utf-8")
+        tree = ast.parse(text)
+        docstrings = {n.body[0].lineno for n in ast.walk(tree)
+                      if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                      and n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.type == tokenize.COMMENT or (tok.type == tokenize.STRING and tok.start[0] in docstrings):
+                continue
+            yield path, tok.start[0], tok.string, tok.type
+
+
+def test_no_step_number_outside_the_course_data() -> None:
+    """The course data (gpt2tutor/course/) numbers the steps; the tutor's code finds them by role, name or
+    order, and its messages take numbers from the data."""
+    import tokenize
+
+    found = []
+    for path, lineno, text, kind in _code_outside_the_course():
+        if kind == tokenize.STRING and STEP_NUMBER_IN_TEXT.search(text.replace(ARGUMENT_FORMS, "")):
+            found.append(f"{path.relative_to(ROOT)}:{lineno} {text[:80]}")
+    lines = {}
+    for path in PACKAGE.rglob("*.py"):
+        if (PACKAGE / "course") not in path.parents:
+            for lineno, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+                code = line.split("#")[0]
+                if STEP_NUMBER_IN_CODE.search(code):
+                    lines[f"{path.relative_to(ROOT)}:{lineno}"] = line.strip()
+    assert not found and not lines, f"step numbers outside the course data: {found} {lines}"
+
+
+def test_the_step_number_rules_can_fail() -> None:
+    assert STEP_NUMBER_IN_TEXT.search("'unlocks once steps 12-13 pass'")
+    assert STEP_NUMBER_IN_TEXT.search('"step_14.py"') and STEP_NUMBER_IN_TEXT.search("f'check_07'")
+    assert not STEP_NUMBER_IN_TEXT.search("'steps {span(STEPS)}'") and not STEP_NUMBER_IN_TEXT.search("'step {s.id}'")
+    assert STEP_NUMBER_IN_CODE.search("x = get_step(12)") and STEP_NUMBER_IN_CODE.search("STEPS[12]")
+
+
+def _package_imports() -> dict[str, set[str]]:
+    """Every module of the package and the top-level names it imports anywhere (function-level too), with
+    package modules named in full."""
+    modules = _modules()
+    found: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.Import):
+                targets.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = package
+                for _ in range(node.level - 1):
+                    base = base.rpartition(".")[0]
+                module = ".".join(p for p in (base if node.level else "", node.module or "") if p)
+                targets.add(module)
+                targets.update(f"{module}.{a.name}" for a in node.names)  # a module, or a name the module holds
+        found[name] = targets
+    return found
+
+
+def test_rich_and_typer_only_in_the_command_line() -> None:
+    for name, targets in _package_imports().items():
+        if name.startswith("gpt2tutor.cli"):
+            continue
+        terminal = sorted(t for t in targets if t.split(".")[0] in ("rich", "typer"))
+        assert not terminal, f"{name} imports {terminal}: only gpt2tutor.cli draws on the terminal"
+
+
+def test_the_command_line_imports_only_the_api_and_the_course() -> None:
+    allowed = ("gpt2tutor.api", "gpt2tutor.course", "gpt2tutor.cli")
+    for name, targets in _package_imports().items():
+        if not name.startswith("gpt2tutor.cli"):
+            continue
+        tutor = sorted(t for t in targets if t.split(".")[0] == "gpt2tutor" and t != "gpt2tutor")
+        wrong = [t for t in tutor if not any(t == a or t.startswith(a + ".") for a in allowed)
+                 or t.startswith("gpt2tutor.course.") and t.count(".") > 2]
+        assert not wrong, f"{name} imports {wrong}: the command line uses gpt2tutor.api and gpt2tutor.course only"
+
+
+def test_the_course_imports_nothing_of_the_tutor_but_the_check_toolkit() -> None:
+    for name, targets in _package_imports().items():
+        if not name.startswith("gpt2tutor.course"):
+            continue
+        tutor = sorted(t for t in targets if t.split(".")[0] == "gpt2tutor")
+        wrong = [t for t in tutor if t.rpartition(".")[0] != "gpt2tutor.checking" and t != "gpt2tutor.checking"
+                 and not t.startswith("gpt2tutor.course")]
+        assert not wrong, f"{name} imports {wrong}: the course may use the check toolkit (gpt2tutor.checking) only"
+
+
+def test_the_api_drives_a_fresh_workspace_without_a_terminal(tmp_path: Path) -> None:
+    """A script opens a workspace, fails and passes step 01, and reads the results as data: neither rich nor
+    typer is ever imported."""
+    code = textwrap.dedent("""
+        import json, sys
+        from gpt2tutor import api
+        started = api.start(sys.argv[1])
+        tutor = started.tutor
+        first = tutor.check("01")
+        (tutor.exercises / "step_01.py").write_text(tutor.solution("01"))
+        seen = []
+        second = tutor.check("01", on_event=seen.append)
+        print(json.dumps({"first": first.passed, "second": second.passed, "results": len(second.results),
+                          "events": sorted({type(e).__name__ for e in seen}),
+                          "names": [r.name for r in second.results][:2],
+                          "status": [s.status for s in tutor.statuses()][:2],
+                          "terminal": sorted(m for m in ("rich", "typer") if m in sys.modules)}))
+    """)
+    env = {**child_environment(), "GPT2TUTOR_KERNELS": "0"}
+    env.pop("GPT2TUTOR_WORKSPACE", None)
+    run = subprocess.run([sys.executable, "-c", code, str(tmp_path / "ws")], capture_output=True, text=True,
+                         timeout=180, env=env, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["first"] is False and out["second"] is True and out["results"] >= 3
+    assert "Result" in out["events"] and out["status"] == ["passed", "todo"]
+    assert out["terminal"] == []
 
 
 def test_max_private_modules_are_imported_from_one_module() -> None:
@@ -229,7 +353,7 @@ def test_every_process_the_package_starts_gets_an_explicit_environment() -> None
 
 
 def test_the_core_imports_neither_max_nor_rich() -> None:
-    code = ("import sys; import gpt2tutor.grading, gpt2tutor.state, gpt2tutor.curriculum, gpt2tutor.workspace; "
+    code = ("import sys; import gpt2tutor.progress, gpt2tutor.state, gpt2tutor.course, gpt2tutor.workspace; "
             "print(sorted(m for m in ('max', 'rich', 'numpy', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True,
                          env=child_environment())

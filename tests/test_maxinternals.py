@@ -61,12 +61,12 @@ def test_reading_the_warm_stamp_agrees_with_max(tmp_path: Path) -> None:
     assert _both_say(tmp_path) == [False, False]
 
 
-def test_a_bundle_builds_from_the_families_max_registers() -> None:
-    """Every family the manifest names is one MAX registers, and a small stage's module builds."""
+def test_a_batch_builds_from_the_families_max_registers() -> None:
+    """Every family the manifest names is one MAX registers, and a small batch's module builds."""
     families = maxinternals.families()
-    named = {family for stage in kernels.stages() for family, _ in stage.keys}
+    named = {family for batch in kernels.batches() for family, _ in batch.keys}
     assert named <= set(families), f"MAX no longer registers {sorted(named - set(families))}"
-    smallest = min(kernels.stages(), key=lambda s: len(s.keys))
+    smallest = min(kernels.batches(), key=lambda s: len(s.keys))
     assert maxinternals.build_module_bytecode(smallest.keys)[:4] == b"ML\xefR"  # MLIR bytecode's magic
 
 

@@ -1,7 +1,7 @@
-"""The machinery that makes checks fast: kernel bundles, the background prewarm, waiting for it, the
-pre-started check process `watch` keeps, and the time limit pausing while MAX compiles. Behaviour only:
-nothing here asserts on time (benchmarks/ measures). The prewarm runs with its compiling replaced by a
-short sleep, against a MAX cache folder of its own, so these tests never compile a kernel."""
+"""The machinery that makes checks fast: kernel batches, the background process compiling them, waiting for
+it, the spare check process `watch` keeps, and the time limit pausing while MAX compiles. Behaviour only:
+nothing here asserts on time (benchmarks/ measures). The background process runs with its compiling replaced
+by a short sleep, against a MAX cache folder of its own, so these tests never compile a kernel."""
 
 from __future__ import annotations
 
@@ -17,24 +17,26 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from gpt2tutor import kernels, prewarm
+from gpt2tutor import api, background, kernels
 from gpt2tutor.checking import runner
-from gpt2tutor.checking.runner import WarmChecker, run_checks
-from gpt2tutor.cli import warmup
-from gpt2tutor.curriculum import STEPS, get_step
+from gpt2tutor.checking.runner import SpareChecker, run_checks
+from gpt2tutor.cli.doctor import full_warm
+from gpt2tutor.cli.render import Renderer
+from gpt2tutor.cli.start import StartView
+from gpt2tutor.course import STEPS, get_step
 from gpt2tutor.maxenv import child_environment
 
-# A prewarm whose compiling is a sleep (argv[1] seconds a bundle; "fail" raises instead).
+# A background process whose compiling is a sleep (argv[1] seconds a batch; "fail" raises instead).
 RECORDER = Path(__file__).resolve().parents[1] / "tools" / "record_kernels.py"
-FAKE_PREWARM = textwrap.dedent("""
+FAKE_BACKGROUND = textwrap.dedent("""
     import sys, time
-    import gpt2tutor.kernels as k, gpt2tutor.prewarm as p
-    def load(stage):
+    import gpt2tutor.kernels as k, gpt2tutor.background as b
+    def load(batch):
         if sys.argv[1] == "fail":
             raise RuntimeError("no compiler today")
         time.sleep(float(sys.argv[1]))
     k.load = load
-    sys.exit(p.run())
+    sys.exit(b.run())
 """)
 
 
@@ -62,7 +64,7 @@ def spawned():
 
 
 def start_fake(procs: list, arg: str) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", FAKE_PREWARM, arg], stdin=subprocess.DEVNULL,
+    proc = subprocess.Popen([sys.executable, "-c", FAKE_BACKGROUND, arg], stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, env=child_environment())
     procs.append(proc)
     return proc
@@ -75,20 +77,26 @@ def wait_until(condition, limit: float = 60) -> None:
         time.sleep(0.05)
 
 
-def names(stages) -> list[str]:
-    return [s.name for s in stages]
+def names(batches) -> list[str]:
+    return [b.name for b in batches]
+
+
+def wait(steps, ui) -> bool:
+    """What `check` does before running these steps' checks, drawn on `ui`."""
+    return background.wait_for_kernels(steps, who=f"step {steps[-1].id}", on_event=Renderer(ui))
 
 
 # --- the manifest ---------------------------------------------------------------------------------
 
-def test_stages_are_in_learner_order_and_each_target_appears_once() -> None:
-    stages = kernels.stages()
-    numbered = [s.step for s in stages if s.step is not None]
+def test_batches_are_in_learner_order_and_each_target_appears_once() -> None:
+    batches = kernels.batches()
+    numbered = [b.step.number for b in batches if b.step is not None]
     assert numbered == sorted(numbered) and numbered[0] == 2  # step 01 runs no kernels
-    keys = [k for s in stages for k in s.keys]
+    assert not get_step(1).kernels and all(s.kernels for s in STEPS[1:])
+    keys = [k for b in batches for k in b.keys]
     assert len(keys) == len(set(keys))
-    assert all(s.estimate > 0 for s in stages)
-    assert [s.step for s in kernels.stages_for(4)] == [n for n in numbered if n <= 4]
+    assert all(b.estimate > 0 for b in batches)
+    assert [b.step.number for b in kernels.batches_for(get_step(4))] == [n for n in numbered if n <= 4]
 
 
 def test_the_manifest_covers_what_the_reference_checks_use(tmp_path: Path) -> None:
@@ -102,62 +110,73 @@ def test_the_manifest_covers_what_the_reference_checks_use(tmp_path: Path) -> No
                     *[s.id for s in STEPS]], cwd=exercises, check=True, capture_output=True, timeout=600,
                    env=child_environment())
     used = json.loads(out.read_text())
-    stage_of = {tuple(k): s for s in kernels.stages() for k in s.keys}
+    batch_of = {tuple(k): b for b in kernels.batches() for k in b.keys}
     for sid, keys in used.items():
         for key in map(tuple, keys):
-            assert key in stage_of, f"check {sid} uses {key}, which no stage compiles: regenerate the manifest"
-            stage = stage_of[key]
-            assert stage.step is not None and stage.step <= int(sid), (
-                f"check {sid} uses {key} from stage {stage.name}: regenerate the manifest")
+            assert key in batch_of, f"check {sid} uses {key}, which no batch compiles: regenerate the manifest"
+            batch = batch_of[key]
+            assert batch.step is not None and batch.step.number <= int(sid), (
+                f"check {sid} uses {key} from batch {batch.name}: regenerate the manifest")
 
 
-# --- the prewarm ----------------------------------------------------------------------------------
+# --- the background process ----------------------------------------------------------------------
 
-def test_prewarm_compiles_every_bundle_in_order_and_records_it(own_cache: Path, spawned) -> None:
-    assert names(kernels.missing(kernels.stages())) == names(kernels.stages())
+def test_background_compiles_every_batch_in_order_and_records_it(own_cache: Path, spawned) -> None:
+    assert names(kernels.missing(kernels.batches())) == names(kernels.batches())
     proc = start_fake(spawned, "0.05")
     assert proc.wait(timeout=60) == 0
-    progress = prewarm.read_progress()
-    assert progress.state == "done" and not progress.alive
-    assert progress.done == names(kernels.stages()) and progress.todo == []
-    assert kernels.missing(kernels.stages()) == []
+    report = background.read_report()
+    assert report.state == "done" and not report.alive
+    assert report.done == names(kernels.batches()) and report.todo == []
+    assert kernels.missing(kernels.batches()) == []
     assert kernels.marker_path().parent == own_cache / "modular" / ".max_cache"  # next to MAX's kernels
-    assert not prewarm.needed()
+    assert not background.needed()
 
 
-def test_a_killed_prewarm_leaves_sound_files_and_the_next_one_resumes(own_cache: Path, spawned) -> None:
+def test_a_killed_background_leaves_sound_files_and_the_next_one_resumes(own_cache: Path, spawned) -> None:
     proc = start_fake(spawned, "0.4")
-    wait_until(lambda: len(prewarm.read_progress().done) >= 2)
-    assert prewarm.running() and prewarm.read_progress().alive
+    wait_until(lambda: len(background.read_report().done) >= 2)
+    assert background.running() and background.read_report().alive
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    progress = prewarm.read_progress()  # parses: written atomically
-    assert not progress.alive and not prewarm.running()  # the lock went with the process
-    finished = [s for s in kernels.stages() if s not in kernels.missing(kernels.stages())]
-    assert len(finished) >= 2 and names(finished) == progress.done[:len(finished)]
+    report = background.read_report()  # parses: written atomically
+    assert not report.alive and not background.running()  # the lock went with the process
+    finished = [b for b in kernels.batches() if b not in kernels.missing(kernels.batches())]
+    assert len(finished) >= 2 and names(finished) == report.done[:len(finished)]
     resumed = start_fake(spawned, "0.01")
     assert resumed.wait(timeout=60) == 0
-    again = prewarm.read_progress()
+    again = background.read_report()
     assert again.state == "done" and not set(again.done) & set(names(finished))  # only what was left
-    assert kernels.missing(kernels.stages()) == []
+    assert kernels.missing(kernels.batches()) == []
 
 
-def test_one_prewarm_per_cache(own_cache: Path, spawned) -> None:
+def test_one_background_process_per_cache(own_cache: Path, spawned) -> None:
     first = start_fake(spawned, "0.3")
-    wait_until(prewarm.running)
+    wait_until(background.running)
     second = start_fake(spawned, "0.3")
     assert second.wait(timeout=30) == 0
-    assert "another prewarm is running" in second.stdout.read().decode()
+    assert "another background process is running" in second.stdout.read().decode()
     assert first.poll() is None
     assert first.wait(timeout=60) == 0
 
 
-def test_a_failing_prewarm_says_why(own_cache: Path, spawned) -> None:
+def test_a_failing_background_says_why(own_cache: Path, spawned) -> None:
     proc = start_fake(spawned, "fail")
     assert proc.wait(timeout=60) == 1
-    progress = prewarm.read_progress()
-    assert progress.state == "failed" and "no compiler today" in progress.error
-    assert kernels.missing(kernels.stages()) == kernels.stages()
+    report = background.read_report()
+    assert report.state == "failed" and "no compiler today" in report.error
+    assert kernels.missing(kernels.batches()) == kernels.batches()
+
+
+def test_the_estimate_grows_while_a_batch_overruns() -> None:
+    """The one estimate of the time left never sits near zero while a task takes longer than expected."""
+    report = background.Report(state="working", task="a", todo=["a", "b"], estimates={"a": 10.0, "b": 20.0},
+                               task_started=time.time() - 5, alive=True)
+    assert 20 + 10 * report.pace() - 5 - 1 < report.remaining() < 20 + 10 * report.pace() - 5 + 1
+    report.task_started = time.time() - 60  # six times its estimate
+    assert report.overdue() and report.remaining("a") >= 19
+    report.task_started = time.time() - 120
+    assert report.remaining("a") >= 39
 
 
 # --- a check waiting for it -------------------------------------------------------------------------
@@ -166,40 +185,40 @@ def record_console() -> Console:
     return Console(record=True, width=200, force_terminal=False)
 
 
-def test_check_waits_for_the_prewarm_on_a_cold_machine(own_cache: Path, spawned, monkeypatch) -> None:
-    monkeypatch.setattr(warmup.maxenv, "cache_is_warm", lambda: False)
-    monkeypatch.setattr(warmup, "_gave_up", False)
-    monkeypatch.setattr(prewarm, "launch", lambda: start_fake(spawned, "0.2"))
+def test_check_waits_for_the_background_on_a_cold_machine(own_cache: Path, spawned, monkeypatch) -> None:
+    monkeypatch.setattr(background.maxenv, "cache_is_warm", lambda: False)
+    monkeypatch.setattr(background, "_gave_up", False)
+    monkeypatch.setattr(background, "launch", lambda: start_fake(spawned, "0.2"))
     ui = record_console()
-    assert warmup.ensure_warm(ui, [get_step(4)]) is True
+    assert wait([get_step(4)], ui) is True
     text = ui.export_text()
     assert "compiling the kernels step 04 needs" in text and "step 04 are ready" in text
-    assert kernels.missing(kernels.stages_for(4)) == []
-    assert len(spawned) == 1  # it started the prewarm once, and waited for it
+    assert kernels.missing(kernels.batches_for(get_step(4))) == []
+    assert len(spawned) == 1  # it started the background process once, and waited for it
 
 
 def test_check_does_not_wait_where_maxs_full_cache_serves_it(own_cache: Path, spawned, monkeypatch) -> None:
-    monkeypatch.setattr(warmup.maxenv, "cache_is_warm", lambda: True)
-    monkeypatch.setattr(prewarm, "launch", lambda: start_fake(spawned, "0.2"))
-    assert warmup.ensure_warm(record_console(), [get_step(7)]) is False  # not ready, but no waiting
-    assert len(spawned) == 1  # the bundles compile in the background meanwhile
+    monkeypatch.setattr(background.maxenv, "cache_is_warm", lambda: True)
+    monkeypatch.setattr(background, "launch", lambda: start_fake(spawned, "0.2"))
+    assert wait([get_step(7)], record_console()) is False  # not ready, but no waiting
+    assert len(spawned) == 1  # the batches compile in the background meanwhile
 
 
-def test_check_stops_waiting_when_the_prewarm_fails(own_cache: Path, spawned, monkeypatch) -> None:
-    monkeypatch.setattr(warmup.maxenv, "cache_is_warm", lambda: False)
-    monkeypatch.setattr(warmup, "_gave_up", False)
-    monkeypatch.setattr(prewarm, "launch", lambda: start_fake(spawned, "fail"))
+def test_check_stops_waiting_when_the_background_fails(own_cache: Path, spawned, monkeypatch) -> None:
+    monkeypatch.setattr(background.maxenv, "cache_is_warm", lambda: False)
+    monkeypatch.setattr(background, "_gave_up", False)
+    monkeypatch.setattr(background, "launch", lambda: start_fake(spawned, "fail"))
     ui = record_console()
-    assert warmup.ensure_warm(ui, [get_step(2)]) is False
+    assert wait([get_step(2)], ui) is False
     text = ui.export_text()
     assert "background compile stopped" in text and "no compiler today" in text
     assert len(spawned) == 2  # one retry, then the check goes its own way
 
 
-def test_start_launches_the_prewarm_and_returns(own_cache: Path, spawned, monkeypatch) -> None:
-    monkeypatch.setattr(prewarm, "launch", lambda: start_fake(spawned, "0.2"))
+def test_start_launches_the_background_and_returns(own_cache: Path, spawned, monkeypatch) -> None:
+    monkeypatch.setattr(background, "launch", lambda: start_fake(spawned, "0.2"))
     ui = record_console()
-    warmup.start_in_background(ui)
+    api.start_background(StartView(ui))
     assert "compiling now in the background" in ui.export_text()
     assert spawned[0].poll() is None  # still compiling: start did not wait
     assert spawned[0].wait(timeout=60) == 0
@@ -207,9 +226,9 @@ def test_start_launches_the_prewarm_and_returns(own_cache: Path, spawned, monkey
 
 def test_kernels_switch_off(own_cache: Path, spawned, monkeypatch) -> None:
     monkeypatch.setenv(kernels.ENV_SWITCH, "0")
-    monkeypatch.setattr(prewarm, "launch", lambda: start_fake(spawned, "0.2"))
-    assert warmup.ensure_warm(record_console(), [get_step(12)]) is True
-    assert kernels.preload(12) == []
+    monkeypatch.setattr(background, "launch", lambda: start_fake(spawned, "0.2"))
+    assert wait([get_step(12)], record_console()) is True
+    assert kernels.preload(get_step(12)) == []
     assert not spawned
 
 
@@ -218,16 +237,17 @@ def test_kernels_switch_off(own_cache: Path, spawned, monkeypatch) -> None:
 def test_the_time_limit_pauses_while_max_compiles(tmp_path: Path, monkeypatch) -> None:
     """A child that reports a compile taking longer than the time limit is not killed for it."""
     script = textwrap.dedent("""
-        import json, sys, time
-        out = open(sys.argv[sys.argv.index("--results") + 1], "a")
-        def emit(**r):
-            out.write(json.dumps(r) + "\\n"); out.flush()
-        emit(started="04")
-        emit(compiling="unary_ExpOp_cpu_0_float32", family="unary")
+        import sys, time
+        from gpt2tutor.checking.protocol import Finished, Started, Writer
+        from gpt2tutor.checking.results import Result
+        from gpt2tutor.events import Compiled, Compiling
+        emit = Writer(sys.argv[sys.argv.index("--results") + 1])
+        emit(Started("04"))
+        emit(Compiling("unary_ExpOp_cpu_0_float32"))
         time.sleep(2.5)
-        emit(compiled="unary_ExpOp_cpu_0_float32", seconds=2.5)
-        emit(result={"step": "04", "phase": "behaviour", "name": "n", "passed": True, "message": ""})
-        emit(finished="04")
+        emit(Compiled("unary_ExpOp_cpu_0_float32", seconds=2.5))
+        emit(Result("04", "behaviour", "n", True))
+        emit(Finished("04"))
     """)
 
     def fake_spawn(exercises, args, *, stdin=subprocess.DEVNULL):
@@ -238,7 +258,7 @@ def test_the_time_limit_pauses_while_max_compiles(tmp_path: Path, monkeypatch) -
     seen = []
     outcome = run_checks([get_step(4)], tmp_path, timeout=1, on_progress=seen.append)[0]
     assert outcome.passed, outcome.results
-    assert [next(iter(r)) for r in seen] == ["compiling", "compiled"]
+    assert [type(r).__name__ for r in seen] == ["Compiling", "Compiled"]
 
 
 # --- the pre-started check process (watch) ------------------------------------------------------------
@@ -266,7 +286,7 @@ def test_the_prestarted_child_isolates_each_check(solved_exercises: Path) -> Non
     step = get_step(4)
     path = solved_exercises / step.filename
     good = path.read_text()
-    with WarmChecker(solved_exercises) as checker:
+    with SpareChecker(solved_exercises) as checker:
         assert checker.run([step], timeout=60)[0].passed
         spare = checker._spare
         assert spare is not None and alive(spare.proc.pid)  # the next one is ready
@@ -288,7 +308,7 @@ def test_the_prestarted_child_isolates_each_check(solved_exercises: Path) -> Non
 
 
 def test_an_unused_prestarted_child_ends_when_the_tutor_goes(solved_exercises: Path) -> None:
-    spare = runner.PrestartedChild(solved_exercises)
+    spare = runner.Spare(solved_exercises)
     spare.proc.stdin.close()  # as when the tutor's process dies: EOF instead of the steps
     assert spare.proc.wait(timeout=60) == 0
     spare.close()
@@ -296,8 +316,8 @@ def test_an_unused_prestarted_child_ends_when_the_tutor_goes(solved_exercises: P
 
 def test_full_warm_on_request_shows_progress(monkeypatch) -> None:
     script = "; ".join(f"print('✓ family{i} ({i} ops) 0:00:0{i}', flush=True)" for i in range(3))
-    monkeypatch.setattr(warmup, "command", lambda: [sys.executable, "-c", script])
+    monkeypatch.setattr(api, "full_cache_command", lambda: [sys.executable, "-c", script])
     ui = record_console()
-    assert warmup.full_warm(ui) is True
+    assert full_warm(ui) is True
     text = ui.export_text()
     assert "warm-interpreter-cache" in text and "family2" in text and "kernels are ready" in text

@@ -1,7 +1,7 @@
 """The MAX reference modules against HuggingFace transformers' GPT-2 in PyTorch.
 
-Both sides hold the same random weights (PyTorch draws them; `gpt2tutor.weights.hf_to_max`
-carries them over, so the loader is tested too; step 12's conversion is tested against it) and see
+Both sides hold the same random weights (PyTorch draws them; step 12's conversion, the tutor's one
+converter, carries them over, so it is tested too, and against a layout worked out here by hand) and see
 the same inputs. Agreement is
 measured as the max absolute difference in float32: <= 1e-4 for the modules, <= 1e-3 on the
 logits of the full 124M configuration.
@@ -32,22 +32,41 @@ from max.dtype import DType  # noqa: E402
 from max.experimental import functional as F  # noqa: E402
 from max.experimental.tensor import Tensor  # noqa: E402
 
-from gpt2tutor.reference.step_01 import GPT2Config  # noqa: E402
-from gpt2tutor.reference.step_02 import causal_mask  # noqa: E402
-from gpt2tutor.reference.step_03 import LayerNorm  # noqa: E402
-from gpt2tutor.reference.step_04 import GPT2MLP  # noqa: E402
-from gpt2tutor.reference.step_05 import GPT2Embeddings  # noqa: E402
-from gpt2tutor.reference.step_06 import GPT2PositionEmbeddings  # noqa: E402
-from gpt2tutor.reference.step_07 import GPT2MultiHeadAttention  # noqa: E402
-from gpt2tutor.reference.step_09 import GPT2Block  # noqa: E402
-from gpt2tutor.reference.step_10 import GPT2Model  # noqa: E402
-from gpt2tutor.reference.step_11 import GPT2LMHeadModel  # noqa: E402
-from gpt2tutor.reference.step_12 import convert_hf_state_dict, load_gpt2  # noqa: E402
-from gpt2tutor.reference.step_13 import GPT2CachedLMHeadModel, load_cached_gpt2  # noqa: E402
-from gpt2tutor.reference.step_14 import generate_tokens  # noqa: E402
-from gpt2tutor.weights import hf_to_max  # noqa: E402
+from gpt2tutor.course.reference.step_01 import GPT2Config  # noqa: E402
+from gpt2tutor.course.reference.step_02 import causal_mask  # noqa: E402
+from gpt2tutor.course.reference.step_03 import LayerNorm  # noqa: E402
+from gpt2tutor.course.reference.step_04 import GPT2MLP  # noqa: E402
+from gpt2tutor.course.reference.step_05 import GPT2Embeddings  # noqa: E402
+from gpt2tutor.course.reference.step_06 import GPT2PositionEmbeddings  # noqa: E402
+from gpt2tutor.course.reference.step_07 import GPT2MultiHeadAttention  # noqa: E402
+from gpt2tutor.course.reference.step_09 import GPT2Block  # noqa: E402
+from gpt2tutor.course.reference.step_10 import GPT2Model  # noqa: E402
+from gpt2tutor.course.reference.step_11 import GPT2LMHeadModel  # noqa: E402
+from gpt2tutor.course.reference.step_12 import convert_hf_state_dict, load_gpt2  # noqa: E402
+from gpt2tutor.course.reference.step_13 import GPT2CachedLMHeadModel, load_cached_gpt2  # noqa: E402
+from gpt2tutor.course.reference.step_14 import generate_tokens  # noqa: E402
 
 MODULE_TOL = 1e-4
+CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+
+
+def hf_to_max(state: dict) -> dict[str, np.ndarray]:
+    """HF's names to ours, through the conversion step's reference (the one converter the tutor has)."""
+    return convert_hf_state_dict(state)
+
+
+def by_hand(theirs) -> dict[str, np.ndarray]:
+    """What the conversion must give, worked out here from HF's own modules: every parameter under
+    `transformer.` (the head apart), HF's Conv1D weights [in, out] transposed to Linear's [out, in], no mask
+    buffers, and lm_head equal to the token embeddings."""
+    out = {}
+    for name, value in theirs.state_dict().items():
+        if name.endswith((".attn.bias", ".attn.masked_bias")) and not name.endswith("c_attn.bias"):
+            continue
+        array = value.detach().numpy()
+        out[name] = array.T if name.endswith(CONV1D) else array
+    out["lm_head.weight"] = theirs.transformer.wte.weight.detach().numpy()
+    return out
 LOGITS_124M_TOL = 1e-3
 
 # Small configurations with odd sizes, so that mixed-up axes show: (n_embd, n_head, n_inner, n_layer).
@@ -106,7 +125,7 @@ def hf_random(cls, *args, seed: int, **kwargs) -> torch.nn.Module:
 def sub_state(module: torch.nn.Module, prefix: str) -> dict[str, np.ndarray]:
     """A sub-module's HF weights under our names: placed at `prefix` inside a GPT2Model, converted, stripped."""
     state = {prefix + k: v.detach().numpy() for k, v in module.state_dict().items()}
-    state["lm_head.weight"] = np.zeros((1, 1), np.float32)  # so hf_to_max needs no wte
+    state.setdefault("wte.weight", np.zeros((1, 1), np.float32))  # the conversion ties lm_head to a wte
     converted = hf_to_max(state)
     full = "transformer." + prefix
     return {k.removeprefix(full): v for k, v in converted.items() if k.startswith(full)}
@@ -371,7 +390,7 @@ def test_lm_head_model_124m_matches_hf():
     assert np.array_equal(got.argmax(-1), expected.argmax(-1))
 
 
-def test_hf_to_max_drops_mask_buffers_but_keeps_attention_biases():
+def test_conversion_drops_mask_buffers_but_keeps_attention_biases():
     """Older GPT-2 checkpoints carry the causal mask as h.N.attn.bias / attn.masked_bias buffers;
     those go, while c_attn.bias and c_proj.bias (which end in "attn.bias" too) stay."""
     ours, theirs = lm_pair(SMALL["d32h4"], seed=13)
@@ -403,10 +422,10 @@ def hf_state(theirs, *, prefixed: bool) -> dict[str, np.ndarray]:
 
 
 @pytest.mark.parametrize("prefixed", [True, False])
-def test_conversion_equals_the_tutors_loader(prefixed):
+def test_conversion_gives_our_names_and_layouts(prefixed):
     _, theirs = lm_pair(SMALL["d48h3"], seed=21)
     ours = convert_hf_state_dict(hf_state(theirs, prefixed=prefixed))
-    expected = hf_to_max(hf_state(theirs, prefixed=True))
+    expected = by_hand(theirs)
     assert set(ours) == set(expected)
     for name, value in expected.items():
         assert ours[name].dtype == np.float32 and ours[name].flags.c_contiguous, name

@@ -22,7 +22,7 @@ pytest.importorskip("tokenizers")
 pytest.importorskip("uvicorn", reason="serving is not installed: pip install 'gpt2tutor[serve]'")
 
 from gpt2tutor.cli import build_app  # noqa: E402
-from gpt2tutor.curriculum import STEPS  # noqa: E402
+from gpt2tutor.course import STEPS  # noqa: E402
 from gpt2tutor.maxenv import child_environment  # noqa: E402
 from gpt2tutor.serving.launch import free_port  # noqa: E402
 

@@ -1,10 +1,10 @@
-"""Maintainers: record which eager MAX targets the checks use and write gpt2tutor/kernel_manifest.json.
+"""Maintainers: record which eager MAX targets the checks use and write gpt2tutor/course/kernels.json.
 
     python tools/record_kernels.py [tests/variants]
 
 Runs the reference solutions' checks (and, given a folder, each learner variant in it) in child
-processes whose op families note every target they look up, then writes one stage per step that first
-needs new targets, plus an 'extra' stage for targets only the variants use. Keeps the estimates.
+processes whose op families note every target they look up, then writes one batch per step that first
+needs new targets, plus an 'extra' batch for targets only the variants use. Keeps the estimates.
 Regenerate when a check changes the ops it runs: tests/test_perf_infra.py fails until you do.
 """
 
@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-MANIFEST = Path(__file__).resolve().parents[1] / "gpt2tutor" / "kernel_manifest.json"
+MANIFEST = Path(__file__).resolve().parents[1] / "gpt2tutor" / "course" / "kernels.json"
 
 
 class _Recorder(dict):
@@ -40,7 +40,8 @@ def record_run(exercises: Path, out: Path, steps: list[str]) -> None:
     """Child side: runs the steps' checks on `exercises`, writing the targets each step uses to `out`."""
     from gpt2tutor import maxenv, maxinternals
     from gpt2tutor.checking import child
-    from gpt2tutor.curriculum import get_step
+    from gpt2tutor.checking.protocol import Writer
+    from gpt2tutor.course import get_step
 
     maxenv.tune_process()
     sys.path.insert(0, str(exercises))
@@ -48,7 +49,7 @@ def record_run(exercises: Path, out: Path, steps: list[str]) -> None:
     log: list = []
     for name, family in maxinternals.families().items():
         family.cache = _Recorder(name, family.cache, log)
-    reporter = child.Reporter(Path(os.devnull))
+    reporter = Writer(Path(os.devnull))
     used: dict[str, list] = {}
     for sid in steps:
         del log[:]
@@ -58,7 +59,7 @@ def record_run(exercises: Path, out: Path, steps: list[str]) -> None:
 
 
 def _run(files: dict[str, str], steps: list[str]) -> dict:
-    from gpt2tutor.curriculum import STEPS
+    from gpt2tutor.course import STEPS
 
     with tempfile.TemporaryDirectory(prefix="gpt2tutor-record-") as tmp:
         exercises = Path(tmp) / "exercises"
@@ -72,8 +73,8 @@ def _run(files: dict[str, str], steps: list[str]) -> dict:
 
 
 def record(variants: Path | None) -> tuple[list[tuple[str, list]], list]:
-    """(stages, extra targets), in learner order."""
-    from gpt2tutor.curriculum import STEPS
+    """(batches, extra targets), in learner order."""
+    from gpt2tutor.course import STEPS
 
     used = _run({}, [s.id for s in STEPS])
     seen: set = set()
@@ -106,12 +107,12 @@ def main(args: list[str]) -> int:
         return 2
     staged, extra = record(Path(args[0]) if args else None)
     manifest = json.loads(MANIFEST.read_text("utf-8"))
-    manifest["stages"] = [{"name": name, "keys": keys} for name, keys in staged]
+    manifest["batches"] = [{"name": name, "keys": keys} for name, keys in staged]
     if extra:
-        manifest["stages"].append({"name": "extra", "keys": extra})
+        manifest["batches"].append({"name": "extra", "keys": extra})
     MANIFEST.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     for name, keys in staged:
-        print(f"stage {name}: {len(keys)} targets")
+        print(f"batch {name}: {len(keys)} targets")
     print(f"extra: {len(extra)} targets")
     return 0
 

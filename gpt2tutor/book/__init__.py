@@ -14,11 +14,11 @@ from pathlib import Path
 
 from markdown_it.token import Token
 
-from ..curriculum import STEPS, Step
+from ..course import LESSONS, STEPS, Lesson, Step
 from ..state import State
 from ..workspace import Workspace
 from . import markdown
-from .pages import StepView, index_page, page_name, step_page
+from .pages import LessonView, StepView, index_page, lesson_page, page_name, step_page
 
 ASSETS = ("book.css", "book.js")
 
@@ -37,12 +37,12 @@ def _view(ws: Workspace, state: State, step: Step, lesson: list[Token]) -> StepV
                     hints_html=tuple(markdown.to_html(markdown.parse(tier)) for tier in step.hints))
 
 
-def search_index(lessons: dict[Step, list[Token]]) -> str:
+def search_index(lessons: dict[Step | Lesson, list[Token]]) -> str:
     """A script that sets `window.BOOK_INDEX`: one entry per lesson section (a fetch() of JSON fails on file://)."""
     entries = [
-        {"page": page_name(step), "anchor": s.anchor, "step": step.id, "title": step.title,
-         "heading": s.heading, "text": s.text}
-        for step, tokens in lessons.items() for s in markdown.sections(tokens)
+        {"page": page_name(item), "anchor": s.anchor, "step": item.id if isinstance(item, Step) else "",
+         "title": item.title, "heading": s.heading, "text": s.text}
+        for item, tokens in lessons.items() for s in markdown.sections(tokens)
     ]
     return f"window.BOOK_INDEX = {json.dumps(entries, ensure_ascii=True, indent=0)};\n"
 
@@ -66,13 +66,16 @@ def build(ws: Workspace, state: State, out: Path) -> Path:
     _prepare(out)
     lessons = {step: markdown.parse(step.lesson) for step in STEPS}
     views = [_view(ws, state, step, tokens) for step, tokens in lessons.items()]
+    more = {les: markdown.parse(les.text) for les in LESSONS}
+    extra = [LessonView(les, markdown.to_html(tokens)) for les, tokens in more.items()]
     current = state.current
     built = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M")
     files = {
-        "index.html": index_page(views, current=current, workspace=str(ws.root), built=built),
-        **{view.page: step_page(views, i) for i, view in enumerate(views)},
+        "index.html": index_page(views, current=current, workspace=str(ws.root), built=built, lessons=extra),
+        **{view.page: step_page(views, i, extra) for i, view in enumerate(views)},
+        **{view.page: lesson_page(views, extra, i) for i, view in enumerate(extra)},
         "assets/pygments.css": markdown.pygments_css(),
-        "assets/search-index.js": search_index(lessons),
+        "assets/search-index.js": search_index({**lessons, **more}),
         **{f"assets/{name}": resources.files(__name__).joinpath("assets", name).read_text("utf-8")
            for name in ASSETS},
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
-from ..curriculum import Step
+from ..course import Lesson, Step
 
 BOOK_TITLE = "Build GPT-2 in MAX"
 STATUS_LABELS = {"locked": "locked", "todo": "to do", "passed": "passed", "changed": "changed since it passed"}
@@ -27,26 +27,46 @@ class StepView:
         return page_name(self.step)
 
 
-def page_name(step: Step) -> str:
-    return f"{step.module}.html"
+@dataclass(frozen=True)
+class LessonView:
+    """A lesson that belongs to a command (`gpt2tutor show serve`): a page after the steps."""
+
+    lesson: Lesson
+    lesson_html: str
+
+    @property
+    def page(self) -> str:
+        return page_name(self.lesson)
+
+    @property
+    def title(self) -> str:
+        return self.lesson.title
+
+
+def page_name(item: Step | Lesson) -> str:
+    return f"{item.module}.html" if isinstance(item, Step) else f"{item.name}.html"
 
 
 def _badge(status: str) -> str:
     return f'<span class="badge {escape(status)}">{escape(STATUS_LABELS.get(status, status))}</span>'
 
 
-def _sidebar(views: list[StepView], here: str) -> str:
+def _sidebar(views: list[StepView], lessons: list[LessonView], here: str) -> str:
     items = []
     for v in views:
         current = ' aria-current="page"' if v.page == here else ""
         items.append(f'<li class="{escape(v.status)}"><a href="{v.page}" title="{escape(v.step.title)}"{current}><span class="num">{v.step.id}</span> '
                      f'<span class="title">{escape(v.step.title)}</span></a><span class="dot" title="{escape(STATUS_LABELS[v.status])}"></span></li>')
+    current_mark = ' aria-current="page"'
+    more = "".join(
+        f'<li><a href="{v.page}" title="{escape(v.title)}"{current_mark if v.page == here else ""}>'
+        f'<span class="num">·</span> <span class="title">{escape(v.title)}</span></a></li>' for v in lessons)
     contents = ' aria-current="page"' if here == "index.html" else ""
     return (f'<nav class="sidebar" aria-label="Steps"><a class="contents" href="index.html"{contents}>Contents</a>'
-            f'<ol>{"".join(items)}</ol></nav>')
+            f'<ol>{"".join(items)}</ol>' + (f'<ul class="more">{more}</ul>' if more else "") + '</nav>')
 
 
-def _layout(title: str, here: str, views: list[StepView], body: str) -> str:
+def _layout(title: str, here: str, views: list[StepView], body: str, lessons: list[LessonView] = ()) -> str:
     return f"""<!doctype html>
 <html lang="en">
 <head>
@@ -68,7 +88,7 @@ def _layout(title: str, here: str, views: list[StepView], body: str) -> str:
   </div>
 </header>
 <div class="frame">
-{_sidebar(views, here)}
+{_sidebar(views, list(lessons), here)}
 <main>
 {body}
 </main>
@@ -84,7 +104,8 @@ def _pager(prev: tuple[str, str] | None, nxt: tuple[str, str]) -> str:
             f'<a rel="next" href="{nxt[0]}"><small>Next</small>{escape(nxt[1])}</a></nav>')
 
 
-def index_page(views: list[StepView], *, current: Step, workspace: str, built: str) -> str:
+def index_page(views: list[StepView], *, current: Step, workspace: str, built: str,
+               lessons: list[LessonView] = ()) -> str:
     passed = sum(1 for v in views if v.status in ("passed", "changed"))
     total = len(views)
     next_up = ("every step passes: your GPT-2 is complete (try <code>gpt2tutor generate</code>)" if passed == total
@@ -105,10 +126,32 @@ def index_page(views: list[StepView], *, current: Step, workspace: str, built: s
 <thead><tr><th>step</th><th>title</th><th>status</th><th>hints used</th></tr></thead>
 <tbody>{rows}</tbody>
 </table>
+{_more(lessons)}
 <p class="meta">Your progress as it was at {escape(built)}, from the workspace <code>{escape(workspace)}</code>.
 Run <code>gpt2tutor book</code> again to bring it up to date; <code>gpt2tutor list</code> shows it in the terminal.</p>
 {_pager(None, (views[0].page, f"Step {views[0].step.id} · {views[0].step.title}"))}"""
-    return _layout(BOOK_TITLE, "index.html", views, body)
+    return _layout(BOOK_TITLE, "index.html", views, body, lessons)
+
+
+def _more(lessons) -> str:
+    if not lessons:
+        return ""
+    items = "".join(f'<li><a href="{v.page}">{escape(v.title)}</a> (<code>gpt2tutor show {escape(v.lesson.name)}</code>)</li>'
+                    for v in lessons)
+    return f'<section class="more" aria-label="More lessons"><h2>After the steps</h2><ul>{items}</ul></section>'
+
+
+def lesson_page(views: list[StepView], lessons: list[LessonView], index: int) -> str:
+    view = lessons[index]
+    prev = (views[-1].page, f"Step {views[-1].step.id} · {views[-1].step.title}") if index == 0 else (
+        lessons[index - 1].page, lessons[index - 1].title)
+    nxt = ("index.html", "Contents") if index == len(lessons) - 1 else (lessons[index + 1].page, lessons[index + 1].title)
+    body = f"""<p class="status">After the steps · <code>gpt2tutor show {escape(view.lesson.name)}</code></p>
+<article class="lesson">
+{view.lesson_html}
+</article>
+{_pager(prev, nxt)}"""
+    return _layout(f"{view.title} — {BOOK_TITLE}", view.page, views, body, lessons)
 
 
 def _hints(view: StepView) -> str:
@@ -124,13 +167,15 @@ def _hints(view: StepView) -> str:
             f'(<code>gpt2tutor hint {view.step.id}</code> gives them in the terminal.)</p>{folded}</section>')
 
 
-def step_page(views: list[StepView], index: int) -> str:
+def step_page(views: list[StepView], index: int, lessons: list[LessonView] = ()) -> str:
     view = views[index]
     step = view.step
     prev = ("index.html", "Contents") if index == 0 else (
         views[index - 1].page, f"Step {views[index - 1].step.id} · {views[index - 1].step.title}")
-    nxt = ("index.html", "Contents") if index == len(views) - 1 else (
-        views[index + 1].page, f"Step {views[index + 1].step.id} · {views[index + 1].step.title}")
+    if index < len(views) - 1:
+        nxt = (views[index + 1].page, f"Step {views[index + 1].step.id} · {views[index + 1].step.title}")
+    else:
+        nxt = (lessons[0].page, lessons[0].title) if lessons else ("index.html", "Contents")
     body = f"""<p class="status">Step {step.id} of {len(views)} · {_badge(view.status)}</p>
 <article class="lesson">
 {view.lesson_html}
@@ -142,4 +187,4 @@ def step_page(views: list[StepView], index: int) -> str:
 </section>
 {_hints(view)}
 {_pager(prev, nxt)}"""
-    return _layout(f"Step {step.id} · {step.title} — {BOOK_TITLE}", view.page, views, body)
+    return _layout(f"Step {step.id} · {step.title} — {BOOK_TITLE}", view.page, views, body, lessons)

@@ -5,6 +5,7 @@ with `@checks.structure("...")` and `@checks.behaviour("...")`. Each takes a `Co
 raises `CheckFailed` with a message for the learner, or returns an optional detail line.
 """
 
+from ..frames import learner_traceback
 from .context import CheckFailed, Context, Mistake, Probe, StepChecks
 
-__all__ = ["CheckFailed", "Context", "Mistake", "Probe", "StepChecks"]
+__all__ = ["CheckFailed", "Context", "Mistake", "Probe", "StepChecks", "learner_traceback"]

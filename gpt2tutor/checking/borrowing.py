@@ -15,10 +15,10 @@ import importlib
 import sys
 from pathlib import Path
 
-from gpt2tutor.curriculum import Step
+from gpt2tutor.course import Step
 
 TUTOR = "gpt2tutor"
-WHAT = {"reference": "reference", "checks": "checks", "exercises": "skeletons"}  # subpackage: how it is named
+WHAT = {"reference": "reference", "checks": "checks", "skeletons": "skeletons"}  # course folder: how it is named
 
 
 class BorrowedImport(ImportError):
@@ -68,7 +68,8 @@ class Guard:
         if culprit is None:
             return None
         module = self.borrowed[culprit]
-        part = module.split(".")[1] if module.count(".") else ""
+        parts = module.split(".")
+        part = parts[2] if len(parts) > 2 and parts[1] == "course" else ""
         what = f"the tutor's {WHAT[part]}" if part in WHAT else "the tutor's own code"
         via = f" through {culprit}" if culprit != step.filename else ""
         return (f"{step.filename} imports {what}{via} ({module}); write your own {culprit} instead: the model "

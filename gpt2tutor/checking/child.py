@@ -1,7 +1,6 @@
 """The process that imports and runs the learner's code: `python -m gpt2tutor.checking.child`.
 
-It appends one JSON line per result to the results file (so a crash loses nothing already
-decided), plus {"started": step} before a step and {"finished": step} after it.
+It reports to the tutor through the results file, in the records of checking/protocol.py.
 """
 
 from __future__ import annotations
@@ -14,26 +13,15 @@ import os
 import sys
 from pathlib import Path
 
-from gpt2tutor.curriculum import Step, get_step
-from gpt2tutor.frames import learner_frames
+from gpt2tutor.course import Step, get_step
+from gpt2tutor.frames import learner_traceback
 from gpt2tutor.maxenv import tune_process
 
 from . import borrowing
-from .context import CheckFailed, Context, learner_traceback
+from .context import CheckFailed, Context
+from .learner import LearnerFileError, import_step
+from .protocol import Finished, Go, Seed, Started, Writer
 from .results import Result
-
-
-class Reporter:
-    def __init__(self, path: Path):
-        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
-
-    def emit(self, **record) -> None:
-        self._file.write(json.dumps(record) + "\n")
-        self._file.flush()
-
-    def result(self, result: Result) -> bool:
-        self.emit(result=result.to_json())
-        return result.passed
 
 
 def placeholders(path: Path) -> list[str]:
@@ -55,36 +43,7 @@ def placeholders(path: Path) -> list[str]:
     return found
 
 
-def import_learner(step: Step, exercises: Path) -> object:
-    """Imports step_NN from the exercises folder; raises CheckFailed in the learner's words."""
-    path = exercises / step.filename
-    if not path.is_file():
-        raise CheckFailed(f"{path} is missing: `gpt2tutor reset {step.id}` puts the skeleton back")
-    try:
-        source = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise CheckFailed(f"{step.filename} is not UTF-8 text (byte {exc.start} is not valid): save it as UTF-8") from None
-    try:
-        compile(source, str(path), "exec")
-    except SyntaxError as exc:
-        raise CheckFailed(f"{step.filename} has a syntax error at line {exc.lineno}: {exc.msg}\n    {(exc.text or '').rstrip()}") from None
-    try:
-        return importlib.import_module(step.module)
-    except (Exception, SystemExit) as exc:
-        where = _earlier_file(exc, exercises, step)
-        lead = f"importing {step.filename} failed" + (f" inside {where}, an earlier step's file" if where else "")
-        raise CheckFailed(f"{lead}:\n{learner_traceback(exc, exercises)}") from None
-
-
-def _earlier_file(exc: BaseException, exercises: Path, step: Step) -> str | None:
-    names = [Path(f.filename).name for f in learner_frames(exc, exercises)]
-    if isinstance(exc, SyntaxError) and exc.filename:
-        names.append(Path(exc.filename).name)
-    earlier = [n for n in names if n != step.filename and n.startswith("step_")]
-    return earlier[-1] if earlier else None
-
-
-def run_step(step: Step, exercises: Path, reporter: Reporter, seed: int) -> None:
+def run_step(step: Step, exercises: Path, emit: Writer, seed: int) -> None:
     sid = step.id
 
     def record(phase: str, name: str, fn) -> bool:
@@ -97,19 +56,22 @@ def run_step(step: Step, exercises: Path, reporter: Reporter, seed: int) -> None
         refused = _borrowed(step)  # the tutor's own code, imported by the learner's: never a pass
         if refused:
             passed, message = False, refused
-        return reporter.result(Result(sid, phase, name, passed, message))
+        emit(Result(sid, phase, name, passed, message))
+        return passed
 
     learner = None
 
     def do_import():
         nonlocal learner
-        learner = import_learner(step, exercises)
+        try:
+            learner = import_step(step, exercises)
+        except LearnerFileError as exc:
+            raise CheckFailed(str(exc)) from None
 
     if not record("file", f"{step.filename} imports cleanly", do_import):
         return
     checks = importlib.import_module(step.check_module).checks
-    ctx = Context(step, learner, importlib.import_module(step.reference_module), exercises, seed,
-                  emit=reporter.emit)
+    ctx = Context(step, learner, step.reference(), exercises, seed, emit=emit)
 
     for name, fn in checks.structure_checks:
         if not record("structure", name, lambda fn=fn: fn(ctx)):
@@ -132,15 +94,16 @@ def _borrowed(step: Step) -> str | None:
     return guard.refusal(step) if guard is not None else None
 
 
-def _prepare(reporter: Reporter, upto: int | None) -> None:
-    """Loads MAX and the compiled kernel bundles before any learner code runs (see gpt2tutor.kernels),
-    and reports the kernels MAX compiles on the fly, so the runner pauses the time limit meanwhile."""
+def _prepare(emit: Writer, steps: list[Step] | None) -> None:
+    """Loads MAX and the compiled kernel batches before any learner code runs (see gpt2tutor.kernels),
+    and reports the kernels MAX compiles on the fly, so the runner pauses the time limit meanwhile.
+    `steps`: the steps to check (None: any step, for a spare process)."""
     from gpt2tutor import kernels
 
-    if upto is not None and upto < 2:
-        return  # step 01 runs no MAX kernels: don't pay for importing MAX's ops
-    kernels.preload(upto, emit=reporter.emit)
-    kernels.watch_compiles(reporter.emit)
+    if steps is not None and not any(s.kernels for s in steps):
+        return  # these checks run no MAX op: don't pay for importing MAX's ops
+    kernels.preload(steps[-1] if steps else None, emit=emit)
+    kernels.watch_compiles(emit)
 
 
 def _wait_for_go() -> dict:
@@ -169,30 +132,29 @@ def main(argv: list[str] | None = None) -> int:
 
     tune_process()
     exercises = args.exercises.resolve()
-    reporter = Reporter(args.results)
-    steps, seed = list(args.steps), args.seed
+    emit = Writer(args.results)
+    steps, seed = [get_step(a) for a in args.steps], args.seed
     if args.wait:
-        _prepare(reporter, None)
+        _prepare(emit, None)
         import gpt2tutor.checking.context  # noqa: F401 - numpy and the toolkit, before the clock starts
         from max.experimental import functional, nn, tensor  # noqa: F401
 
         order = _wait_for_go()
-        steps, seed = [str(s) for s in order["steps"]], order.get("seed")
-        reporter.emit(go=True)
+        steps, seed = [get_step(s) for s in order["steps"]], order.get("seed")
+        emit(Go())
     else:
-        _prepare(reporter, max((get_step(a).number for a in steps), default=None))
+        _prepare(emit, steps)
     if not steps:
         return 0
     sys.path.insert(0, str(exercises))
     sys.dont_write_bytecode = True  # leave no __pycache__ in the learner's folder
     borrowing.install(exercises)
     seed = seed if seed is not None else int.from_bytes(os.urandom(4), "little")
-    reporter.emit(seed=seed)
-    for arg in steps:
-        step = get_step(arg)
-        reporter.emit(started=step.id)
-        run_step(step, exercises, reporter, seed)
-        reporter.emit(finished=step.id)
+    emit(Seed(seed))
+    for step in steps:
+        emit(Started(step.id))
+        run_step(step, exercises, emit, seed)
+        emit(Finished(step.id))
     return 0
 
 

@@ -6,7 +6,6 @@ import contextlib
 import inspect
 import io
 import time
-import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from ..frames import learner_frames
+from ..course import by_role
+from ..events import Compiled, Compiling
+from ..frames import learner_traceback
 
 CheckFn = Callable[["Context"], "str | None"]
 
@@ -79,21 +80,11 @@ class StepChecks:
         return add
 
 
-def learner_traceback(exc: BaseException, exercises: Path) -> str:
-    """The exception with only the frames from the learner's own files."""
-    lines = [f"  {Path(f.filename).name}, line {f.lineno}, in {f.name}\n    {f.line}"
-             for f in learner_frames(exc, exercises)]
-    if isinstance(exc, SyntaxError) and exc.filename and Path(exc.filename).resolve().is_relative_to(exercises):
-        lines.append(f"  {Path(exc.filename).name}, line {exc.lineno}\n    {(exc.text or '').strip()}")
-    head = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-    return "\n".join([*lines, head])
-
-
 class Context:
     """Everything a step's checks need; one per step per check run."""
 
     def __init__(self, step, learner: ModuleType, reference: ModuleType, exercises: Path, seed: int,
-                 emit: Callable[..., None] = lambda **record: None):
+                 emit: Callable[[Any], None] = lambda record: None):
         self.step = step
         self.learner = learner
         self.reference = reference
@@ -106,11 +97,11 @@ class Context:
     def compiling(self, label: str) -> Iterator[None]:
         """Around a Module.compile of the learner's model: the CLI says so, and the time limit waits."""
         started = time.perf_counter()
-        self._emit(compiling=label)
+        self._emit(Compiling(label, "graph"))
         try:
             yield
         finally:
-            self._emit(compiled=label, seconds=round(time.perf_counter() - started, 2))
+            self._emit(Compiled(label, "graph", round(time.perf_counter() - started, 2)))
 
     # --- looking things up --------------------------------------------------------------
 
@@ -191,7 +182,7 @@ class Context:
 
     def config(self, **overrides) -> Any:
         """A small GPT-2 configuration: fast to run, odd sizes so that mixed-up axes show."""
-        from gpt2tutor.reference.step_01 import GPT2Config
+        GPT2Config = by_role("config").reference().GPT2Config
 
         sizes = dict(vocab_size=61, n_positions=24, n_embd=32, n_layer=2, n_head=4, n_inner=96)
         sizes.update(overrides)

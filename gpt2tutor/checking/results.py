@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from ..curriculum import Step
+from ..course import Step
 
 PHASE_TITLES = {
     "file": "The file and its imports",

@@ -14,8 +14,11 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..curriculum import Step, get_step
+from ..course import Step, get_step
+from ..events import Compiled, Compiling
 from ..maxenv import child_environment
+from . import protocol
+from .protocol import Finished, Started
 from .results import Result, StepOutcome
 
 DEFAULT_TIMEOUT = 120.0  # seconds one step's checks may take
@@ -93,7 +96,7 @@ def _describe_exit(code: int, output: str) -> str:
 COMPILE_LIMIT = 1800.0  # seconds MAX may spend compiling kernels for one step before we give up
 
 
-class PrestartedChild:
+class Spare:
     """A check process started ahead of time: it has imported MAX and loaded the compiled kernels, and
     waits for the steps to check on stdin. Every check still gets a fresh process (the learner's code
     is imported anew, and whatever it does dies with the process), but without the start-up wait."""
@@ -102,7 +105,7 @@ class PrestartedChild:
         from .. import kernels
 
         self.exercises = exercises
-        self.bundles = kernels.compiled_ids()  # what it loads: a bundle compiled later makes it stale
+        self.batches = kernels.compiled_ids()  # what it loads: a batch compiled later makes it stale
         self._tmp = tempfile.TemporaryDirectory(prefix="gpt2tutor-")
         self.results = Path(self._tmp.name) / "results.jsonl"
         self.results.touch()
@@ -114,7 +117,7 @@ class PrestartedChild:
         from .. import kernels
 
         return (not self.used and self.proc.poll() is None and exercises == self.exercises
-                and kernels.compiled_ids() == self.bundles)
+                and kernels.compiled_ids() == self.batches)
 
     def go(self, steps: Sequence[Step], seed: int | None) -> None:
         self.used = True
@@ -131,21 +134,21 @@ class PrestartedChild:
         self._tmp.cleanup()
 
 
-class WarmChecker:
-    """Keeps one PrestartedChild ready for the next run (`gpt2tutor watch`): a re-check after a save then
-    costs only the checks themselves. Close it (or use it as a context manager) to end the spare."""
+class SpareChecker:
+    """Runs checks keeping one Spare ready for the next run (`gpt2tutor watch`): a re-check after a save
+    then costs only the checks themselves. Close it (or use it as a context manager) to end the spare."""
 
     def __init__(self, exercises: Path):
         self.exercises = exercises
-        self._spare: PrestartedChild | None = None
+        self._spare: Spare | None = None
 
     def prestart(self) -> None:
         if self._spare is None or not self._spare.usable_for(self.exercises):
             if self._spare is not None:
                 self._spare.close()
-            self._spare = PrestartedChild(self.exercises)
+            self._spare = Spare(self.exercises)
 
-    def take(self) -> PrestartedChild | None:
+    def take(self) -> Spare | None:
         spare, self._spare = self._spare, None
         if spare is not None and not spare.usable_for(self.exercises):
             spare.close()
@@ -163,7 +166,7 @@ class WarmChecker:
         if spare is not None:
             spare.close()
 
-    def __enter__(self) -> WarmChecker:
+    def __enter__(self) -> SpareChecker:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -177,15 +180,15 @@ def run_checks(
     timeout: float | None = None,
     on_result: Callable[[Result], None] | None = None,
     seed: int | None = None,
-    on_progress: Callable[[dict], None] | None = None,
-    prestarted: PrestartedChild | None = None,
+    on_progress: Callable[[Compiling | Compiled], None] | None = None,
+    prestarted: Spare | None = None,
     stop_before: Callable[[Step], bool] | None = None,
 ) -> list[StepOutcome]:
     """Checks each step in a child process; a step that crashes or hangs its process fails alone.
 
-    `on_progress` gets the child's other records as they come, e.g. {"compiling": target} and
-    {"compiled": target, "seconds": s} around a kernel MAX compiles on the fly (the time limit is paused
-    meanwhile). `prestarted`, a PrestartedChild for these exercises, runs the first steps (it is used up).
+    `on_progress` gets the child's Compiling and Compiled records as they come, around what MAX compiles
+    on the fly (the time limit is paused meanwhile). `prestarted`, a Spare for these exercises, runs the
+    first steps (it is used up).
     `stop_before(step)` is asked as each step starts, the earlier ones settled; True ends the run there,
     and only the steps that ran are returned.
     """
@@ -261,25 +264,24 @@ def _watch_child(proc, output, results_path, steps, timeout, outcomes, on_result
             while True:
                 partial += feed.readline()
                 if partial.endswith("\n"):
-                    record, partial = json.loads(partial), ""
-                    if "started" in record:
-                        if stop_before is not None and stop_before(get_step(record["started"])):
+                    record, partial = protocol.decode(partial), ""
+                    if isinstance(record, Started):
+                        if stop_before is not None and stop_before(get_step(record.step)):
                             raise _Stopped
-                        current, deadline = record["started"], time.monotonic() + timeout
-                    elif "finished" in record:
+                        current, deadline = record.step, time.monotonic() + timeout
+                    elif isinstance(record, Finished):
                         current, settled = None, settled + 1
-                    elif "result" in record:
-                        result = Result(**record["result"])
-                        outcomes[result.step].results.append(result)
+                    elif isinstance(record, Result):
+                        outcomes[record.step].results.append(record)
                         if on_result:
-                            on_result(result)
-                    else:
-                        if "compiling" in record and paused_at is None:
+                            on_result(record)
+                    elif isinstance(record, (Compiling, Compiled)):
+                        if isinstance(record, Compiling) and paused_at is None:
                             paused_at = time.monotonic()
-                        elif "compiled" in record and paused_at is not None:
+                        elif isinstance(record, Compiled) and paused_at is not None:
                             deadline += time.monotonic() - paused_at
                             paused_at = None
-                        if on_progress and not ("seed" in record or "go" in record):
+                        if on_progress:
                             on_progress(record)
                     continue
                 if exited:

@@ -16,12 +16,13 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from .. import __version__
+from ..api import __version__
 from .common import PROG, CliError, print_error
 
 # The command modules, in the order `--help` lists them. Importing them sets `list` and `open` as
 # attributes of this package, shadowing the builtins in this file: don't use those two names here.
-COMMANDS = ["start", "list", "show", "open", "check", "hint", "solution", "reset", "watch", "doctor", "generate", "serve", "book"]
+COMMANDS = ["start", "list", "show", "open", "check", "hint", "solution", "reset", "watch", "doctor", "generate", "serve", "book",
+            "dev"]
 
 DEBUG_ENV = "GPT2TUTOR_DEBUG"
 BUG_REPORT = "this is a bug in gpt2tutor: please report it with the command you ran"

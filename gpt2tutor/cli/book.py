@@ -8,9 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..curriculum import STEPS
-from .common import CliError, WorkspaceOption, open_workspace
-from .session import load_state
+from .. import api
+from .common import WorkspaceOption
 
 
 def book(
@@ -23,15 +22,8 @@ def book(
 ) -> None:
     """Build every lesson into one HTML book (your progress, search, folded hints; works offline from
     file://) and open it in your browser. The last line printed is the path of its index.html."""
-    from .. import book as the_book  # markdown-it and Pygments: only when a book is built
-
-    ws = open_workspace(workspace)
-    state = load_state(ws)
-    try:
-        index = the_book.build(ws, state, out if out is not None else the_book.default_dir(ws))
-    except the_book.BookError as exc:
-        raise CliError(str(exc)) from None
-    typer.echo(f"Built the book: {len(STEPS)} lessons and the contents, in {index.parent}")
+    index = api.open(workspace).book(out)
+    typer.echo(f"Built the book: {len(api.STEPS) + len(api.LESSONS)} lessons and the contents, in {index.parent}")
     if not no_open and not webbrowser.open(index.as_uri()):
         typer.echo("No browser could be started here: open this file in one.")
     typer.echo(str(index))

@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import nullcontext
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 
-from . import warmup
-from .common import (
-    CliError,
-    ForceOption,
-    StepArgument,
-    TimeoutOption,
-    WorkspaceOption,
-    console,
-    open_workspace,
-    optional_step,
-)
-from .display import ResultPrinter, next_step_hint, overview
-from .session import check_and_record, load_state, rebuild, require_unlocked, save_state
+from .. import api
+from .common import CliError, ForceOption, StepArgument, TimeoutOption, WorkspaceOption, console
+from .render import Renderer, ResultPrinter, next_step_hint, overview, summary
 
 
 def check(
@@ -41,43 +32,44 @@ def check(
     """
     if all_steps and step is not None:
         raise CliError("give a step or --all, not both")
-    chosen = optional_step(step)
-    ws = open_workspace(workspace, writable=True)
+    chosen = api.step(step) if step is not None else None
+    tutor = api.open(workspace, writable=True)
     ui = console(stderr=as_json)  # with --json, stdout holds the JSON alone
     err = console(stderr=True)
-    state = load_state(ws, timeout=timeout)
-
+    view = Renderer(ui, err)
+    state = tutor.progress(timeout=timeout, on_event=view)
     try:
         if all_steps:
-            printer = None if as_json else ResultPrinter(ui, step_headings=True)
-            new_state, outcomes = rebuild(ws, state, ui, timeout=timeout, force=force, printer=printer)
-            save_state(ws, new_state)
-            results = [r for o in outcomes for r in o.results]
-            ok = bool(results) and all(r.passed for r in results)
+            view.results = None if as_json else ResultPrinter(ui, step_headings=True)
+            with view.live("Re-checking your steps in order…", console=ui) if as_json else nullcontext():
+                report = tutor.check_all(force=force, timeout=timeout, on_event=view, settle=as_json)
             if not as_json:
                 ui.print()
-                ui.print(overview(new_state, ws))
+                ui.print(overview(tutor, report.state))
                 ui.print()
-                ui.print(next_step_hint(new_state))
+                ui.print(next_step_hint(report.state))
         else:
-            chosen = chosen or state.current
-            require_unlocked(state, chosen, force)
-            warmup.ensure_warm(err, [chosen])
+            chosen, state = tutor.choose(chosen, force=force, state=state)
             if not as_json:
                 ui.print(f"[bold]Checking step {chosen.id} · {escape(chosen.title)}[/] "
-                         f"({escape(str(ws.exercise(chosen)))})\n")
-            outcome, new_state = check_and_record(ws, chosen, ui, timeout=timeout, show=not as_json)
-            results, ok = outcome.results, outcome.passed
-            if ok and not as_json:
-                ui.print(next_step_hint(new_state))
+                         f"({escape(str(tutor.exercise(chosen)))})\n")
+                view.results = ResultPrinter(ui)
+            with view.live(f"Checking step {chosen.id}…", console=ui):
+                report = tutor.check(chosen, force=True, timeout=timeout, on_event=view, state=state)
+            if not as_json:
+                summary(ui, report)
+            for note in report.notes:
+                ui.print(f"[yellow]{escape(note)}[/]")
+            if report.passed and not as_json:
+                ui.print(next_step_hint(report.state))
     except KeyboardInterrupt:
         err.print("\nInterrupted: nothing was recorded.")
         raise typer.Exit(130) from None
 
     if as_json:
-        sys.stdout.write(json.dumps([r.to_json() for r in results], indent=2) + "\n")
+        sys.stdout.write(json.dumps([r.to_json() for r in report.results], indent=2) + "\n")
         sys.stdout.flush()
-    raise typer.Exit(0 if ok else 1)
+    raise typer.Exit(0 if report.passed else 1)
 
 
 def register(app: typer.Typer) -> None:

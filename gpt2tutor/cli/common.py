@@ -1,4 +1,4 @@
-"""Plumbing every command shares: options and arguments, errors, consoles, naming a step, the workspace.
+"""Plumbing every command shares: options and arguments, errors, consoles, confirmation.
 
 Kept light on purpose: `gpt2tutor --help` imports this, so nothing here may import MAX, torch or
 transformers at module level.
@@ -6,7 +6,6 @@ transformers at module level.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -14,19 +13,10 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from ..curriculum import Step, UnknownStep, get_step
-from ..workspace import Workspace, WorkspaceError, locate
+from ..api import TutorError
 
 PROG = "gpt2tutor"
-
-
-class CliError(Exception):
-    """A problem the learner can fix: printed as one line on stderr, then the process exits with `code`."""
-
-    def __init__(self, message: str, code: int = 2):
-        super().__init__(message)
-        self.message = message
-        self.code = code
+CliError = TutorError  # a problem the learner can fix: one line on stderr, then exit with its code
 
 
 # --- options and arguments, declared once --------------------------------------------------------
@@ -97,37 +87,3 @@ def confirm(question: str, *, yes: bool, what: str) -> None:
     if not typer.confirm(question, default=False, err=True):
         console(stderr=True).print("Nothing done.")
         raise typer.Exit(1)
-
-
-# --- steps ----------------------------------------------------------------------------------------
-
-def parse_step(arg: str) -> Step:
-    try:
-        return get_step(arg)
-    except UnknownStep as exc:
-        raise CliError(str(exc)) from None
-
-
-def optional_step(arg: str | None) -> Step | None:
-    """The step named by an optional argument; parse it before anything else runs."""
-    return parse_step(arg) if arg is not None else None
-
-
-# --- the workspace ----------------------------------------------------------------------------------
-
-def open_workspace(explicit: Path | None, *, writable: bool = False) -> Workspace:
-    """The workspace from --workspace / $GPT2TUTOR_WORKSPACE / the folders upward, ready to use."""
-    try:
-        ws = locate(explicit)
-        ws.check_usable()
-    except WorkspaceError as exc:
-        raise CliError(str(exc)) from None
-    if writable:
-        require_writable(ws)
-    return ws
-
-
-def require_writable(ws: Workspace) -> None:
-    for folder in (ws.meta, ws.exercises):
-        if not os.access(folder, os.W_OK):
-            raise CliError(f"cannot write to {folder}: the workspace is read-only")

@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
-import platform
 import sys
-from pathlib import Path
-
+import time
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .. import MAX_PIN, __version__, maxenv
-from ..curriculum import STEPS
-from ..state import State
-from ..workspace import WorkspaceError, locate
-from . import warmup
-from .common import PROG, WorkspaceOption, console
+from .. import api
+from .common import WorkspaceOption, console
+from .render import cores_text
 
-OK, WARN, BAD = "[green]✓[/]", "[yellow]![/]", "[red]✗[/]"
-GPT2_REPOS = ("models--openai-community--gpt2", "models--gpt2")
+MARKS = {"ok": "[green]✓[/]", "warn": "[yellow]![/]", "bad": "[red]✗[/]"}
 
 
 def doctor(
@@ -31,135 +24,77 @@ def doctor(
         "--warm-all", help="First run `max warm-interpreter-cache`: every eager op MAX has, compiled once per "
                            "machine (about 8 min on 2 cores). The checks need only their own, which compile "
                            "in the background by themselves.")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help='Print only JSON, for bug reports and scripts: {"findings": [{"mark", "what", "value"}], '
+                       '"background": {"running", "task"}, "problems"}.')] = False,
 ) -> None:
     """Show Python, MAX and platform versions, the device, whether MAX's kernels are compiled, the
     workspace's health and where HuggingFace weights are cached. Exits 1 when something needs fixing."""
-    if warm_all and not warmup.full_warm(console(stderr=True)):
+    if warm_all and not full_warm(console(stderr=True)):
         raise typer.Exit(1)
-    rows: list[tuple[str, str, str]] = []
-
-    def row(mark: str, what: str, value: str) -> None:
-        rows.append((mark, what, value))
-
-    row(OK, "gpt2tutor", __version__)
-    row(OK, "Python", f"{platform.python_version()} ({escape(sys.executable)})")
-    system = f"{platform.system()} {platform.release()} · {platform.machine()}"
-    row(OK, "Platform", escape(system) + (" (WSL)" if "microsoft" in platform.release().lower() else ""))
-
-    version = maxenv.max_version()
-    if version is None:
-        row(BAD, "MAX", f"not installed: pip install 'max>={MAX_PIN},<{_next_minor(MAX_PIN)}'")
-    elif not maxenv.pin_matches(version):
-        row(WARN, "MAX", f"{version}, but the lessons and checks are written for {MAX_PIN}: "
-                         f"pip install 'max>={MAX_PIN},<{_next_minor(MAX_PIN)}'")
-    else:
-        row(OK, "MAX", f"{version} (pinned {MAX_PIN})")
-
-    if version is not None:
-        row(*_device())
-        mark, text = warmup.status_line()
-        row(OK if mark == "ok" else WARN, "Kernel cache", escape(f"{text} ({maxenv.cache_dir()})"))
-        if maxenv.cache_is_warm():
-            row(OK, "MAX's full cache", "warm: every eager op MAX has is compiled")
-        else:
-            row(OK, "MAX's full cache", escape(
-                f"not warmed: ops only your own code uses compile on first use "
-                f"(10-30 s each); `{PROG} doctor --warm-all` or `max warm-interpreter-cache` compiles every "
-                f"op once (about {warmup.estimate_minutes():.0f} min here)"))
-
-    rows.extend(_workspace_rows(workspace))
-    rows.append(_hf_cache())
-    rows.append(_serving())
-
+    report = api.doctor(workspace)
+    if as_json:
+        json.dump(report.to_json(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        raise typer.Exit(1 if report.problems else 0)
     table = Table(show_header=False, show_edge=False, box=None, pad_edge=False)
     table.add_column(no_wrap=True)
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
-    for r in rows:
-        table.add_row(*r)
+    for f in report.findings:
+        table.add_row(MARKS[f.mark], f.what, escape(f.value))
     out = console()
     out.print(table)
-    bad = [r for r in rows if r[0] == BAD]
+    bad = report.problems
     if bad:
         out.print(f"\n[red]{len(bad)} problem{'s' if len(bad) > 1 else ''} to fix.[/]")
         raise typer.Exit(1)
-    out.print("\n[green]Ready.[/]" if all(r[0] == OK for r in rows) else "\nReady, with the warnings above.")
+    out.print("\n[green]Ready.[/]" if all(f.mark == "ok" for f in report.findings) else "\nReady, with the warnings above.")
 
 
-def _serving() -> tuple[str, str, str]:
-    from ..serving.launch import INSTALL_COMMAND, missing_serving_modules
+def full_warm(ui) -> bool:
+    """`max warm-interpreter-cache` with a progress bar; returns whether it succeeded."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    missing = missing_serving_modules()
-    if missing:
-        return WARN, "Serving", escape(f"not installed ({', '.join(missing)} missing), so `{PROG} serve` can't run: "
-                                       f"{INSTALL_COMMAND}")
-    return OK, "Serving", f"installed: `{PROG} serve` runs max serve"
+    families = api.FAMILIES
+    ui.print(f"Running `max warm-interpreter-cache`: every eager op MAX has, about {api.full_cache_minutes():.0f} min "
+             f"with {cores_text()}, once per machine.")
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                        TextColumn("{task.completed:.0f}/~{task.total:.0f} op families"), TimeElapsedColumn(),
+                        TextColumn("{task.fields[left]}"), console=ui, transient=True)
+    estimate, started, done = api.full_cache_minutes() * 60, time.monotonic(), 0
 
+    def on_line(line: str) -> None:
+        nonlocal done
+        if line.startswith(("✓", "✔")):
+            done += 1
+            elapsed = time.monotonic() - started
+            left = elapsed / done * max(families - done, 0)
+            family = line.lstrip("✓✔ ").split(" (")[0]
+            progress.update(task, completed=done, total=max(families, done), left=_left(left),
+                            description=f"Compiled {family}")
+            progress.console.print(f"  {line}", markup=False, style="dim")
 
-def _next_minor(pin: str) -> str:
-    major, minor = pin.split(".")[:2]
-    return f"{major}.{int(minor) + 1}"
-
-
-def _device() -> tuple[str, str, str]:
     try:
-        from max import driver  # imported here: it takes a while, and --help must not pay for it
-
-        count = driver.accelerator_count()
-    except Exception as exc:  # noqa: BLE001 - report whatever MAX says
-        return BAD, "Device", escape(f"MAX could not start: {type(exc).__name__}: {exc}")
-    if count > 0:
-        return OK, "Device", f"CPU, and {count} GPU{'s' if count > 1 else ''} MAX can use"
-    return OK, "Device", f"CPU ({os.cpu_count()} cores; no GPU MAX can use)"
-
-
-def _workspace_rows(explicit: Path | None) -> list[tuple[str, str, str]]:
-    try:
-        ws = locate(explicit)
-    except WorkspaceError as exc:
-        return [(WARN, "Workspace", escape(str(exc)))]
-    rows = []
-    if not ws.exercises.is_dir():
-        rows.append((BAD, "Workspace", escape(f"{ws.root}: the exercises folder is missing "
-                                               f"(`{PROG} start {ws.root}` puts it back)")))
-    else:
-        missing = [s.filename for s in STEPS if not ws.exercise(s).exists()]
-        writable = os.access(ws.meta, os.W_OK) and os.access(ws.exercises, os.W_OK)
-        note = "" if not missing else f"; missing: {', '.join(missing)} (`{PROG} reset NN` restores one)"
-        mark = OK if writable and not missing else (BAD if not writable else WARN)
-        rows.append((mark, "Workspace", escape(f"{ws.root}" + ("" if writable else " (read-only!)") + note)))
-    # Read the state without load(): doctor reports, it does not back up or rebuild.
-    try:
-        raw = ws.state_file.read_bytes()
-    except FileNotFoundError:
-        rows.append((OK, "Progress", "nothing recorded yet"))
-        return rows
+        with progress:
+            task = progress.add_task("Compiling MAX kernels", total=families, left=_left(estimate))
+            code, tail = api.compile_full_cache(on_line)
     except OSError as exc:
-        rows.append((BAD, "Progress", escape(f"cannot read {ws.state_file}: {exc.strerror}")))
-        return rows
-    try:
-        state = State.from_json(json.loads(raw.decode("utf-8")))
-    except (UnicodeDecodeError, ValueError) as exc:
-        reason = "not valid JSON" if isinstance(exc, (UnicodeDecodeError, json.JSONDecodeError)) else str(exc)
-        rows.append((WARN, "Progress", escape(f"{ws.state_file} is damaged ({reason}): the next command keeps a "
-                                              "copy and rebuilds your progress by re-checking")))
-        return rows
-    passed = state.passed_count()
-    changed = [s.id for s in STEPS if state.status(s, ws) == "changed"]
-    note = f"; changed since they passed: {', '.join(changed)}" if changed else ""
-    rows.append((OK, "Progress", f"{passed} of {len(STEPS)} steps passed, current step {state.current.id}{note}"))
-    return rows
+        ui.print(f"[yellow]Could not run `max warm-interpreter-cache` ({escape(exc.strerror or str(exc))}).[/]")
+        return False
+    if code != 0:
+        ui.print(f"[yellow]`max warm-interpreter-cache` stopped with exit code {code}.[/]")
+        if tail:
+            ui.print(tail, markup=False)
+        return False
+    ui.print("[green]MAX's kernels are ready.[/]")
+    return True
 
 
-def _hf_cache() -> tuple[str, str, str]:
-    try:
-        from huggingface_hub import constants  # imported here: keeps --help light
-    except ImportError:
-        return WARN, "HF weights", "huggingface_hub is not installed (needed by `gpt2tutor generate`)"
-    cache = Path(constants.HF_HUB_CACHE)
-    have = [name for name in GPT2_REPOS if (cache / name).is_dir()]
-    status = "GPT-2 weights are cached there" if have else "GPT-2 weights not downloaded yet (about 550 MB)"
-    return OK, "HF weights", escape(f"{cache} — {status}")
+def _left(seconds: float) -> str:
+    if seconds <= 0:
+        return "almost done"
+    return f"~{max(1, round(seconds / 60))} min left"
 
 
 def register(app: typer.Typer) -> None:

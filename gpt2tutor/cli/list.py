@@ -8,10 +8,9 @@ from typing import Annotated
 
 import typer
 
-from ..curriculum import STEPS
-from .common import WorkspaceOption, console, open_workspace
-from .display import next_step_hint, overview
-from .session import load_state
+from .. import api
+from .common import WorkspaceOption, console
+from .render import Renderer, next_step_hint, overview
 
 
 def list_steps(
@@ -21,16 +20,16 @@ def list_steps(
 ) -> None:
     """List the steps: number, title, status (locked · todo · passed · changed since passed) and the
     hints you used, with your progress."""
-    ws = open_workspace(workspace)
-    state = load_state(ws)
+    tutor = api.open(workspace)
+    state = tutor.progress(on_event=Renderer(console(stderr=True)))
     if as_json:
-        steps = [{"step": s.id, "title": s.title, "status": state.status(s, ws),
-                  "hints_used": state.record(s).hints_used} for s in STEPS]
+        steps = [{"step": s.step.id, "title": s.step.title, "status": s.status, "hints_used": s.hints_used}
+                 for s in tutor.statuses(state)]
         json.dump({"steps": steps}, sys.stdout)
         sys.stdout.write("\n")
         return
     out = console()
-    out.print(overview(state, ws))
+    out.print(overview(tutor, state))
     out.print()
     out.print(next_step_hint(state))
 

@@ -6,8 +6,8 @@ import sys
 
 import typer
 
-from .common import RequiredStepArgument, WorkspaceOption, YesOption, confirm, console, open_workspace, parse_step, stdout_is_tty
-from .session import load_state
+from .. import api
+from .common import RequiredStepArgument, WorkspaceOption, YesOption, confirm, console, stdout_is_tty
 
 
 def solution(step: RequiredStepArgument, yes: YesOption = False, workspace: WorkspaceOption = None) -> None:
@@ -16,13 +16,12 @@ def solution(step: RequiredStepArgument, yes: YesOption = False, workspace: Work
     Off a terminal it prints the bare file, so `gpt2tutor solution 07 --yes > exercises/step_07.py`
     gives a passing exercise (keep a copy of yours first!).
     """
-    chosen = parse_step(step)
-    ws = open_workspace(workspace)
-    state = load_state(ws)
-    if not state.record(chosen).passed:
+    chosen = api.step(step)
+    tutor = api.open(workspace)
+    if not tutor.passed(chosen):
         confirm(f"Step {chosen.id} has not passed yet. Show the reference solution anyway?", yes=yes,
                 what=f"showing the solution of step {chosen.id} before it passes")
-    text = chosen.solution()
+    text = tutor.solution(chosen)
     if stdout_is_tty():
         from rich.syntax import Syntax
 

@@ -22,13 +22,11 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ..curriculum import Step, following
-from ..grading import imported_steps
-from ..workspace import Workspace
-from . import warmup
+from .. import api
+from ..course import Step, following
 from .common import PROG, ForceOption, StepArgument, TimeoutOption, WorkspaceOption, console
-from .session import check_and_record, load_state, resolve_step
-from .hint import show_next_hint
+from .hint import show_hint
+from .render import Renderer, ResultPrinter, summary
 
 TICK_MS = 500
 POLLING_FILESYSTEMS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "drvfs", "fuse.sshfs", "afs", "fuse.gcsfuse"}
@@ -149,10 +147,6 @@ def ticks(folder: Path, polling: bool, ui: Console) -> Iterator[set]:
         yield set()
 
 
-def _stamp(ws: Workspace, steps: list[Step]) -> tuple:
-    return tuple(ws.file_hash(s) for s in steps)
-
-
 def watch(
     step: StepArgument = None,
     poll: Annotated[bool, typer.Option(
@@ -167,17 +161,16 @@ def watch(
     Press h for the next hint tier. After a pass, press Enter (or n) to move on to the next step;
     q quits, and so does Ctrl-C. (Without a terminal, type the letter and Enter.)
     """
-    ws, state, chosen = resolve_step(step, workspace, force, writable=True, timeout=timeout)
+    picked = api.step(step) if step is not None else None  # a bad step is the error, before any other
+    tutor = api.open(workspace, writable=True)
     out, err = console(), console(stderr=True)
-    polling = poll or needs_polling(ws.root)
-    from ..checking.runner import WarmChecker  # numpy and the runner: only once watching starts
-
-    checker = WarmChecker(ws.exercises)  # keeps a check process ready for the next save
+    chosen, _ = tutor.choose(picked, force=force, timeout=timeout, on_event=Renderer(out, err))
+    polling = poll or needs_polling(tutor.root)
+    checker = tutor.spares()  # keeps a check process ready for the next save
     try:
         with Keys() as keys:
             while chosen is not None:
-                warmup.ensure_warm(err, [chosen])
-                chosen = _watch_step(ws, chosen, out, keys, polling, timeout, checker)
+                chosen = _watch_step(tutor, chosen, out, keys, polling, timeout, checker)
     except KeyboardInterrupt:
         out.print("\nStopped watching.")
         raise typer.Exit(130) from None
@@ -185,18 +178,22 @@ def watch(
         checker.close()
 
 
-def _check_once(ws: Workspace, step: Step, out: Console, timeout: float | None, checker=None) -> bool:
+def _check_once(tutor: api.Tutor, step: Step, out: Console, timeout: float | None, checker=None) -> bool:
     out.rule(f"step {step.id} · {escape(step.title)} · {time.strftime('%H:%M:%S')}")
-    outcome, _ = check_and_record(ws, step, out, timeout=timeout, warm=checker)
-    return outcome.passed
+    view = Renderer(out, console(stderr=True), results=ResultPrinter(out))
+    with view.live(f"Checking step {step.id}…"):
+        report = tutor.check(step, force=True, timeout=timeout, on_event=view, spares=checker)
+    summary(out, report)
+    for note in report.notes:
+        out.print(f"[yellow]{escape(note)}[/]")
+    return report.passed
 
 
-def _watch_step(ws: Workspace, step: Step, out: Console, keys: Keys, polling: bool,
+def _watch_step(tutor: api.Tutor, step: Step, out: Console, keys: Keys, polling: bool,
                 timeout: float | None, checker=None) -> Step | None:
     """Watches one step until the learner moves on (returns the next step) or presses Ctrl-C."""
-    watched = [step, *imported_steps(ws, step)]
-    last = _stamp(ws, watched)
-    passed = _check_once(ws, step, out, timeout, checker)
+    last = tutor.stamp(step)
+    passed = _check_once(tutor, step, out, timeout, checker)
     nxt = following(step)
 
     def prompt() -> None:
@@ -207,17 +204,17 @@ def _watch_step(ws: Workspace, step: Step, out: Console, keys: Keys, polling: bo
             out.print(f"Press [bold]Enter[/] (or {press} [bold]n[/]{then}) to move on to step {nxt.id} · "
                       f"{escape(nxt.title)}; or keep editing. Ctrl-C stops.")
         else:
-            out.print(f"Watching [bold]{escape(str(ws.exercise(step)))}[/]{how}: save it to re-check, "
+            out.print(f"Watching [bold]{escape(str(tutor.exercise(step)))}[/]{how}: save it to re-check, "
                       f"{press} [bold]h[/]{then} for a hint. Ctrl-C stops.")
 
     prompt()
-    for _changes in ticks(ws.exercises, polling, out):
+    for _changes in ticks(tutor.exercises, polling, out):
         key = keys.get()
         if key is not None:
             if key in ("q", "quit", "exit"):
                 return None
             if key in ("h", "hint"):
-                show_next_hint(ws, step, out)
+                show_hint(tutor.next_hint(step), out)
                 prompt()
                 continue
             if key in ("", "n", "next"):
@@ -225,16 +222,15 @@ def _watch_step(ws: Workspace, step: Step, out: Console, keys: Keys, polling: bo
                     out.print(f"Step {step.id} does not pass yet: keep going (or `{PROG} watch NN --force` to jump).")
                 elif nxt is None:
                     out.print("That was the last step: well done! Try `gpt2tutor generate`.")
-                elif not load_state(ws).unlocked(nxt):
+                elif not tutor.progress().unlocked(nxt):
                     out.print(f"Step {nxt.id} is still locked: every earlier step must pass first "
                               f"(`{PROG} list` shows which).")
                 else:
                     return nxt
-        now = _stamp(ws, watched)
+        now = tutor.stamp(step)
         if now != last:
-            watched = [step, *imported_steps(ws, step)]
-            last = _stamp(ws, watched)
-            passed = _check_once(ws, step, out, timeout, checker)
+            last = tutor.stamp(step)
+            passed = _check_once(tutor, step, out, timeout, checker)
             prompt()
     return None
 

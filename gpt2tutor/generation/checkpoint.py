@@ -16,8 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..reference.step_01 import GPT2Config
-from ..weights import hf_to_max
+from ..course import by_role, defining
 
 CONFIG_FILE = "config.json"
 SAFETENSORS_FILE = "model.safetensors"
@@ -39,18 +38,24 @@ class CheckpointError(Exception):
 class Checkpoint:
     name: str  # what --model said
     folder: Path
-    config: GPT2Config
+    config: object  # the course's GPT2Config
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """The weights under GPT2LMHeadModel's MAX names: Conv1D transposed, lm_head tied to wte."""
-        return load_weights(self.folder, self.config)
+        """The weights under GPT2LMHeadModel's names: converted by the course's reference conversion."""
+        return validate(convert(read_safetensors(self.folder)), self.folder, self.config)
 
     def hf_state_dict(self) -> dict[str, np.ndarray]:
-        """The weights as HuggingFace stores them (for the learner's own conversion, step 12), once the
-        tutor's conversion has shown that they fit the config."""
+        """The weights as HuggingFace stores them (for a pipeline's own conversion), once the reference
+        conversion has shown that they fit the config."""
         raw = read_safetensors(self.folder)
-        validate(hf_to_max(raw), self.folder, self.config)
+        validate(convert(raw), self.folder, self.config)
         return raw
+
+
+def convert(hf_state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """HF GPT-2's names and layouts to GPT2LMHeadModel's: the reference solution of the conversion step,
+    the one converter the tutor has."""
+    return by_role("conversion").reference().convert_hf_state_dict(hf_state)
 
 
 def resolve(model: str) -> Checkpoint:
@@ -153,7 +158,7 @@ def _read_config(folder: Path, name: str) -> dict:
     return data
 
 
-def config_from_hf(cfg: dict, name: str = "the model") -> GPT2Config:
+def config_from_hf(cfg: dict, name: str = "the model"):
     """Our GPT2Config from a HuggingFace GPT-2 config.json; anything else is refused."""
     model_type = cfg.get("model_type")
     if model_type != "gpt2":
@@ -170,7 +175,7 @@ def config_from_hf(cfg: dict, name: str = "the model") -> GPT2Config:
     try:
         n_embd = int(cfg["n_embd"])
         n_inner = cfg.get("n_inner")
-        config = GPT2Config(
+        config = by_role("config").reference().GPT2Config(
             vocab_size=int(cfg["vocab_size"]),
             n_positions=int(cfg["n_positions"]),
             n_embd=n_embd,
@@ -186,32 +191,14 @@ def config_from_hf(cfg: dict, name: str = "the model") -> GPT2Config:
     return config
 
 
-def expected_shapes(config: GPT2Config) -> dict[str, tuple[int, ...]]:
-    """Every parameter of GPT2LMHeadModel, by MAX name, with its shape ([out, in] for Linear)."""
-    e, inner = config.n_embd, config.n_inner
-    shapes = {
-        "transformer.wte.weight": (config.vocab_size, e),
-        "transformer.wpe.weight": (config.n_positions, e),
-        "transformer.ln_f.weight": (e,),
-        "transformer.ln_f.bias": (e,),
-        "lm_head.weight": (config.vocab_size, e),
-    }
-    for i in range(config.n_layer):
-        p = f"transformer.h.{i}."
-        shapes.update({
-            p + "ln_1.weight": (e,), p + "ln_1.bias": (e,),
-            p + "attn.c_attn.weight": (3 * e, e), p + "attn.c_attn.bias": (3 * e,),
-            p + "attn.c_proj.weight": (e, e), p + "attn.c_proj.bias": (e,),
-            p + "ln_2.weight": (e,), p + "ln_2.bias": (e,),
-            p + "mlp.c_fc.weight": (inner, e), p + "mlp.c_fc.bias": (inner,),
-            p + "mlp.c_proj.weight": (e, inner), p + "mlp.c_proj.bias": (e,),
-        })
-    return shapes
+def expected_shapes(config) -> dict[str, tuple[int, ...]]:
+    """Every parameter of the reference GPT2LMHeadModel for `config`, by name, with its shape (built lazily:
+    no weight is computed)."""
+    from max.experimental import functional as F
 
-
-def load_weights(folder: Path, config: GPT2Config) -> dict[str, np.ndarray]:
-    """Reads every safetensors file in `folder` and converts it with weights.hf_to_max."""
-    return validate(hf_to_max(read_safetensors(folder)), folder, config)
+    with F.lazy():
+        model = defining("GPT2LMHeadModel").reference().GPT2LMHeadModel(config)
+    return {name: tuple(int(d) for d in t.shape) for name, t in model.parameters}
 
 
 def read_safetensors(folder: Path) -> dict[str, np.ndarray]:
@@ -232,7 +219,7 @@ def read_safetensors(folder: Path) -> dict[str, np.ndarray]:
     return raw
 
 
-def validate(state: dict[str, np.ndarray], folder: Path, config: GPT2Config) -> dict[str, np.ndarray]:
+def validate(state: dict[str, np.ndarray], folder: Path, config) -> dict[str, np.ndarray]:
     """The converted weights GPT2LMHeadModel needs, each of the shape the config implies."""
     expected = expected_shapes(config)
     missing = [k for k in expected if k not in state]

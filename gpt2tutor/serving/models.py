@@ -1,4 +1,5 @@
-"""The GPT-2 that the serving architecture runs: the tutor's reference, or the learner's own.
+"""The GPT-2 that the serving architecture runs: the pipeline `generate` runs, from the learner's files
+or the reference solutions.
 
 `max serve` starts the architecture package (gpt2tutor/serving/arch) in a worker process; its
 pipeline model calls `load_served_model`, which reads two environment variables that
@@ -7,14 +8,12 @@ pipeline model calls `load_served_model`, which reads two environment variables 
     GPT2TUTOR_SERVE_MODEL      "reference" (the default) or "learner"
     GPT2TUTOR_SERVE_EXERCISES  the learner's exercises folder (for "learner")
 
-Both kinds answer `next_token_logits(request_id, tokens)` with the logits [vocab_size] of the
-token after `tokens`, and forget a request on `release(request_id)`. Both keep one KV cache per
-request in flight, so each step feeds only the tokens the model has not seen yet:
-
-- the reference, the tutor's compiled model (gpt2tutor/generation/kv_model.py);
-- the learner's own pipeline: their conversion of the checkpoint's weights (step 12) inside their
-  `load_cached_gpt2`, which compiles their GPT2CachedLMHeadModel (step 13). Every number comes from
-  their code; the tutor only keeps each request's cache between MAX's steps.
+The model answers `next_token_logits(request_id, tokens)` with the logits [vocab_size] of the token after
+`tokens`, and forgets a request on `release(request_id)`. It keeps one KV cache per request in flight, so
+each step feeds only the tokens the model has not seen yet. Every number comes from the pipeline's code
+(gpt2tutor/generation/pipeline.py): its conversion of the checkpoint's weights inside its
+`load_cached_gpt2`, which compiles its GPT2CachedLMHeadModel; the tutor only keeps each request's cache
+between MAX's steps. MAX samples the tokens itself.
 """
 
 from __future__ import annotations
@@ -25,6 +24,8 @@ from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
+
+from ..course import STEPS
 
 ENV_MODEL = "GPT2TUTOR_SERVE_MODEL"
 ENV_EXERCISES = "GPT2TUTOR_SERVE_EXERCISES"
@@ -43,13 +44,13 @@ def load_served_model(model_path: str, device):
     kind = os.environ.get(ENV_MODEL, "reference")
     if kind not in KINDS:
         raise ValueError(f"{ENV_MODEL}={kind!r}: expected one of {', '.join(KINDS)}")
-    checkpoint = resolve(model_path)
+    exercises = None
     if kind == "learner":
         folder = os.environ.get(ENV_EXERCISES)
         if not folder:
-            raise ValueError(f"{ENV_MODEL}=learner needs {ENV_EXERCISES}, the folder holding step_01.py ...")
-        return LearnerGPT2(checkpoint, Path(folder), device)
-    return ReferenceGPT2(checkpoint, device)
+            raise ValueError(f"{ENV_MODEL}=learner needs {ENV_EXERCISES}, the folder holding {STEPS[0].filename} ...")
+        exercises = Path(folder)
+    return ServedGPT2(resolve(model_path), exercises, device)
 
 
 class RequestCaches:
@@ -76,35 +77,19 @@ class RequestCaches:
         self._caches.pop(request_id, None)
 
 
-class ReferenceGPT2:
-    """The tutor's compiled GPT-2 with a KV cache for each request in flight."""
+class ServedGPT2:
+    """A pipeline's compiled cached GPT-2 (the learner's, or the reference's for `exercises` None), with a
+    cache of its model's for each request in flight."""
 
-    def __init__(self, checkpoint, device):
-        from ..generation.kv_model import CompiledGPT2
-
-        self.config = checkpoint.config
-        self.model = CompiledGPT2(self.config, checkpoint.state_dict(), device)
-        self.caches = RequestCaches(lambda: self.model.new_cache(self.config.n_positions))
-
-    def next_token_logits(self, request_id, tokens: np.ndarray) -> np.ndarray:
-        cache, new = self.caches.take(request_id, tokens)
-        _, logits = self.model.step(cache, new)
-        self.caches.keep(request_id, cache, tokens)
-        return logits
-
-    def release(self, request_id) -> None:
-        self.caches.release(request_id)
-
-
-class LearnerGPT2:
-    """The learner's compiled cached GPT-2 (steps 12-13) with a cache of their model's for each request."""
-
-    def __init__(self, checkpoint, exercises: Path, device):
-        from ..generation.learner_model import LearnerModel, learner_imports
+    def __init__(self, checkpoint, exercises: Path | None, device):
+        from ..generation.pipeline import CachedModel, learner_code, reference_code
 
         self.device = device
-        with learner_imports(exercises) as modules:  # their classes stay alive in the compiled model
-            self.model = LearnerModel(modules, checkpoint.config, checkpoint.hf_state_dict(), device, exercises)
+        if exercises is None:
+            self.model = CachedModel(reference_code(), checkpoint.config, checkpoint.hf_state_dict(), device)
+        else:
+            with learner_code(exercises) as code:  # their classes stay alive in the compiled model
+                self.model = CachedModel(code, checkpoint.config, checkpoint.hf_state_dict(), device)
         self.caches = RequestCaches(self.model.empty_cache)
 
     def next_token_logits(self, request_id, tokens: np.ndarray) -> np.ndarray:

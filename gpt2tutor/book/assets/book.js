@@ -80,7 +80,7 @@ function setUpSearch() {
       a.href = entry.page + (entry.anchor ? "#" + entry.anchor : "");
       const where = document.createElement("span");
       where.className = "where";
-      where.textContent = `Step ${entry.step} · ${entry.title}` + (entry.anchor ? ` › ${entry.heading}` : "");
+      where.textContent = (entry.step ? `Step ${entry.step} · ` : "") + entry.title + (entry.anchor ? ` › ${entry.heading}` : "");
       a.append(where, snippet(entry.text, term));
       const li = document.createElement("li");
       li.append(a);

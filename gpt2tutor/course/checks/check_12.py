@@ -23,9 +23,7 @@ def hf_checkpoint(ctx, cfg, *, prefixed):
     """A random GPT-2 state dict as HuggingFace stores it: Conv1D weights [in, out], the mask buffers, and
     (in the prefixed form, saved from GPT2LMHeadModel) lm_head.weight equal to wte; without the prefix (saved
     from GPT2Model) there is no lm_head. Returns (hf_state_dict, expected, our GPT2LMHeadModel's dict)."""
-    from gpt2tutor.generation.checkpoint import expected_shapes
-
-    ours = ctx.random_weights(expected_shapes(cfg))
+    ours = ctx.random_weights(ctx.reference_shapes("GPT2LMHeadModel", cfg))
     ours["lm_head.weight"] = ours["transformer.wte.weight"].copy()
     hf = {}
     for name, value in ours.items():

@@ -100,7 +100,7 @@ def small_gpt2(ctx):
     """The reference GPT2LMHeadModel, small, with random weights."""
     from max.experimental import functional as F
 
-    from gpt2tutor.reference.step_11 import GPT2LMHeadModel
+    from ..reference.step_11 import GPT2LMHeadModel
 
     cfg = ctx.config()
     with F.lazy():

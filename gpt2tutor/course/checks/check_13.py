@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from gpt2tutor.checking import CheckFailed, Mistake, StepChecks
+from gpt2tutor.checking import CheckFailed, Mistake, StepChecks, learner_traceback
 
 from ._numpy_gpt2 import gelu_tanh, hidden_states, layer_norm, linear, softmax
 from .check_12 import hf_checkpoint
@@ -303,8 +303,6 @@ def compiled(ctx):
         except Exception as exc:
             text = str(exc)
             symbolic = "SymbolicDim" in text or "symbolic" in text.lower() or "Dim" in type(exc).__name__
-            from gpt2tutor.checking.context import learner_traceback
-
             raise CheckFailed("compiling your cached model failed" + (f": {SYMBOLIC_HINT}" if symbolic else "")
                               + f"\n{learner_traceback(exc, ctx.exercises)}") from None
     if isinstance(model, Module):

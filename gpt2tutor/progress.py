@@ -1,4 +1,5 @@
-"""Checking steps and turning their outcomes into progress: the rules `check`, `watch` and `start` share.
+"""Turning check outcomes into progress: checking steps, recording what they gave, and rebuilding the
+learner's progress by re-checking in order (the rules `check`, `watch` and `start` share).
 
 Nothing here prints: callers pass callbacks for results as they arrive and render what comes back.
 Nothing here imports MAX or numpy at module level; the runner is imported when checks run.
@@ -6,13 +7,12 @@ Nothing here imports MAX or numpy at module level; the runner is imported when c
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from .curriculum import STEPS, Step, get_step
+from .course import STEPS, Step
 from .state import State, StepRecord
-from .workspace import Workspace
+from .workspace import Workspace, edited, imported_steps
 
 if TYPE_CHECKING:
     from .checking.results import Result, StepOutcome
@@ -23,23 +23,23 @@ class Checker(Protocol):
 
     def __call__(self, ws: Workspace, steps: Sequence[Step], *, timeout: float | None = None,
                  on_result: Callable[[Result], None] | None = None,
-                 on_progress: Callable[[dict], None] | None = None,
+                 on_progress: Callable[[object], None] | None = None,
                  stop_before: Callable[[Step], bool] | None = None) -> list[StepOutcome]: ...
 
 
 def check_steps(ws: Workspace, steps: Sequence[Step], *, timeout: float | None = None,
                 on_result: Callable[[Result], None] | None = None,
-                on_progress: Callable[[dict], None] | None = None,
+                on_progress: Callable[[object], None] | None = None,
                 stop_before: Callable[[Step], bool] | None = None,
-                warm=None) -> list[StepOutcome]:
+                spares=None) -> list[StepOutcome]:
     """Runs the steps' checks in order in a child process; returns the outcome of each step that ran,
-    with the hash its file had when the run began. `warm`, a runner.WarmChecker, runs them in its
-    pre-started child (`watch`)."""
+    with the hash its file had when the run began. `spares`, a runner.SpareChecker, runs them in its
+    spare process (`watch`)."""
     from .checking.runner import run_checks
 
     hashes = {s.id: ws.file_hash(s) for s in steps}
     kwargs = dict(timeout=timeout, on_result=on_result, on_progress=on_progress, stop_before=stop_before)
-    outcomes = warm.run(steps, **kwargs) if warm is not None else run_checks(steps, ws.exercises, **kwargs)
+    outcomes = spares.run(steps, **kwargs) if spares is not None else run_checks(steps, ws.exercises, **kwargs)
     for outcome in outcomes:
         outcome.file_hash = hashes[outcome.step.id]
     return outcomes
@@ -99,45 +99,11 @@ def rebuild(ws: Workspace, old: State, *, force: bool = False, checker: Checker 
     return state, outcomes
 
 
-def edited(ws: Workspace, step: Step) -> bool:
-    """Whether the learner's file differs from the skeleton (an unreadable file counts as edited)."""
-    try:
-        return ws.exercise(step).read_text("utf-8") != step.skeleton()
-    except (OSError, UnicodeDecodeError):
-        return True
-
-
 def reachable(ws: Workspace, old: State, force: bool = False) -> list[Step]:
     """The steps a rebuild may check: unlocked ones, and those whose file is no longer the skeleton."""
     if force:
         return list(STEPS)
     return [s for s in STEPS if old.unlocked(s) or (ws.exercise(s).exists() and edited(ws, s))]
-
-
-def imported_steps(ws: Workspace, step: Step) -> list[Step]:
-    """Earlier steps the learner's file imports, directly or through those files (by reading them)."""
-    seen: set[int] = set()
-    todo = [step]
-    while todo:
-        current = todo.pop()
-        try:
-            tree = ast.parse(ws.exercise(current).read_text("utf-8"))
-        except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
-            continue
-        for node in ast.walk(tree):
-            names = []
-            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                names = [node.module]
-            elif isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            for name in names:
-                head = name.split(".")[0]
-                if head.startswith("step_") and head[5:].isdigit():
-                    number = int(head[5:])
-                    if 1 <= number < step.number and number not in seen:
-                        seen.add(number)
-                        todo.append(get_step(number))
-    return [get_step(n) for n in sorted(seen)]
 
 
 def stale_dependencies(ws: Workspace, state: State, step: Step) -> list[tuple[Step, str]]:

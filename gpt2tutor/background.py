@@ -1,0 +1,319 @@
+"""The background process: one per MAX cache, niced, compiling what the learner will need before they ask.
+
+Today it compiles the checks' kernel batches (gpt2tutor.kernels) in the order a learner meets the steps,
+while they read the first lesson; `start` launches it, and so does any command that finds work for it (a
+process that was killed resumes where it stopped: finished batches are in MAX's cache and the marker).
+A command that needs a batch waits for it here (`wait_for_kernels`) instead of compiling the same kernels
+beside it on the same cores.
+
+It holds an exclusive lock (flock, so the kernel releases it however the process ends) and writes its
+`Report` atomically to a JSON file next to the lock, under $XDG_CACHE_HOME/gpt2tutor/. A report whose lock
+is free belongs to a process that ended. It runs in its own session (Ctrl-C in the terminal does not reach
+it) and ends by itself when the work is done. `Report.remaining` is the one estimate of how long is left.
+
+`python -m gpt2tutor.background` runs it in the foreground (for a script, or to watch its log).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import kernels, maxenv
+from .course import Step
+from .events import Launched, OnEvent, Waiting, WaitOver, ignore
+from .files import write_atomic
+
+NICENESS = 10  # the learner's own checks come first
+MAX_IMPORT_ESTIMATE = 5.0  # seconds to import MAX, from a cold disk
+POLL = 0.25  # seconds between looks at the report while waiting
+EVENT_EVERY = 0.5  # seconds between Waiting events
+
+
+def state_dir() -> Path:
+    return kernels.state_dir()
+
+
+def report_path() -> Path:
+    return state_dir() / "progress.json"
+
+
+def log_path() -> Path:
+    return state_dir() / "background.log"
+
+
+def _lock_path() -> Path:
+    return state_dir() / "lock"
+
+
+def _try_lock() -> int | None:
+    """The lock's file descriptor when we got it, None when the background process holds it."""
+    folder = state_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(_lock_path(), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def running() -> bool:
+    """Whether the background process holds the lock right now."""
+    try:
+        fd = _try_lock()
+    except OSError:
+        return False
+    if fd is None:
+        return True
+    os.close(fd)  # closing releases it
+    return False
+
+
+def _pace_for_cores() -> float:
+    """The estimates are for 2 cores; a compile uses up to about 2, so more cores help only a little."""
+    return 1.0 if (os.cpu_count() or 1) <= 2 else 0.7
+
+
+@dataclass
+class Report:
+    """What the background process is doing, as it writes it; read by anyone who waits for it."""
+
+    state: str = "none"  # none · starting · working · done · failed
+    pid: int | None = None
+    task: str | None = None  # the task now running (a kernel batch's name: "02", ..., "extra")
+    task_started: float | None = None  # time.time()
+    done: list[str] = field(default_factory=list)  # tasks this run finished
+    todo: list[str] = field(default_factory=list)  # tasks this run has left (the current one included)
+    seconds: dict[str, float] = field(default_factory=dict)  # how long each finished task took
+    estimates: dict[str, float] = field(default_factory=dict)  # seconds each task takes on 2 cores
+    error: str | None = None
+    alive: bool = False  # the lock is held: the process is running (not stored)
+
+    def pace(self) -> float:
+        """How fast this machine is against the estimates: from the tasks measured so far, else its cores."""
+        measured = [(self.seconds[n], self.estimates[n]) for n in self.done if n in self.seconds and n in self.estimates]
+        if not measured:
+            return _pace_for_cores()
+        return min(4.0, max(0.25, sum(a for a, _ in measured) / max(1e-6, sum(b for _, b in measured))))
+
+    def current_elapsed(self) -> float:
+        return max(0.0, time.time() - self.task_started) if self.task_started is not None else 0.0
+
+    def overdue(self) -> bool:
+        """The current task has already taken longer than its estimate."""
+        return self.task is not None and self.current_elapsed() > self.estimates.get(self.task, 30.0) * self.pace()
+
+    def remaining(self, until: str | None = None) -> float:
+        """Seconds until the task `until` (default: every task) is done. The current task counts its
+        estimate less the time it has run; once it runs over, a third of its time so far again (so the
+        figure grows while it overruns, rather than sticking near zero)."""
+        pace = self.pace()
+        total = MAX_IMPORT_ESTIMATE if self.state == "starting" else 0.0
+        for name in self.todo:
+            cost = self.estimates.get(name, 30.0) * pace
+            if name == self.task and self.task_started is not None:
+                elapsed = self.current_elapsed()
+                cost = cost - elapsed if elapsed < cost else elapsed / 3
+            total += cost
+            if name == until:
+                break
+        return total
+
+
+def read_report() -> Report:
+    try:
+        data = json.loads(report_path().read_text("utf-8"))
+        report = Report(**{k: v for k, v in data.items() if k in Report.__dataclass_fields__ and k != "alive"})
+    except (OSError, ValueError, TypeError):
+        report = Report()
+    report.alive = running()
+    return report
+
+
+def _write(report: Report) -> None:
+    data = dict(vars(report))
+    data.pop("alive")
+    write_atomic(report_path(), json.dumps(data))
+
+
+def needed() -> bool:
+    """Whether there is work for it: some kernel batch (the extra one included) is not compiled yet."""
+    return kernels.enabled() and bool(kernels.missing(kernels.batches()))
+
+
+def launch() -> subprocess.Popen | None:
+    """Starts the background process when there is work and none runs; returns it, else None.
+    The process outlives the command that started it; its output goes to `log_path()`."""
+    if not needed() or running():
+        return None
+    state_dir().mkdir(parents=True, exist_ok=True)
+    with open(log_path(), "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "gpt2tutor.background"], stdin=subprocess.DEVNULL, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+            env=maxenv.child_environment(PYTHONUNBUFFERED="1"),
+        )
+
+
+def run() -> int:
+    """The background process itself: compiles every missing batch, in order, reporting as it goes."""
+    fd = None
+    for _ in range(20):  # a reader's `running()` holds the lock for an instant: try for a second
+        fd = _try_lock()
+        if fd is not None:
+            break
+        time.sleep(0.05)
+    if fd is None:
+        print("another background process is running for this MAX cache", flush=True)
+        return 0
+    try:
+        os.nice(NICENESS)
+    except OSError:
+        pass
+    todo = kernels.missing(kernels.batches())
+    report = Report(state="starting", pid=os.getpid(), todo=[b.name for b in todo],
+                    task=todo[0].name if todo else None, task_started=time.time(),
+                    estimates={b.name: b.estimate for b in kernels.batches()})
+    _write(report)
+    print(f"{time.strftime('%H:%M:%S')} background {os.getpid()}: {len(todo)} kernel batches to compile "
+          f"({', '.join(report.todo) or 'none'}) into {maxenv.cache_dir()}", flush=True)
+    try:
+        maxenv.tune_process()
+        for batch in todo:
+            report.state, report.task, report.task_started = "working", batch.name, time.time()
+            _write(report)
+            started = time.perf_counter()
+            kernels.load(batch)
+            kernels.mark_compiled(batch)
+            took = round(time.perf_counter() - started, 1)
+            report.done.append(batch.name)
+            report.todo.remove(batch.name)
+            report.seconds[batch.name] = took
+            _write(report)
+            print(f"{time.strftime('%H:%M:%S')} batch {batch.name}: {len(batch.keys)} kernels in {took} s", flush=True)
+        report.state, report.task, report.task_started = "done", None, None
+        _write(report)
+        return 0
+    except Exception as exc:  # noqa: BLE001 - reported to whoever waits, then the checks take MAX's own path
+        report.state, report.error = "failed", f"{type(exc).__name__}: {exc}"
+        _write(report)
+        print(f"background process failed: {report.error}", flush=True)
+        return 1
+    finally:
+        os.close(fd)
+
+
+# --- the other side: starting it, and waiting for it ---------------------------------------------
+
+_gave_up = False  # it failed while this process waited: don't wait for it again
+
+
+def launch_if_needed() -> subprocess.Popen | None:
+    """Starts the background process when it has work and none runs (an OSError is no start)."""
+    if not kernels.enabled() or not kernels.missing(kernels.batches()) or running():
+        return None
+    try:
+        return launch()
+    except OSError:
+        return None
+
+
+def wait_for_kernels(steps: Sequence[Step] | None, *, who: str, wait: bool = True,
+                     on_event: OnEvent = ignore) -> bool:
+    """Before running `steps`' checks (None: every step): makes sure the background process runs when
+    batches are missing, and waits for the ones these checks need, sending Waiting events, when they
+    would otherwise compile the same kernels beside it. Returns whether those kernels are ready.
+
+    No wait when `wait` is off, or where MAX's own full cache serves the checks meanwhile. Ctrl-C while
+    waiting raises KeyboardInterrupt; the background process carries on."""
+    if not kernels.enabled():
+        return True
+    last = steps[-1] if steps else None
+    needed_now = kernels.missing(kernels.batches_for(last))
+    launched = launch_if_needed()
+    if launched is not None:
+        on_event(Launched(launched.pid, waited_for=bool(needed_now and wait and not _gave_up
+                                                        and not maxenv.cache_is_warm())))
+    if not needed_now or not wait or _gave_up or maxenv.cache_is_warm():
+        return not needed_now
+    return _wait(needed_now, launched, who, on_event)
+
+
+def _wait(needed_now: list, launched: subprocess.Popen | None, who: str, on_event: OnEvent) -> bool:
+    global _gave_up
+    started = time.monotonic()
+    relaunched = False
+    said = 0.0
+    while True:
+        left = kernels.missing(needed_now)
+        report = read_report()
+        if not left:
+            break
+        now = time.monotonic()
+        if now - said >= EVENT_EVERY:
+            said = now
+            on_event(Waiting(who, len(left), len(needed_now), report, now - started))
+        alive = report.alive or (launched is not None and launched.poll() is None)
+        if not alive:
+            if not relaunched:
+                relaunched = True
+                try:
+                    launched = launch()
+                except OSError:
+                    launched = None
+                if launched is not None:
+                    continue
+            _gave_up = True
+            on_event(WaitOver(who, time.monotonic() - started, False, read_report().error or ""))
+            return False
+        time.sleep(POLL)
+    on_event(WaitOver(who, time.monotonic() - started, True))
+    return True
+
+
+def kernels_status() -> tuple[bool, str]:
+    """For `doctor`: (fine, text) about the checks' kernels."""
+    if not kernels.enabled():
+        return False, f"kernel batches are off ({kernels.ENV_SWITCH}=0): checks use MAX's own cache"
+    every = kernels.batches()
+    todo = kernels.missing(every)
+    if not todo:
+        return True, f"the checks' kernels are compiled ({len(every)} batches)"
+    report = read_report()
+    if report.alive:
+        return True, (f"compiling in the background: step {report.task}'s batch, {len(todo)} of "
+                      f"{len(every)} left, ~{duration(report.remaining())} to go")
+    estimate = sum(b.estimate for b in todo) * _pace_for_cores()
+    return False, (f"{len(todo)} of {len(every)} batches not compiled yet: `gpt2tutor start` or `check` "
+                   f"compiles them in the background (about {duration(estimate)})")
+
+
+def duration(seconds: float) -> str:
+    """12 s · 3 min 05 s · 14 min."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds < 600 else f"{round(seconds / 60)} min"
+
+
+def first_estimates() -> tuple[str, float, float]:
+    """For `start`: the first batch to compile (its step's id), and the seconds until it, and until every
+    batch, is compiled on this machine."""
+    todo = kernels.missing(kernels.batches())
+    first = [b for b in todo if b.step is not None][:1]
+    pace = _pace_for_cores()
+    return (first[0].name if first else "", (sum(b.estimate for b in first) + MAX_IMPORT_ESTIMATE) * pace,
+            (sum(b.estimate for b in todo) + MAX_IMPORT_ESTIMATE) * pace)
+
+
+if __name__ == "__main__":
+    sys.exit(run())
