@@ -10,8 +10,8 @@ step's median as a multiple of it. With --watch, the time `gpt2tutor watch NN` t
 the result. The load average is printed with every section: other work on the machine skews the
 figures, so compare them only with the load they were taken under. Nothing is asserted.
 
-If the checks' kernel bundles are not compiled in this MAX cache, it compiles them first
-(`python -m gpt2tutor.prewarm`, in the foreground) and says so. Set XDG_CACHE_HOME (and unset
+If the checks' kernel batches are not compiled in this MAX cache, it compiles them first
+(`python -m gpt2tutor.background`, in the foreground) and says so. Set XDG_CACHE_HOME (and unset
 MODULAR_DERIVED_PATH) to measure against another MAX cache.
 """
 
@@ -113,15 +113,15 @@ def main() -> int:
 
     print(f"gpt2tutor check latency · {platform.node()} · Python {platform.python_version()} · "
           f"MAX {maxenv.max_version()} · {os.cpu_count()} cores")
-    print(f"MAX cache: {maxenv.cache_dir()} (MAX's full warm: {'yes' if maxenv.cache_is_warm() else 'no'})")
-    todo = kernels.missing(kernels.stages())
+    print(f"MAX cache: {maxenv.cache_dir()} (MAX's full warm: {'yes' if maxenv.full_cache_compiled() else 'no'})")
+    todo = kernels.missing(kernels.batches())
     if todo and kernels.enabled():
-        print(f"The checks' kernel bundles are not all compiled ({', '.join(s.name for s in todo)}): "
-              f"compiling them first with `python -m gpt2tutor.prewarm`…", flush=True)
+        print(f"The checks' kernel batches are not all compiled ({', '.join(s.name for s in todo)}): "
+              f"compiling them first with `python -m gpt2tutor.background`…", flush=True)
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "gpt2tutor.prewarm"], env=ENV, check=False)
+        subprocess.run([sys.executable, "-m", "gpt2tutor.background"], env=ENV, check=False)
         print(f"  done in {time.perf_counter() - started:.0f} s")
-    print(f"kernel bundles: {'off' if not kernels.enabled() else 'all compiled' if not kernels.missing(kernels.stages()) else 'INCOMPLETE'}")
+    print(f"kernel batches: {'off' if not kernels.enabled() else 'all compiled' if not kernels.missing(kernels.batches()) else 'INCOMPLETE'}")
     print(f"command: {' '.join(tutor())} check NN\n")
 
     with tempfile.TemporaryDirectory(prefix="gpt2tutor-bench-") as tmp:

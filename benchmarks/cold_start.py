@@ -97,8 +97,8 @@ class Session:
         return {"code": proc.returncode, "seconds": time.perf_counter() - started, "silence": silence,
                 "seen": seen, "at": self.elapsed()}
 
-    def stop_prewarm(self) -> str:
-        """Ends the prewarm this session started (its own process group), if it still runs."""
+    def stop_background(self) -> str:
+        """Ends the background process this session started (its own process group), if it still runs."""
         for progress in self.cache.glob("gpt2tutor/*/progress.json"):
             try:
                 data = json.loads(progress.read_text())
@@ -106,15 +106,15 @@ class Session:
                 continue
             pid = data.get("pid")
             state = data.get("state")
-            summary = f"prewarm: {state}, bundles done {data.get('done')} in {data.get('seconds')}"
-            if pid and state in ("starting", "compiling"):
+            summary = f"background: {state}, tasks done {data.get('done')} in {data.get('seconds')}"
+            if pid and state in ("starting", "working"):
                 try:
                     os.killpg(pid, signal.SIGTERM)
                     summary += f" (still running: stopped process group {pid})"
                 except ProcessLookupError:
                     pass
             return summary
-        return "prewarm: no progress file"
+        return "background: no progress file"
 
 
 def report(what: str, result: dict) -> None:
@@ -140,7 +140,7 @@ def learner_path(root: Path, read: float, direct: bool) -> dict:
         if sid in ("02", "07"):
             for line in result["seen"][:12]:
                 print(f"      {line}")
-    print(f"  {session.stop_prewarm()}")
+    print(f"  {session.stop_background()}")
     size = sum(f.stat().st_size for f in session.cache.rglob("*") if f.is_file())
     print(f"  cache written: {size / 1e6:.0f} MB under {session.cache}; transcript: {root / 'transcript.txt'}")
     session.log.close()

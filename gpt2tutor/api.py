@@ -822,7 +822,7 @@ def doctor(workspace: Path | str | None = None) -> DoctorReport:
         rows.append(_device())
         fine, text = background.kernels_status()
         row("ok" if fine else "warn", "Kernel cache", f"{text} ({maxenv.cache_dir()})")
-        if maxenv.cache_is_warm():
+        if maxenv.full_cache_compiled():
             row("ok", "MAX's full cache", "compiled: every eager op MAX has")
         else:
             row("ok", "MAX's full cache", f"not compiled: ops only your own code uses compile on first use "

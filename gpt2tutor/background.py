@@ -242,8 +242,8 @@ def wait_for_kernels(steps: Sequence[Step] | None, *, who: str, wait: bool = Tru
     launched = launch_if_needed()
     if launched is not None:
         on_event(Launched(launched.pid, waited_for=bool(needed_now and wait and not _gave_up
-                                                        and not maxenv.cache_is_warm())))
-    if not needed_now or not wait or _gave_up or maxenv.cache_is_warm():
+                                                        and not maxenv.full_cache_compiled())))
+    if not needed_now or not wait or _gave_up or maxenv.full_cache_compiled():
         return not needed_now
     return _wait(needed_now, launched, who, on_event)
 

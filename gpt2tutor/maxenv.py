@@ -78,7 +78,7 @@ def cache_dir() -> Path:
     return Path(base) / "modular" / ".max_cache"
 
 
-def cache_is_warm() -> bool:
+def full_cache_compiled() -> bool:
     """Whether `max warm-interpreter-cache` has prepared this machine for the installed MAX."""
     return maxinternals.warm_stamp_matches(cache_dir(), max_version())
 

@@ -1,6 +1,6 @@
 """Every use of MAX's private modules, in one place (MAX 26.7).
 
-The kernel bundles (gpt2tutor.kernels) build, load and watch MAX's eager-op models through MAX's
+The kernel batches (gpt2tutor.kernels) build, load and watch MAX's eager-op models through MAX's
 interpreter internals, and the CLI reads MAX's warm-cache stamp without importing MAX. None of that is
 public API: a MAX upgrade may move it, and tests/test_maxinternals.py then fails naming what moved.
 Nothing here imports MAX at module level.

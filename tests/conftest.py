@@ -37,12 +37,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     """
     from gpt2tutor.checking.runner import SEED_ENV
     from gpt2tutor.kernels import ENV_SWITCH
-    from gpt2tutor.maxenv import cache_is_warm
+    from gpt2tutor.maxenv import full_cache_compiled
 
     os.environ[ENV_SWITCH] = "0"
     os.environ[SEED_ENV] = str(SEED)  # the checks the CLI runs, in this process and in the ones it starts
 
-    if not cache_is_warm():
+    if not full_cache_compiled():
         print("\nMAX's kernel cache is cold: running `max warm-interpreter-cache` once (~8 min on 2 cores)")
         subprocess.run(["max", "warm-interpreter-cache"], check=True)
 

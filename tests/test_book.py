@@ -19,7 +19,7 @@ from markdown_it import MarkdownIt
 from typer.testing import CliRunner
 
 from gpt2tutor.cli import app
-from gpt2tutor.course import STEPS, get_step
+from gpt2tutor.course import LESSONS, STEPS, get_step
 from gpt2tutor.state import load, save
 from gpt2tutor.workspace import Workspace
 
@@ -123,8 +123,26 @@ def pages(book: Path) -> list[Path]:
     return sorted(book.glob("*.html"))
 
 
-def test_one_page_per_step_plus_the_index(book: Path) -> None:
-    assert [p.name for p in pages(book)] == ["index.html", *(f"step_{s.id}.html" for s in STEPS)]
+def test_one_page_per_step_and_per_command_lesson_plus_the_index(book: Path) -> None:
+    assert LESSONS and "serve" in [les.name for les in LESSONS]  # the serving lesson has its page
+    assert sorted(p.name for p in pages(book)) == sorted(["index.html", *(f"step_{s.id}.html" for s in STEPS),
+                                                          *(f"{les.name}.html" for les in LESSONS)])
+
+
+def test_a_command_lesson_has_its_page_after_the_steps(book: Path) -> None:
+    for n, les in enumerate(LESSONS):
+        html = (book / f"{les.name}.html").read_text("utf-8")
+        page = Page(book / f"{les.name}.html")
+        texts, codes = source_blocks(les.text)
+        assert texts
+        for text in texts:
+            assert text in page.text, f"{les.name}: {text[:80]!r} is not on its page"
+        for code in codes:
+            assert code in page.pres, f"{les.name}: a code block differs:\n{code}"
+        prev = f"step_{STEPS[-1].id}.html" if n == 0 else f"{LESSONS[n - 1].name}.html"
+        nxt = f"{LESSONS[n + 1].name}.html" if n + 1 < len(LESSONS) else "index.html"
+        assert f'<a rel="prev" href="{prev}">' in html and f'<a rel="next" href="{nxt}">' in html
+        assert f'href="{les.name}.html"' in (book / "index.html").read_text("utf-8")
 
 
 def test_every_local_link_and_asset_resolves(book: Path) -> None:
@@ -192,7 +210,8 @@ def test_a_step_page_has_the_exercise_the_check_command_the_hints_and_its_neighb
         tiers = re.findall(r'<details class="hint" id="hint-(\d+)"><summary>Hint \d+ of (\d+)</summary>', html)
         assert tiers == [(str(i), str(len(step.hints))) for i in range(1, len(step.hints) + 1)] and tiers
         prev = f"step_{STEPS[n - 1].id}.html" if n else "index.html"
-        nxt = f"step_{STEPS[n + 1].id}.html" if n + 1 < len(STEPS) else "index.html"
+        after = f"{LESSONS[0].name}.html" if LESSONS else "index.html"  # the command lessons follow the steps
+        nxt = f"step_{STEPS[n + 1].id}.html" if n + 1 < len(STEPS) else after
         assert f'<a rel="prev" href="{prev}">' in html and f'<a rel="next" href="{nxt}">' in html
 
 

@@ -346,7 +346,7 @@ def test_attention_waits_for_its_kernels_on_a_cold_machine(checkpoint: Path, own
     from gpt2tutor.events import Compiled, Compiling
     from gpt2tutor.generation import attention_map
 
-    monkeypatch.setattr(background.maxenv, "cache_is_warm", lambda: False)
+    monkeypatch.setattr(background.maxenv, "full_cache_compiled", lambda: False)
     monkeypatch.setattr(background, "_gave_up", False)
     monkeypatch.setattr(background, "launch", lambda: start_fake(spawned, "0.2"))
     ready = []

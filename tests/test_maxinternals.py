@@ -35,7 +35,7 @@ PARITY = """
 import json, sys
 from max._interpreter_ops import gc_compile
 from gpt2tutor import maxenv
-print(json.dumps([gc_compile.warm_stamp_matches(), maxenv.cache_is_warm()]))
+print(json.dumps([gc_compile.warm_stamp_matches(), maxenv.full_cache_compiled()]))
 """
 
 

@@ -20,7 +20,7 @@ from rich.console import Console
 from gpt2tutor import api, background, kernels
 from gpt2tutor.checking import runner
 from gpt2tutor.checking.runner import SpareChecker, run_checks
-from gpt2tutor.cli.doctor import full_warm
+from gpt2tutor.cli.doctor import compile_full_cache
 from gpt2tutor.cli.render import Renderer
 from gpt2tutor.cli.start import StartView
 from gpt2tutor.course import STEPS, get_step
@@ -186,7 +186,7 @@ def record_console() -> Console:
 
 
 def test_check_waits_for_the_background_on_a_cold_machine(own_cache: Path, spawned, monkeypatch) -> None:
-    monkeypatch.setattr(background.maxenv, "cache_is_warm", lambda: False)
+    monkeypatch.setattr(background.maxenv, "full_cache_compiled", lambda: False)
     monkeypatch.setattr(background, "_gave_up", False)
     monkeypatch.setattr(background, "launch", lambda: start_fake(spawned, "0.2"))
     ui = record_console()
@@ -198,14 +198,14 @@ def test_check_waits_for_the_background_on_a_cold_machine(own_cache: Path, spawn
 
 
 def test_check_does_not_wait_where_maxs_full_cache_serves_it(own_cache: Path, spawned, monkeypatch) -> None:
-    monkeypatch.setattr(background.maxenv, "cache_is_warm", lambda: True)
+    monkeypatch.setattr(background.maxenv, "full_cache_compiled", lambda: True)
     monkeypatch.setattr(background, "launch", lambda: start_fake(spawned, "0.2"))
     assert wait([get_step(7)], record_console()) is False  # not ready, but no waiting
     assert len(spawned) == 1  # the batches compile in the background meanwhile
 
 
 def test_check_stops_waiting_when_the_background_fails(own_cache: Path, spawned, monkeypatch) -> None:
-    monkeypatch.setattr(background.maxenv, "cache_is_warm", lambda: False)
+    monkeypatch.setattr(background.maxenv, "full_cache_compiled", lambda: False)
     monkeypatch.setattr(background, "_gave_up", False)
     monkeypatch.setattr(background, "launch", lambda: start_fake(spawned, "fail"))
     ui = record_console()
@@ -318,6 +318,6 @@ def test_full_warm_on_request_shows_progress(monkeypatch) -> None:
     script = "; ".join(f"print('✓ family{i} ({i} ops) 0:00:0{i}', flush=True)" for i in range(3))
     monkeypatch.setattr(api, "full_cache_command", lambda: [sys.executable, "-c", script])
     ui = record_console()
-    assert full_warm(ui) is True
+    assert compile_full_cache(ui) is True
     text = ui.export_text()
     assert "warm-interpreter-cache" in text and "family2" in text and "kernels are ready" in text

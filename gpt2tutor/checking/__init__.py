@@ -1,11 +1,22 @@
-"""The check engine.
+"""The check engine, and the toolkit the course's checks are written with.
 
-A check module (`checks/check_NN.py`) declares `checks = StepChecks()` and registers functions
+A check module (`course/checks/check_NN.py`) declares `checks = StepChecks()` and registers functions
 with `@checks.structure("...")` and `@checks.behaviour("...")`. Each takes a `Context` and
 raises `CheckFailed` with a message for the learner, or returns an optional detail line.
+
+The toolkit's names load on first use (the toolkit needs numpy; the engine's results and protocol don't).
 """
 
-from ..frames import learner_traceback
-from .context import CheckFailed, Context, Mistake, Probe, StepChecks
+from __future__ import annotations
 
-__all__ = ["CheckFailed", "Context", "Mistake", "Probe", "StepChecks", "learner_traceback"]
+import importlib
+
+_TOOLKIT = {"CheckFailed": ".context", "Context": ".context", "Mistake": ".context", "Probe": ".context",
+            "StepChecks": ".context", "learner_traceback": "..frames"}
+__all__ = list(_TOOLKIT)
+
+
+def __getattr__(name: str):
+    if name in _TOOLKIT:
+        return getattr(importlib.import_module(_TOOLKIT[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -103,6 +103,18 @@ class Context:
         finally:
             self._emit(Compiled(label, "graph", round(time.perf_counter() - started, 2)))
 
+    def recorded_compile(self, what: str, fn: Callable, *args, **kwargs) -> tuple[Any, Any]:
+        """Runs learner code that compiles a model (their load_gpt2), with Module.compile recorded and traced
+        instead of run (checking/compiles.py). Returns what it returned and the CompileCall it made (the one
+        whose result it returned, else the last; None when it never called compile)."""
+        from .compiles import Recorded, recording
+
+        with recording(self.exercises) as calls:
+            result = self.call(what, fn, *args, **kwargs)
+        if isinstance(result, Recorded):
+            return result, result.call
+        return result, (calls[-1] if calls else None)
+
     # --- looking things up --------------------------------------------------------------
 
     def attr(self, name: str) -> Any:

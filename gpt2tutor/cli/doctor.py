@@ -30,7 +30,7 @@ def doctor(
 ) -> None:
     """Show Python, MAX and platform versions, the device, whether MAX's kernels are compiled, the
     workspace's health and where HuggingFace weights are cached. Exits 1 when something needs fixing."""
-    if warm_all and not full_warm(console(stderr=True)):
+    if warm_all and not compile_full_cache(console(stderr=True)):
         raise typer.Exit(1)
     report = api.doctor(workspace)
     if as_json:
@@ -52,7 +52,7 @@ def doctor(
     out.print("\n[green]Ready.[/]" if all(f.mark == "ok" for f in report.findings) else "\nReady, with the warnings above.")
 
 
-def full_warm(ui) -> bool:
+def compile_full_cache(ui) -> bool:
     """`max warm-interpreter-cache` with a progress bar; returns whether it succeeded."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 

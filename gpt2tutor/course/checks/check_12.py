@@ -1,22 +1,24 @@
 """Step 12 checks: convert_hf_state_dict and load_gpt2.
 
 The conversion is judged entry by entry against what it must give (cheap, and each classic mistake has a
-shape of its own: which names are missing or extra, which weights came out transposed). Then load_gpt2
-is compiled once, and its logits for two input shapes are compared with a numpy GPT-2 holding the
-same weights.
+shape of its own: which names are missing or extra, which weights came out transposed). Then load_gpt2 runs
+with Module.compile recorded and traced instead of compiled (see _compiled.py): what it compiled, the input
+types and weights it passed and whether the graph traces are judged in the time a trace takes, and its
+model's logits for two input shapes are compared with a numpy GPT-2 holding the same weights.
 """
 
 import numpy as np
 
 from gpt2tutor.checking import CheckFailed, StepChecks
 
+from . import _compiled
 from ._numpy_gpt2 import hidden_states
 
 checks = StepChecks()
 
 CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 ATTENTION, MLP = CONV1D[:2], CONV1D[2:]
-COMPILE_LABEL = "your GPT-2 graph (load_gpt2)"
+LOADER = "load_gpt2"
 
 
 def hf_checkpoint(ctx, cfg, *, prefixed):
@@ -149,35 +151,40 @@ def conversion(ctx):
     return "both key forms convert exactly (" + "; ".join(details) + ")"
 
 
-@checks.behaviour("load_gpt2 compiles your model with HF's weights; its logits match GPT-2's to 1e-4")
+@checks.behaviour("load_gpt2 compiles your GPT2LMHeadModel for int64 ids [batch, seq], symbolic, with your converted "
+                  "weights; its logits match GPT-2's to 1e-4")
 def compiled_logits(ctx):
-    from max.experimental.nn import Module
+    import importlib
 
     cfg = ctx.config()
     hf, ours = hf_checkpoint(ctx, cfg, prefixed=False)
-    with ctx.compiling(COMPILE_LABEL):
-        model = ctx.call("load_gpt2(config, state_dict)", ctx.learner.load_gpt2, cfg, hf)
-    if isinstance(model, Module):
-        raise CheckFailed("load_gpt2 returned the module itself, which runs op by op: return what "
-                          "model.compile(...) returns")
-    if not callable(model):
-        raise CheckFailed(f"load_gpt2 returned a {type(model).__name__}: return the compiled model")
+    converted = ctx.call("convert_hf_state_dict", ctx.learner.convert_hf_state_dict, {k: v.copy() for k, v in hf.items()})
+    model, call = ctx.recorded_compile("load_gpt2(config, state_dict)", ctx.learner.load_gpt2, cfg, hf)
+    call = _compiled.the_call(ctx, model, call, LOADER)
+    _compiled.judge_module(call, importlib.import_module("step_11").GPT2LMHeadModel, "GPT2LMHeadModel", LOADER)
+    if len(call.input_types) != 1:
+        raise CheckFailed(f"{LOADER} gave Module.compile {len(call.input_types)} input types: GPT2LMHeadModel's "
+                          "forward takes one input, the token ids")
+    _compiled.judge_ids_type(call.input_types[0], LOADER)
+    _compiled.judge_weights(ctx, call, hf, converted, LOADER)
+    _compiled.judge_trace(ctx, call, LOADER)
     body = {k.removeprefix("transformer."): v for k, v in ours.items() if k.startswith("transformer.")}
     head = ours["lm_head.weight"].astype(np.float64)
     worst = 0.0
     for shape in [(1, 5), (3, 7)]:
         ids = ctx.token_ids(cfg.vocab_size, *shape)
-        out = ctx.call(f"the compiled model on input_ids of shape {list(shape)}", model, ctx.tensor(ids))
+        out = ctx.call(f"your model on input_ids of shape {list(shape)}", model, ctx.tensor(ids))
         if isinstance(out, (list, tuple)) and len(out) == 1:
             out = out[0]
-        got = ctx.as_array(out, "the compiled model")
+        got = ctx.as_array(out, "your model")
         want = hidden_states(body, ids, cfg) @ head.T
         if got.shape != want.shape:
-            raise CheckFailed(f"the compiled model gave logits of shape {list(got.shape)} for input_ids "
+            raise CheckFailed(f"your model gave logits of shape {list(got.shape)} for input_ids "
                               f"{list(shape)}, expected {list(want.shape)}")
         err = float(np.abs(got - want).max())
         if not err <= 1e-4:
-            raise CheckFailed(f"the compiled model's logits for input_ids {list(shape)} differ from GPT-2's by up to "
-                              f"{err:.3g} (more than 1e-4): load the converted weights (weights=...), float32")
+            raise CheckFailed(f"your model's logits for input_ids {list(shape)} differ from GPT-2's by up to "
+                              f"{err:.3g} (more than 1e-4), with the weights load_gpt2 passed")
         worst = max(worst, err)
-    return f"compiled once; logits for [1, 5] and [3, 7] match, max abs error {worst:.1e}"
+    return (f"the graph traces with symbolic [batch, seq] in {call.trace_seconds:.2f} s; logits for [1, 5] and "
+            f"[3, 7] match, max abs error {worst:.1e}" + _compiled.branch_note(call))

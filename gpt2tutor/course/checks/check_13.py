@@ -1,9 +1,12 @@
 """Step 13 checks: cached_attention, GPT2CachedLMHeadModel and load_cached_gpt2.
 
-Everything is judged eagerly first (ops take milliseconds): a prefill and later calls, single tokens and a
+Everything is judged eagerly (ops take milliseconds): a prefill and later calls, single tokens and a
 multi-token chunk, must give the full forward's logits at every position, and the cache must grow by
-exactly the tokens fed, block by block. Then load_cached_gpt2 is compiled once, with a symbolic cache
-length, and the same run is repeated through the compiled graph.
+exactly the tokens fed, block by block. Then load_cached_gpt2 runs with Module.compile recorded and traced
+instead of compiled (see _compiled.py): the module, the input types (a symbolic cache length of its own)
+and the weights it passed, and the trace, are judged in the time a trace takes, and the same run is
+repeated through what it returned. The compile itself happens once, in the background, at GPT-2 124M's
+shapes, where the compiled numbers are compared with the eager ones (gpt2tutor/graphs.py).
 """
 
 import importlib
@@ -11,25 +14,24 @@ import math
 
 import numpy as np
 
-from gpt2tutor.checking import CheckFailed, Mistake, StepChecks, learner_traceback
+from gpt2tutor.checking import CheckFailed, Mistake, Probe, StepChecks
 
+from . import _compiled
 from ._numpy_gpt2 import gelu_tanh, hidden_states, layer_norm, linear, softmax
 from .check_12 import hf_checkpoint
 
 checks = StepChecks()
 
-COMPILE_LABEL = "your cached GPT-2 graph (load_cached_gpt2)"
+LOADER = "load_cached_gpt2"
 TOLERANCE = 1e-4
-SYMBOLIC_HINT = ("it does not trace with a symbolic cache length. In a compiled graph `past` is a Dim without a "
-                 "value: F.band_part inside causal_mask(seq, past) needs a Python int, and int() of a symbolic dim "
-                 "raises. Build the mask from pieces that may be symbolic: F.concat([F.zeros([seq, past]), "
-                 "causal_mask(seq, 0, ...)], axis=1) (see the lesson)")
 
 
 # --- GPT-2 with a cache, in numpy (float64); the keywords reproduce the usual mistakes ---------------
 
-def np_attention(x, w, name, cfg, past_k, past_v, *, mask="causal"):
-    """x [b, s, e] (already normed); past [b, h, p, hd]. Returns (out [b, s, e], key, value)."""
+def np_attention(x, w, name, cfg, past_k, past_v, *, mask="causal", scale="sqrt", softmax_axis=-1):
+    """x [b, s, e] (already normed); past [b, h, p, hd]. Returns (out [b, s, e], key, value).
+    The keywords reproduce the usual mistakes: a mask that ignores the cache, no mask, a mask on the wrong side
+    of the diagonal; no scale, or 1/head_dim instead of 1/sqrt(head_dim); the softmax over the wrong axis."""
     b, s, e = x.shape
     hd = e // cfg.n_head
     p = past_k.shape[2]
@@ -39,17 +41,20 @@ def np_attention(x, w, name, cfg, past_k, past_v, *, mask="causal"):
 
     q, k, v = (heads(t) for t in np.split(linear(x, w, f"{name}.c_attn."), 3, axis=-1))
     key, value = np.concatenate([past_k, k], axis=2), np.concatenate([past_v, v], axis=2)
-    scores = q @ key.transpose(0, 1, 3, 2) / math.sqrt(hd)
+    divisor = {"sqrt": math.sqrt(hd), "none": 1.0, "full": float(hd)}[scale]
+    scores = q @ key.transpose(0, 1, 3, 2) / divisor
     cols, rows = np.arange(p + s)[None, :], np.arange(s)[:, None]
     if mask == "causal":
         scores = scores + np.where(cols <= rows + p, 0.0, -np.inf)
     elif mask == "from_zero":  # as if nothing were cached: query i sees columns 0..i
         scores = scores + np.where(cols <= rows, 0.0, -np.inf)
-    out = (softmax(scores) @ value).transpose(0, 2, 1, 3).reshape(b, s, e)
+    elif mask == "future":  # the new keys masked on the other side of the diagonal: itself and what comes after
+        scores = scores + np.where((cols < p) | (cols >= rows + p), 0.0, -np.inf)
+    out = (softmax(scores, axis=softmax_axis) @ value).transpose(0, 2, 1, 3).reshape(b, s, e)
     return linear(out, w, f"{name}.c_proj."), key, value
 
 
-def np_cached_run(w, cfg, chunks, *, positions_restart=False, mask="causal"):
+def np_cached_run(w, cfg, chunks, *, positions_restart=False, mask="causal", scale="sqrt"):
     """Feeds the id chunks [b, s_i] in turn from an empty cache: (logits of every fed position, last cache)."""
     w = {k: v.astype(np.float64) for k, v in w.items()}
     b = chunks[0].shape[0]
@@ -64,7 +69,8 @@ def np_cached_run(w, cfg, chunks, *, positions_restart=False, mask="causal"):
         for i, (pk, pv) in enumerate(cache):
             p = f"transformer.h.{i}"
             eps = cfg.layer_norm_epsilon
-            a, k, v = np_attention(layer_norm(x, w, eps, prefix=f"{p}.ln_1."), w, f"{p}.attn", cfg, pk, pv, mask=mask)
+            a, k, v = np_attention(layer_norm(x, w, eps, prefix=f"{p}.ln_1."), w, f"{p}.attn", cfg, pk, pv, mask=mask,
+                                   scale=scale)
             x = x + a
             h = gelu_tanh(linear(layer_norm(x, w, eps, prefix=f"{p}.ln_2."), w, f"{p}.mlp.c_fc."))
             x = x + linear(h, w, f"{p}.mlp.c_proj.")
@@ -208,11 +214,16 @@ def attention(ctx):
         pk, pv = ctx.normal(b, cfg.n_head, p, hd), ctx.normal(b, cfg.n_head, p, hd)
         cases.append((f"{s} new tokens after {p} cached, batch {b}", (x, pk, pv)))
 
+    outputs = {}  # each case runs once: (output, key, value) as arrays
+
     def learner(case, part):
-        out = ctx.call("cached_attention", ctx.learner.cached_attention, attn, *(ctx.tensor(a) for a in case))
-        if not isinstance(out, (list, tuple)) or len(out) != 3:
-            raise CheckFailed(f"cached_attention returned a {type(out).__name__}: it returns (output, key, value)")
-        return out[part]
+        key = id(case)
+        if key not in outputs:
+            out = ctx.call("cached_attention", ctx.learner.cached_attention, attn, *(ctx.tensor(a) for a in case))
+            if not isinstance(out, (list, tuple)) or len(out) != 3:
+                raise CheckFailed(f"cached_attention returned a {type(out).__name__}: it returns (output, key, value)")
+            outputs[key] = tuple(ctx.as_array(t, "cached_attention") for t in out)
+        return outputs[key][part]
 
     def expected(case, part, **mistake):
         x, pk, pv = (a.astype(np.float64) for a in case)
@@ -220,7 +231,7 @@ def attention(ctx):
 
     for part, label in [(1, "the returned key"), (2, "the returned value")]:
         for name, case in cases:
-            got = ctx.as_array(learner(case, part), "cached_attention")
+            got = learner(case, part)
             b, p, s = case[1].shape[0], case[1].shape[2], case[0].shape[1]
             want_shape = (b, cfg.n_head, p + s, hd)
             if got.shape != want_shape:
@@ -243,9 +254,21 @@ def attention(ctx):
                 "sequence", lambda case: expected(case, 0, mask="from_zero")),
         Mistake("no mask: right for one new token (it may see everything), wrong as soon as several arrive at once "
                 "(the prompt, or a chunk); mask the new keys causally", lambda case: expected(case, 0, mask="none")),
+        Mistake("among the new tokens the mask is on the wrong side of the diagonal: new query i sees itself and the "
+                "new tokens after it, not the ones before (0 where key j <= past + i, -inf after; transposing the "
+                "causal mask flips it)", lambda case: expected(case, 0, mask="future")),
+        Mistake("the scores are not scaled: divide q @ key^T by sqrt(head_dim), as in step 07",
+                lambda case: expected(case, 0, scale="none")),
+        Mistake("the scores are divided by head_dim: the scale is 1/sqrt(head_dim), as in step 07",
+                lambda case: expected(case, 0, scale="full")),
+        Mistake("the softmax runs over the queries (axis -2): each query's weights over the keys sum to 1, so it "
+                "runs over the last axis, the keys", lambda case: expected(case, 0, softmax_axis=-2)),
     ]
+    probe = Probe("the attention weights after the softmax (each row sums to 1 over the keys)",
+                  lambda case: (case[0].shape[0], cfg.n_head, case[0].shape[1], case[1].shape[2] + case[0].shape[1]),
+                  "print(weights.shape, weights.to_numpy().sum(axis=-1))")
     detail = ctx.compare("cached_attention's output", cases, lambda case: learner(case, 0),
-                         lambda case: expected(case, 0), mistakes, atol=TOLERANCE, rtol=TOLERANCE)
+                         lambda case: expected(case, 0), mistakes, probe=probe, atol=TOLERANCE, rtol=TOLERANCE)
     for part, label in [(1, "key"), (2, "value")]:
         ctx.compare(f"cached_attention's returned {label} (the cache, then the new tokens')", cases,
                     lambda case, part=part: learner(case, part), lambda case, part=part: expected(case, part),
@@ -258,7 +281,7 @@ def decoding(ctx):
     cfg = ctx.config()
     model, _, w = random_model(ctx, cfg)
     worst = 0.0
-    for b, splits in [(1, [4, 1, 1, 1]), (2, [3, 1, 3, 1]), (3, [1, 1, 2])]:
+    for b, splits in [(3, [3, 1, 2, 1])]:  # a prefill, a single token, a chunk after the cache, a single again
         ids = ctx.token_ids(cfg.vocab_size, b, sum(splits))
         what = f"prompt {splits[0]} then {splits[1:]} new, batch {b}"
         for label, got, cache, fed in run_chunks(ctx, model, cfg, ids, splits, what):
@@ -276,6 +299,9 @@ def decoding(ctx):
                     ("the mask ignores the cached tokens: new query i is at position past + i and sees every cached "
                      "key; causal_mask(seq, 0) alone is right only for the prefill", {"mask": "from_zero"}),
                     ("no mask among the new tokens: wrong as soon as several arrive at once", {"mask": "none"}),
+                    ("among the new tokens the mask is on the wrong side of the diagonal: each new query sees itself "
+                     "and the new tokens after it, not the ones before", {"mask": "future"}),
+                    ("the attention scores are not scaled by 1/sqrt(head_dim)", {"scale": "none"}),
                 ]:
                     if np.allclose(got, np_cached_run(w, cfg, chunks, **knobs)[0], atol=10 * TOLERANCE):
                         named = f"\nLikely mistake: {message}"
@@ -286,42 +312,43 @@ def decoding(ctx):
                                   f"{err:.3g} (more than {TOLERANCE}){named}")
             judge_cache_values(cache, want_cache, fed, label)
             worst = max(worst, float(err))
-    return f"3 runs (batch 1-3, chunks of 1-4 tokens) match the full forward, max abs error {worst:.1e}"
+    return f"a prefill of 3, a token, a chunk of 2 and a token (batch 3) match the full forward, max abs error {worst:.1e}"
 
 
-@checks.behaviour("load_cached_gpt2 compiles with a symbolic cache length and decodes like the full forward")
+@checks.behaviour("load_cached_gpt2 compiles your cached model for ids [batch, seq] and a cache [batch, n_head, past, "
+                  "head_dim], past a symbolic length of its own; it decodes like the full forward")
 def compiled(ctx):
-    from max.experimental.nn import Module
-
     cfg = ctx.config()
     hf, ours = hf_checkpoint(ctx, cfg, prefixed=False)
-    with ctx.compiling(COMPILE_LABEL):
-        try:
-            model = ctx.learner.load_cached_gpt2(cfg, hf)
-        except NotImplementedError:
-            raise CheckFailed("load_cached_gpt2 is still a placeholder") from None
-        except Exception as exc:
-            text = str(exc)
-            symbolic = "SymbolicDim" in text or "symbolic" in text.lower() or "Dim" in type(exc).__name__
-            raise CheckFailed("compiling your cached model failed" + (f": {SYMBOLIC_HINT}" if symbolic else "")
-                              + f"\n{learner_traceback(exc, ctx.exercises)}") from None
-    if isinstance(model, Module):
-        raise CheckFailed("load_cached_gpt2 returned the module itself, which runs op by op: return what "
-                          "model.compile(...) returns")
-    ids = ctx.token_ids(cfg.vocab_size, 2, 7)
-    splits = [3, 2, 1, 1]
+    converted = ctx.call("convert_hf_state_dict", ctx.learner.convert_hf_state_dict, {k: v.copy() for k, v in hf.items()})
+    model, call = ctx.recorded_compile("load_cached_gpt2(config, state_dict)", ctx.learner.load_cached_gpt2, cfg, hf)
+    call = _compiled.the_call(ctx, model, call, LOADER)
+    _compiled.judge_module(call, ctx.learner.GPT2CachedLMHeadModel, "GPT2CachedLMHeadModel", LOADER)
+    types = call.input_types
+    if len(types) == 1:
+        raise CheckFailed(f"{LOADER} gave Module.compile one input type: the cached model's forward takes two, "
+                          "the ids and the cache. Add the cache's: model.compile(ids_type, [(kv, kv)] * n_layer, "
+                          "weights=...)")
+    if len(types) != 2:
+        raise CheckFailed(f"{LOADER} gave Module.compile {len(types)} input types: the ids' type, then the "
+                          "cache's (a list of one (key, value) pair of types per block)")
+    batch, seq = _compiled.judge_ids_type(types[0], LOADER)
+    _compiled.judge_cache_types(types[1], cfg, batch, seq, LOADER)
+    _compiled.judge_weights(ctx, call, hf, converted, LOADER)
+    _compiled.judge_trace(ctx, call, LOADER, "a symbolic cache length")
+    ids = ctx.token_ids(cfg.vocab_size, 1, 5)
+    splits = [4, 1]
     final = None
-    for label, got, cache, fed in run_chunks(ctx, model, cfg, ids, splits, "the compiled model"):
+    for label, got, cache, fed in run_chunks(ctx, model, cfg, ids, splits, "your model"):
         final = got
         want, want_cache = np_cached_run(ours, cfg, [ids[:, :got.shape[1]]])
         judge_cache_shapes(cache, want_cache, fed, label)
         if not np.abs(got - want).max() <= TOLERANCE:
-            raise CheckFailed(f"{label}: the compiled model's logits differ from the full forward's by up to "
-                              f"{np.abs(got - want).max():.3g} (the eager model matched): does the graph compute "
-                              "what the eager code does? (load the converted weights; no Python branch on a shape)")
+            raise CheckFailed(f"{label}: the logits differ from the full forward's by up to "
+                              f"{np.abs(got - want).max():.3g}, with the model and weights load_cached_gpt2 passed "
+                              "to Module.compile (GPT2CachedLMHeadModel itself matched): does it build the model and "
+                              "load the converted weights as the checks did?")
         judge_cache_values(cache, want_cache, fed, label)
     err = float(np.abs(final - full_logits(ours, cfg, ids)).max())
-    if not err <= TOLERANCE:
-        raise CheckFailed(f"the compiled model's logits differ from the full forward's by up to {err:.3g} "
-                          "(the eager model matched): does load_cached_gpt2 load the converted weights?")
-    return f"compiled once; prefill 3, a chunk of 2, then single tokens match, max abs error {err:.1e}"
+    return (f"the graph traces with a symbolic cache length in {call.trace_seconds:.2f} s; a prefill of 4 then a token "
+            f"(batch 1) match, max abs error {err:.1e}" + _compiled.branch_note(call))
