@@ -79,9 +79,10 @@ def step(arg: str | int | Step) -> Step:
 @dataclass(frozen=True)
 class StepStatus:
     step: Step
-    status: str  # locked · todo · passed · changed (since it passed)
+    status: str  # locked · todo · passed · changed (since it passed) · differs (its compiled graph disagrees)
     hints_used: int
     current: bool
+    note: str = ""  # why, for "differs"
 
 
 @dataclass
@@ -206,8 +207,23 @@ class Tutor:
 
     def statuses(self, state: State | None = None) -> list[StepStatus]:
         state = state or self.progress()
-        return [StepStatus(s, state.status(s, self.workspace), state.record(s).hints_used, s == state.current)
-                for s in STEPS]
+        found = []
+        wrong = self.graph_problem()
+        for s in STEPS:
+            status = state.status(s, self.workspace)
+            note = ""
+            if wrong and status == "passed" and s == by_role("cached_model"):
+                status, note = "differs", wrong
+            found.append(StepStatus(s, status, state.record(s).hints_used, s == state.current, note))
+        return found
+
+    def graph_problem(self) -> str:
+        """What the background compile found wrong with the learner's compiled cached model, for their files as
+        they are now ("" when nothing, or not compiled yet)."""
+        from . import graphs
+
+        found = graphs.verdict(graphs.key(self.exercises))
+        return found.message if found is not None and found.state == "disagrees" else ""
 
     def choose(self, arg: str | int | Step | None, *, force: bool = False, state: State | None = None,
                timeout: float | None = None, on_event: OnEvent = ignore) -> tuple[Step, State]:
@@ -235,13 +251,45 @@ class Tutor:
 
         outcome, = check_steps(self.workspace, [chosen], timeout=timeout, on_result=on_event,
                                on_progress=on_event, spares=spares)
+        self._judge_graph(chosen, outcome, on_event)
         state = self.progress(timeout=timeout)  # fresh: another command may have changed it meanwhile
         apply_outcomes(state, [outcome])
         self.save(state)
         report = CheckReport(chosen, outcome.results, state)
         if not report.passed:
             report.notes = dependency_notes(self.workspace, state, chosen)
+        else:
+            self._queue_graph(state, on_event)
         return report
+
+    def _judge_graph(self, chosen: Step, outcome, on_event: OnEvent) -> None:
+        """The cached-model step passes only if its compiled graph, where the background compiled it already,
+        agrees with the eager model: the verdict becomes a result of the check."""
+        from . import graphs
+
+        if chosen != by_role("cached_model") or not outcome.passed:
+            return
+        found = graphs.verdict(graphs.key(self.exercises))
+        if found is None or found.state == "failed":
+            return
+        name = "your cached model, compiled in the background at the real GPT-2's sizes, computes what it does eagerly"
+        detail = f"they agree (largest difference {found.worst:.1e})" if found.agrees and found.worst is not None else ""
+        result = Result(chosen.id, "behaviour", name, found.agrees, detail if found.agrees else found.message)
+        outcome.results.append(result)
+        on_event(result)
+
+    def _queue_graph(self, state: State, on_event: OnEvent) -> None:
+        """Once every step of the cached model passes: its compile at GPT-2 124M's sizes, in the background."""
+        from . import graphs
+
+        if not all(state.status(s, self.workspace) == "passed" for s in graphs.model_steps()):
+            return
+        if graphs.queue(self.exercises):
+            launched = background.launch_if_needed()
+            on_event(Notice("MAX compiles your cached GPT-2 in the background now, at the real GPT-2's sizes, and "
+                            "checks the compiled numbers against your eager model: `gpt2tutor generate` finds it "
+                            f"compiled (about {round(graphs.ESTIMATE / 60)} min on 2 cores, once per version of your "
+                            "code)." + (f" (process {launched.pid})" if launched is not None else "")))
 
     def check_all(self, *, force: bool = False, timeout: float | None = None, on_event: OnEvent = ignore,
                   settle: bool = False) -> RebuildReport:
@@ -249,7 +297,12 @@ class Tutor:
         `settle`: a StepSettled event for each step checked, at the end."""
         state = self.progress(timeout=timeout, on_event=on_event)
         new_state, outcomes = self._rebuild(state, timeout=timeout, force=force, on_event=on_event, settle=settle)
+        for outcome in outcomes:
+            if outcome.step == by_role("cached_model"):
+                self._judge_graph(outcome.step, outcome, on_event)
+                new_state.mark(outcome.step, outcome.passed, outcome.file_hash)
         self.save(new_state)
+        self._queue_graph(new_state, on_event)
         return RebuildReport(outcomes, new_state)
 
     def _rebuild(self, old: State, *, timeout=None, force=False, on_event: OnEvent = ignore, settle=False):
@@ -363,6 +416,23 @@ class Tutor:
             raise TutorError(f"{command} runs your own model, so it unlocks when steps {span(STEPS)} all pass; "
                              f"still to pass: {', '.join(left)} (`{PROG} check`), or use --reference to run the "
                              "tutor's model now")
+        wrong = self.graph_problem()
+        if wrong:
+            raise TutorError(f"{command} can't run your model: {wrong} (`{PROG} check {by_role('cached_model').id}` "
+                             "checks it again after a change)", code=1)
+
+    def wait_for_graph(self, config_sizes: dict, on_event: OnEvent = ignore) -> None:
+        """Before compiling the learner's cached model at these sizes: when they are the background compile's,
+        makes sure it is queued and waits for it (then MAX's cache serves the compile here), and refuses a graph
+        whose compiled numbers disagree with the eager model."""
+        from . import graphs
+
+        if not kernels.enabled() or config_sizes != graphs.sizes():
+            return
+        graphs.queue(self.exercises)
+        found = background.wait_for_graph(graphs.key(self.exercises), who="your cached GPT-2", on_event=on_event)
+        if found is not None and found.state == "disagrees":
+            raise TutorError(f"your compiled model can't be trusted: {found.message}", code=1)
 
     def generate(self, prompt: str, **settings) -> Generation:
         """Text from the learner's own pipeline (every step must pass); see `generate` below."""
@@ -599,6 +669,12 @@ class Generation:
             yield item
 
 
+def graphs_sizes() -> list[str]:
+    from . import graphs
+
+    return list(graphs.SIZES)
+
+
 def validate_settings(prompt: str, max_new_tokens: int, temperature: float, top_k: int | None,
                       top_p: float | None, greedy: bool) -> None:
     if not prompt.strip():
@@ -681,6 +757,8 @@ def generate(prompt: str, *, reference: bool = False, tutor: Tutor | None = None
         load_s = time.perf_counter() - t0
         on_event(Phase("loading the weights", done=True, seconds=load_s))
         who = "the reference GPT-2" if reference else "your GPT-2 with your load_cached_gpt2"
+        if not reference:
+            tutor.wait_for_graph({k: getattr(config, k) for k in graphs_sizes()}, on_event)
         try:
             with (nullcontext() if reference else learner_code(tutor.exercises)) as code:
                 code = code or reference_code()
@@ -831,8 +909,7 @@ def doctor(workspace: Path | str | None = None) -> DoctorReport:
     rows.extend(_workspace_rows(Path(workspace) if workspace is not None else None))
     rows.append(_hf_cache())
     rows.append(_serving())
-    report = background.read_report()
-    return DoctorReport(rows, {"running": report.alive, "task": report.task if report.alive else None})
+    return DoctorReport(rows, background.task_now())
 
 
 def _device() -> Finding:
@@ -1038,6 +1115,9 @@ def serve(*, reference: bool = False, tutor: Tutor | None = None, workspace: Pat
         checkpoint = resolve(model)  # a download happens here, with HF's progress bars, never inside MAX
     except CheckpointError as exc:
         raise TutorError(str(exc)) from None
+    if tutor is not None:
+        config = checkpoint.config
+        tutor.wait_for_graph({k: getattr(config, k) for k in graphs_sizes()}, on_event)
     name = Path(model).name if Path(model).expanduser().is_dir() else model
     settings = ServeSettings(folder=checkpoint.folder, name=name, host=host, port=port,
                              kind="reference" if reference else "learner",

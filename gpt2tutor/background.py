@@ -1,10 +1,12 @@
 """The background process: one per MAX cache, niced, compiling what the learner will need before they ask.
 
-Today it compiles the checks' kernel batches (gpt2tutor.kernels) in the order a learner meets the steps,
-while they read the first lesson; `start` launches it, and so does any command that finds work for it (a
-process that was killed resumes where it stopped: finished batches are in MAX's cache and the marker).
-A command that needs a batch waits for it here (`wait_for_kernels`) instead of compiling the same kernels
-beside it on the same cores.
+It compiles the checks' kernel batches (gpt2tutor.kernels) in the order a learner meets the steps, while
+they read the first lesson, then the graph jobs (gpt2tutor.graphs: the learner's cached model, compiled at the
+shapes `generate` uses, and compared with itself run eagerly). `start` launches it, and so does any command
+that finds work for it (a process that was killed resumes where it stopped: finished batches are in MAX's
+cache and the marker, and jobs stay queued until their verdict is written). A command that needs a batch or
+a graph waits for it here (`wait_for_kernels`, `wait_for_graph`) instead of compiling the same thing beside
+it on the same cores.
 
 It holds an exclusive lock (flock, so the kernel releases it however the process ends) and writes its
 `Report` atomically to a JSON file next to the lock, under $XDG_CACHE_HOME/gpt2tutor/. A report whose lock
@@ -26,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import kernels, maxenv
+from . import graphs, kernels, maxenv
 from .course import Step
 from .events import Launched, OnEvent, Waiting, WaitOver, ignore
 from .files import write_atomic
@@ -95,8 +97,13 @@ class Report:
     todo: list[str] = field(default_factory=list)  # tasks this run has left (the current one included)
     seconds: dict[str, float] = field(default_factory=dict)  # how long each finished task took
     estimates: dict[str, float] = field(default_factory=dict)  # seconds each task takes on 2 cores
+    labels: dict[str, str] = field(default_factory=dict)  # each task, for people: "step 03's batch", ...
     error: str | None = None
     alive: bool = False  # the lock is held: the process is running (not stored)
+
+    def label(self, task: str | None = None) -> str:
+        task = task or self.task
+        return self.labels.get(task, task or "")
 
     def pace(self) -> float:
         """How fast this machine is against the estimates: from the tasks measured so far, else its cores."""
@@ -146,8 +153,8 @@ def _write(report: Report) -> None:
 
 
 def needed() -> bool:
-    """Whether there is work for it: some kernel batch (the extra one included) is not compiled yet."""
-    return kernels.enabled() and bool(kernels.missing(kernels.batches()))
+    """Whether there is work for it: a kernel batch (the extra one included) not compiled yet, or a graph job."""
+    return kernels.enabled() and (bool(kernels.missing(kernels.batches())) or bool(graphs.jobs()))
 
 
 def launch() -> subprocess.Popen | None:
@@ -182,24 +189,33 @@ def run() -> int:
     todo = kernels.missing(kernels.batches())
     report = Report(state="starting", pid=os.getpid(), todo=[b.name for b in todo],
                     task=todo[0].name if todo else None, task_started=time.time(),
-                    estimates={b.name: b.estimate for b in kernels.batches()})
+                    estimates={b.name: b.estimate for b in kernels.batches()},
+                    labels={b.name: f"step {b.name}'s kernels" if b.step else "more kernels" for b in kernels.batches()})
+    _add_jobs(report)
     _write(report)
     print(f"{time.strftime('%H:%M:%S')} background {os.getpid()}: {len(todo)} kernel batches to compile "
-          f"({', '.join(report.todo) or 'none'}) into {maxenv.cache_dir()}", flush=True)
+          f"({', '.join(b.name for b in todo) or 'none'}) into {maxenv.cache_dir()}, "
+          f"{len(graphs.jobs())} graph jobs", flush=True)
     try:
         maxenv.tune_process()
         for batch in todo:
-            report.state, report.task, report.task_started = "working", batch.name, time.time()
-            _write(report)
+            _begin(report, batch.name)
             started = time.perf_counter()
             kernels.load(batch)
             kernels.mark_compiled(batch)
-            took = round(time.perf_counter() - started, 1)
-            report.done.append(batch.name)
-            report.todo.remove(batch.name)
-            report.seconds[batch.name] = took
-            _write(report)
-            print(f"{time.strftime('%H:%M:%S')} batch {batch.name}: {len(batch.keys)} kernels in {took} s", flush=True)
+            _end(report, batch.name, time.perf_counter() - started)
+            print(f"{time.strftime('%H:%M:%S')} batch {batch.name}: {len(batch.keys)} kernels in "
+                  f"{report.seconds[batch.name]} s", flush=True)
+        while True:
+            pending = graphs.jobs()
+            if not pending:
+                break
+            job = pending[0]
+            _add_jobs(report)
+            _begin(report, job.name)
+            started = time.perf_counter()
+            _run_job(job)
+            _end(report, job.name, time.perf_counter() - started)
         report.state, report.task, report.task_started = "done", None, None
         _write(report)
         return 0
@@ -212,6 +228,42 @@ def run() -> int:
         os.close(fd)
 
 
+def _add_jobs(report: Report) -> None:
+    for job in graphs.jobs():
+        if job.name not in report.todo:
+            report.todo.append(job.name)
+            report.estimates[job.name] = graphs.ESTIMATE
+            report.labels[job.name] = "your cached GPT-2, compiled at 124M's sizes and checked"
+
+
+def _begin(report: Report, task: str) -> None:
+    report.state, report.task, report.task_started = "working", task, time.time()
+    _write(report)
+
+
+def _end(report: Report, task: str, seconds: float) -> None:
+    report.done.append(task)
+    if task in report.todo:
+        report.todo.remove(task)
+    report.seconds[task] = round(seconds, 1)
+    _write(report)
+
+
+def _run_job(job: graphs.Job) -> None:
+    """One graph job, in a child process: the learner's code runs there, within a time limit."""
+    with open(log_path(), "ab") as log:
+        try:
+            subprocess.run([sys.executable, "-m", "gpt2tutor.graphs", str(graphs.job_path(job.key))],
+                           stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, timeout=graphs.JOB_TIMEOUT,
+                           env=maxenv.child_environment(PYTHONUNBUFFERED="1"), start_new_session=True)
+        except subprocess.TimeoutExpired:
+            pass
+    if graphs.verdict(job.key) is None:
+        graphs.save(graphs.Verdict(job.key, "failed", "the compile of your cached model did not finish (or its "
+                                   f"process died): see {log_path()}", sizes=graphs.sizes()))
+    graphs.done(job)
+
+
 # --- the other side: starting it, and waiting for it ---------------------------------------------
 
 _gave_up = False  # it failed while this process waited: don't wait for it again
@@ -219,7 +271,7 @@ _gave_up = False  # it failed while this process waited: don't wait for it again
 
 def launch_if_needed() -> subprocess.Popen | None:
     """Starts the background process when it has work and none runs (an OSError is no start)."""
-    if not kernels.enabled() or not kernels.missing(kernels.batches()) or running():
+    if not needed() or running():
         return None
     try:
         return launch()
@@ -280,6 +332,45 @@ def _wait(needed_now: list, launched: subprocess.Popen | None, who: str, on_even
     return True
 
 
+def wait_for_graph(graph_key: str, *, who: str, on_event: OnEvent = ignore) -> graphs.Verdict | None:
+    """The verdict on the learner's compiled model, waiting for the background process while it compiles it
+    (Waiting events). None when there is no verdict and no job for these files, or the background stopped."""
+    found = graphs.verdict(graph_key)
+    if found is not None or not graphs.job_path(graph_key).exists():
+        return found
+    launched = launch_if_needed()
+    started, said, relaunched = time.monotonic(), 0.0, False
+    while True:
+        found = graphs.verdict(graph_key)
+        if found is not None:
+            on_event(WaitOver(who, time.monotonic() - started, True, what="graph"))
+            return found
+        if not graphs.job_path(graph_key).exists():
+            on_event(WaitOver(who, time.monotonic() - started, False, "the job went away", what="graph"))
+            return None
+        report = read_report()
+        now = time.monotonic()
+        if now - said >= EVENT_EVERY:
+            said = now
+            on_event(Waiting(who, 1, 1, report, now - started, what="graph"))
+        if not (report.alive or (launched is not None and launched.poll() is None)):
+            if relaunched:
+                on_event(WaitOver(who, now - started, False, report.error or "", what="graph"))
+                return None
+            relaunched = True
+            try:
+                launched = launch()
+            except OSError:
+                launched = None
+        time.sleep(POLL)
+
+
+def task_now() -> dict:
+    """For `doctor --json`: whether the background process is running, and what it is doing."""
+    report = read_report()
+    return {"running": report.alive, "task": report.label() if report.alive and report.task else None}
+
+
 def kernels_status() -> tuple[bool, str]:
     """For `doctor`: (fine, text) about the checks' kernels."""
     if not kernels.enabled():
@@ -290,8 +381,8 @@ def kernels_status() -> tuple[bool, str]:
         return True, f"the checks' kernels are compiled ({len(every)} batches)"
     report = read_report()
     if report.alive:
-        return True, (f"compiling in the background: step {report.task}'s batch, {len(todo)} of "
-                      f"{len(every)} left, ~{duration(report.remaining())} to go")
+        return True, (f"compiling in the background: {report.label()}, {len(todo)} of "
+                      f"{len(every)} batches left, ~{duration(report.remaining())} to go")
     estimate = sum(b.estimate for b in todo) * _pace_for_cores()
     return False, (f"{len(todo)} of {len(every)} batches not compiled yet: `gpt2tutor start` or `check` "
                    f"compiles them in the background (about {duration(estimate)})")

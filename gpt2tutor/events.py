@@ -41,13 +41,15 @@ class Launched:
 
 @dataclass(frozen=True)
 class Waiting:
-    """Waiting for the background process: `left` of `total` tasks it must finish first, and its report."""
+    """Waiting for the background process: `left` of `total` tasks it must finish first, and its report.
+    `what`: "kernels" (the checks' kernel batches) or "graph" (the learner's model, compiled)."""
 
     who: str  # who waits ("step 07", "the attention map", ...)
     left: int
     total: int
     report: Any  # gpt2tutor.background.Report
     seconds: float  # waited so far
+    what: str = "kernels"
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class WaitOver:
     seconds: float
     ready: bool  # False: the background process stopped, and the work goes on without it
     why: str = ""
+    what: str = "kernels"
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Other libraries' notices kept off the learner's terminal; the tutor says what matters in its own words.
 
-- transformers, imported for its tokenizer only, warns on import that PyTorch is missing (true, and irrelevant
-  to a tokenizer): its advisory notices are off unless the environment asks for them.
+- transformers, which `max serve` imports in its processes, warns on import that PyTorch is missing (true, and
+  irrelevant there): its advisory notices are off unless the environment asks for them.
 - MAX logs its first on-the-fly kernel compile of a process ("compiled ... on the fly ... Run
   `max warm-interpreter-cache`"): the tutor reports compiles itself, while they happen
   (gpt2tutor.kernels.watch_compiles), so MAX's logger keeps only errors.

@@ -66,9 +66,10 @@ class Recorded:
 
 
 @contextlib.contextmanager
-def recording(exercises: Path) -> Iterator[list[CompileCall]]:
+def recording(exercises: Path, *, compile: bool = False) -> Iterator[list[CompileCall]]:
     """Within: Module.compile records its call and traces instead of compiling (see the module's docstring).
-    Yields the list the calls are appended to."""
+    Yields the list the calls are appended to. With `compile`, it also compiles, as usual, and returns the
+    compiled model (for the background compile, which compares it with the recorded module run eagerly)."""
     from max.experimental.nn import Module
 
     calls: list[CompileCall] = []
@@ -84,6 +85,8 @@ def recording(exercises: Path) -> Iterator[list[CompileCall]]:
             except Exception as exc:  # noqa: BLE001 - judged by the check
                 call.error = exc
         call.trace_seconds = time.perf_counter() - started
+        if compile:
+            return original(self, *input_types, weights=weights, **kwargs)
         return Recorded(call)
 
     Module.compile = record

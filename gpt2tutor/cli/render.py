@@ -22,8 +22,9 @@ from .. import api
 from ..course import STEPS, Step, get_step
 from .common import PROG
 
-STATUS_LABELS = {"locked": "locked", "todo": "todo", "passed": "passed", "changed": "changed since passed"}
-STATUS_STYLES = {"locked": "dim", "todo": "", "passed": "green", "changed": "yellow"}
+STATUS_LABELS = {"locked": "locked", "todo": "todo", "passed": "passed", "changed": "changed since passed",
+                 "differs": "compiled graph differs"}
+STATUS_STYLES = {"locked": "dim", "todo": "", "passed": "green", "changed": "yellow", "differs": "red"}
 PHASE_TITLES = {
     "file": "The file and its imports",
     "structure": "Structure",
@@ -81,7 +82,9 @@ def progress_bar(state: api.State) -> Table:
 
 
 def overview(tutor: api.Tutor, state: api.State) -> Group:
-    return Group(step_table(tutor.statuses(state)), Text(""), progress_bar(state))
+    statuses = tutor.statuses(state)
+    notes = [Text(f"Step {s.step.id}: {s.note}", style="red") for s in statuses if s.note]
+    return Group(step_table(statuses), Text(""), progress_bar(state), *([Text("")] + notes if notes else []))
 
 
 def next_step_hint(state: api.State) -> str:
@@ -185,19 +188,22 @@ class Activity:
 # --- waiting for the background compile, and everything else that takes a while ---------------------------
 
 def wait_line(event: api.Waiting) -> Table:
-    """The background compile's progress while a command waits for it: rich's own bar, and the background's
+    """The background process's progress while a command waits for it: rich's own bar, and the background's
     one estimate (`Report.remaining`)."""
     report = event.report
     done = event.total - event.left
-    now = f"step {report.task}'s batch" if report.task and report.task.isdigit() else (
-        "loading MAX" if report.state == "starting" else "compiling")
+    now = report.label() if report.task else ("loading MAX" if report.state == "starting" else "starting")
     if report.alive and report.todo:
         todo = report.todo
-        last = todo[min(len(todo), event.left) - 1]
+        last = report.task if event.what == "graph" else todo[min(len(todo), event.left) - 1]
         left = f"~{duration(report.remaining(last))} left" + (" (longer than usual)" if report.overdue() else "")
     else:
         left = "starting…"
     grid = Table.grid(padding=(0, 1))
+    if event.what == "graph":
+        grid.add_row(Text(f"{event.who}: compiling in the background", style="bold"),
+                     f"{now} · {duration(event.seconds)}, {left}")
+        return grid
     grid.add_row(Text(f"MAX kernels for {event.who}", style="bold"),
                  ProgressBar(total=max(1, event.total), completed=done, width=10),
                  f"{done}/{event.total} batches · {now} · {duration(event.seconds)}, {left}")
@@ -259,9 +265,14 @@ class Renderer:
             if not self._said_waiting:
                 self._said_waiting = True
                 how = "started just now" if self._launched_now else "already running"
-                self.err.print(f"[bold]MAX is compiling the kernels {escape(event.who)} needs[/], once per machine, in "
-                               f"a background process ({how}). Waiting for it rather than compiling them twice on "
-                               f"{cores_text()}; Ctrl-C stops the waiting, not the compiling.")
+                if event.what == "graph":
+                    self.err.print(f"[bold]MAX is compiling {escape(event.who)}[/] in the background ({how}), once per "
+                                   "version of your code, at the sizes of the real GPT-2. Waiting for it rather than "
+                                   f"compiling it twice on {cores_text()}; Ctrl-C stops the waiting, not the compiling.")
+                else:
+                    self.err.print(f"[bold]MAX is compiling the kernels {escape(event.who)} needs[/], once per machine, "
+                                   f"in a background process ({how}). Waiting for it rather than compiling them twice "
+                                   f"on {cores_text()}; Ctrl-C stops the waiting, not the compiling.")
             self.waiting = event
             self._show(self.err)
             if not self.err.is_terminal and time.monotonic() - self._plain_at >= PLAIN_EVERY:
@@ -272,9 +283,12 @@ class Renderer:
             self._hide_if_idle()
             if not event.ready:
                 why = f": {event.why}" if event.why else ""
+                then = ("It compiles here instead." if event.what == "graph" else
+                        "The check compiles what it needs itself, more slowly; its progress shows below.")
                 self.err.print(f"[yellow]The background compile stopped{escape(why)}[/] (log: "
-                               f"{escape(str(api.background_log()))}). The check compiles what it needs itself, "
-                               "more slowly; its progress shows below.")
+                               f"{escape(str(api.background_log()))}). {then}")
+            elif self._said_waiting and event.what == "graph":
+                self.err.print(f"[green]✓[/] {escape(event.who)} is compiled (waited {duration(event.seconds)}).")
             elif self._said_waiting:
                 self.err.print(f"[green]✓[/] MAX's kernels for {escape(event.who)} are ready "
                                f"(waited {duration(event.seconds)}).")

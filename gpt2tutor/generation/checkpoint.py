@@ -45,10 +45,10 @@ class Checkpoint:
         return validate(convert(read_safetensors(self.folder)), self.folder, self.config)
 
     def hf_state_dict(self) -> dict[str, np.ndarray]:
-        """The weights as HuggingFace stores them (for a pipeline's own conversion), once the reference
-        conversion has shown that they fit the config."""
+        """The weights as HuggingFace stores them (for a pipeline's own conversion), once their names and shapes
+        have been found to fit the config (in HF's layout, as the reference conversion reads it: no copy made)."""
         raw = read_safetensors(self.folder)
-        validate(convert(raw), self.folder, self.config)
+        validate_hf(raw, self.folder, self.config)
         return raw
 
 
@@ -217,6 +217,29 @@ def read_safetensors(folder: Path) -> dict[str, np.ndarray]:
             raise CheckpointError(f"{path.name} can't be read ({' '.join(str(exc).split())[:160]}): "
                                   "download it again, or save it in float32 or float16") from None
     return raw
+
+
+def validate_hf(raw: dict[str, np.ndarray], folder: Path, config) -> None:
+    """The checkpoint, as HF stores it, holds every parameter GPT2LMHeadModel needs for `config`: under its name
+    with or without `transformer.`, HF's Conv1D weights [in, out] (the reference conversion's CONV1D), the head
+    tied to wte when absent. No array is copied."""
+    conversion = by_role("conversion").reference()
+    plain = {k.removeprefix("transformer."): v for k, v in raw.items()}
+    shapes = {}
+    for name, shape in expected_shapes(config).items():
+        if name == "lm_head.weight" and name not in plain:
+            continue  # tied to wte: the conversion copies it
+        key = name.removeprefix("transformer.")
+        shapes[key] = shape[::-1] if name.endswith(conversion.CONV1D) else shape
+    missing = [k for k in shapes if k not in plain]
+    if missing:
+        raise CheckpointError(f"the checkpoint in {folder} lacks {missing[0]}"
+                              + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
+                              + ": is it a GPT-2 checkpoint?")
+    for key, shape in shapes.items():
+        if tuple(plain[key].shape) != shape:
+            raise CheckpointError(f"{key} in the checkpoint has shape {list(plain[key].shape)}, but config.json "
+                                  f"implies {list(shape)}")
 
 
 def validate(state: dict[str, np.ndarray], folder: Path, config) -> dict[str, np.ndarray]:

@@ -1,35 +1,43 @@
-"""Text to token ids and back with transformers' GPT-2 tokenizer, and decoding for a live stream."""
+"""Text to token ids and back with the checkpoint's own byte-level BPE tokenizer (HF's `tokenizers`, the Rust
+library transformers' fast tokenizers wrap: the same ids, without importing transformers), and decoding for
+a live stream."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .. import quiet
 from .checkpoint import CheckpointError
 
 
 class Tokenizer:
-    """The checkpoint folder's own tokenizer (byte-level BPE for GPT-2); never remote code."""
+    """The checkpoint folder's own tokenizer: tokenizer.json, else GPT-2's vocab.json and merges.txt."""
 
     def __init__(self, folder: Path, name: str):
-        if not any((folder / f).is_file() for f in ("tokenizer.json", "vocab.json")):
-            raise CheckpointError(f"{name} has no tokenizer files (tokenizer.json, or vocab.json and merges.txt)")
-        quiet.foreign_notices_off()  # before transformers is imported: no "PyTorch was not found"
         try:
-            import transformers
-            from transformers import AutoTokenizer
-
-            transformers.logging.set_verbosity_error()  # no advice about unrelated settings on the terminal
-            self._tok = AutoTokenizer.from_pretrained(str(folder), use_fast=True, trust_remote_code=False)
+            from tokenizers import Tokenizer as Rust
+            from tokenizers import decoders, models, pre_tokenizers
+        except ImportError:  # pragma: no cover - a dependency
+            raise CheckpointError("the tokenizers package is not installed") from None
+        try:
+            if (folder / "tokenizer.json").is_file():
+                self._tok = Rust.from_file(str(folder / "tokenizer.json"))
+            elif (folder / "vocab.json").is_file() and (folder / "merges.txt").is_file():
+                self._tok = Rust(models.BPE.from_file(str(folder / "vocab.json"), str(folder / "merges.txt")))
+                self._tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+                self._tok.decoder = decoders.ByteLevel()
+            else:
+                raise CheckpointError(f"{name} has no tokenizer files (tokenizer.json, or vocab.json and merges.txt)")
+        except CheckpointError:
+            raise
         except Exception as exc:
             raise CheckpointError(f"the tokenizer in {name} can't be loaded "
                                   f"({' '.join(str(exc).split())[:160]})") from None
 
     def encode(self, text: str) -> list[int]:
-        return list(self._tok.encode(text, add_special_tokens=False))
+        return list(self._tok.encode(text, add_special_tokens=False).ids)
 
     def decode(self, ids: list[int]) -> str:
-        return self._tok.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        return self._tok.decode(list(ids), skip_special_tokens=False)
 
 
 class StreamDecoder:
