@@ -13,6 +13,8 @@ would run them (--read waits that long before the first check, as a learner read
 It prints when each result came, and the longest time each command went without printing anything (the
 commands run on a pseudo-terminal, so their live progress displays are seen as a learner sees them).
 With --direct, a second cold run (another empty cache) times `start` → `check 07 --force` straight away.
+With --cold-mojo, MAX's _kv_cache_ops Mojo package (built on the first import of max.experimental.nn in an
+environment, inside site-packages) is moved aside for the run and put back after, as on a fresh install.
 
 This takes minutes of CPU: run it when needed, not in a loop. Nothing is asserted.
 """
@@ -152,7 +154,17 @@ def main() -> int:
     parser.add_argument("--read", type=float, default=0.0, help="seconds between `start` and the first check")
     parser.add_argument("--direct", action="store_true", help="also time start → `check 07 --force` on another empty cache")
     parser.add_argument("--keep", action="store_true", help="keep the temporary caches and transcripts")
+    parser.add_argument("--cold-mojo", action="store_true", help="build MAX's Mojo packages afresh, as a new environment does")
     args = parser.parse_args()
+    moved = None
+    if args.cold_mojo:
+        import importlib.util
+
+        spec = importlib.util.find_spec("max")  # found, not imported: importing the package would build it
+        built = Path(next(iter(spec.submodule_search_locations))) / "_kv_cache_ops" / "__mojocache__"
+        if built.exists():
+            moved = built.with_name("__mojocache__.aside")
+            built.rename(moved)
     print(f"cold start · {os.cpu_count()} cores · {load()} · command: {' '.join(tutor())}")
     roots = []
     try:
@@ -180,6 +192,10 @@ def main() -> int:
         if not args.keep:
             for root in roots:
                 shutil.rmtree(root, ignore_errors=True)
+        if moved is not None:
+            built = moved.with_name("__mojocache__")
+            shutil.rmtree(built, ignore_errors=True)
+            moved.rename(built)
     return 0
 
 

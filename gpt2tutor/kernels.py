@@ -64,7 +64,7 @@ def state_dir() -> Path:
 
 @dataclass(frozen=True)
 class Batch:
-    name: str  # the id of the step whose checks first need it ("02"), or EXTRA
+    name: str  # its name in the course data (the first step whose checks need it: "02"), or EXTRA
     keys: tuple[tuple[str, str], ...]  # (op family, target) pairs, as MAX's eager caches name them
     estimate: float  # seconds to compile it from an empty cache on 2 cores (measured)
 
@@ -91,8 +91,8 @@ def batches() -> list[Batch]:
 
 def batches_for(step: course.Step | None) -> list[Batch]:
     """The batches a check of steps up to `step` needs (None: every batch but the extra one)."""
-    wanted = set(course.up_to(step))
-    return [b for b in batches() if b.step is not None and b.step in wanted]
+    wanted = {s.kernel_batch for s in course.up_to(step)}
+    return [b for b in batches() if b.name in wanted]
 
 
 # --- the marker: which batches are compiled in this MAX cache ----------------------------------------

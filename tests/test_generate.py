@@ -104,12 +104,13 @@ def hf_greedy(checkpoint: Path) -> list[int]:
     return out[0, ids.shape[1]:].tolist()
 
 
-def make_workspace(root: Path, passed: int = len(STEPS)) -> Path:
-    """A workspace whose exercise files are the reference solutions; the first `passed` steps passed."""
+def make_workspace(root: Path, passed: int = len(STEPS), mark: str = "") -> Path:
+    """A workspace whose exercise files are the reference solutions (the first starting with `mark`); the first
+    `passed` steps passed."""
     ws = create(root)
     ws.exercises.mkdir(parents=True, exist_ok=True)
     for step in STEPS:
-        ws.exercise(step).write_text(step.solution(), encoding="utf-8")
+        ws.exercise(step).write_text((mark if step == STEPS[0] else "") + step.solution(), encoding="utf-8")
     state = state_store.State()
     for step in STEPS[:passed]:
         state.mark(step, True, ws.file_hash(step))

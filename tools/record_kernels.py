@@ -4,7 +4,8 @@
 
 Runs the reference solutions' checks (and, given a folder, each learner variant in it) in child
 processes whose op families note every target they look up, then writes one batch per step that first
-needs new targets, plus an 'extra' batch for targets only the variants use. Keeps the estimates.
+needs new targets (steps sharing a batch in course.toml share one), plus an 'extra' batch for targets only the
+variants use. Keeps the estimates.
 Regenerate when a check changes the ops it runs: tests/test_perf_infra.py fails until you do.
 """
 
@@ -78,12 +79,13 @@ def record(variants: Path | None) -> tuple[list[tuple[str, list]], list]:
 
     used = _run({}, [s.id for s in STEPS])
     seen: set = set()
-    staged = []
+    grouped: dict[str, list] = {}  # batch name -> its kernels, in the order the steps come
     for step in STEPS:
         new = [k for k in used.get(step.id, []) if tuple(k) not in seen]
         seen.update(tuple(k) for k in new)
         if new:
-            staged.append((step.id, new))
+            grouped.setdefault(step.kernel_batch, []).extend(new)
+    staged = [(name, sorted(keys)) for name, keys in grouped.items()]
     extra: list = []
     for path in sorted(variants.glob("step_*/*.py")) if variants is not None else []:
         sid = path.parent.name[5:]

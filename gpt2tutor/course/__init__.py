@@ -39,6 +39,12 @@ class Step:
     contract: tuple[str, ...] = ()  # names the learner's file must define ("Class.method" for a method)
     role: str | None = None  # what the tutor's own code uses the step for (see course.toml)
     kernels: bool = True  # whether its checks run MAX ops
+    batch: str | None = None  # the kernel batch its checks' new kernels compile in (None: its own)
+
+    @property
+    def kernel_batch(self) -> str:
+        """The name of the kernel batch its checks' new kernels compile in."""
+        return self.batch or self.id
 
     @property
     def waits_for_all(self) -> bool:
