@@ -249,8 +249,16 @@ class Tutor:
     def _check_and_record(self, chosen: Step, *, timeout, on_event, spares=None) -> CheckReport:
         from .progress import apply_outcomes, check_steps
 
-        outcome, = check_steps(self.workspace, [chosen], timeout=timeout, on_result=on_event,
-                               on_progress=on_event, spares=spares)
+        from .checking import spares as spare_processes
+
+        taken = spare_processes.claim(self.exercises) if spares is None else None
+        try:
+            outcome, = check_steps(self.workspace, [chosen], timeout=timeout, on_result=on_event,
+                                   on_progress=on_event, spares=spares, prestarted=taken)
+        finally:
+            if spares is None and spare_processes.enabled():
+                spare_processes.want(self.exercises)  # the next check finds one ready
+                background.launch_if_needed()
         self._judge_graph(chosen, outcome, on_event)
         state = self.progress(timeout=timeout)  # fresh: another command may have changed it meanwhile
         apply_outcomes(state, [outcome])
@@ -1017,13 +1025,13 @@ def compile_full_cache(on_line: Callable[[str], None] = lambda line: None) -> tu
                 on_line(line)
         code = proc.wait()
     except BaseException:
+        from .processes import kill_tree
+
+        kill_tree(proc.pid, signal.SIGTERM)
         try:
-            os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=5)
-        except (ProcessLookupError, PermissionError):
-            pass
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            kill_tree(proc.pid)
             proc.wait()
         raise
     return code, "\n".join(lines[-5:])

@@ -29,9 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import graphs, kernels, maxenv
+from .checking import spares
 from .course import Step
 from .events import Launched, OnEvent, Waiting, WaitOver, ignore
 from .files import write_atomic
+from .processes import kill_tree
 
 NICENESS = 10  # the learner's own checks come first
 MAX_IMPORT_ESTIMATE = 5.0  # seconds to import MAX, from a cold disk
@@ -89,7 +91,7 @@ def _pace_for_cores() -> float:
 class Report:
     """What the background process is doing, as it writes it; read by anyone who waits for it."""
 
-    state: str = "none"  # none · starting · working · done · failed
+    state: str = "none"  # none · starting · working · ready (keeping a spare check process) · done · failed
     pid: int | None = None
     task: str | None = None  # the task now running (a kernel batch's name: "02", ..., "extra")
     task_started: float | None = None  # time.time()
@@ -154,8 +156,10 @@ def _write(report: Report) -> None:
 
 
 def needed() -> bool:
-    """Whether there is work for it: a kernel batch (the extra one included) not compiled yet, or a graph job."""
-    return kernels.enabled() and (bool(kernels.missing(kernels.batches())) or bool(graphs.jobs()))
+    """Whether there is work for it: a kernel batch (the extra one included) not compiled yet, a graph job, or
+    a request for a spare check process."""
+    return kernels.enabled() and (bool(kernels.missing(kernels.batches())) or bool(graphs.jobs())
+                                  or spares.enabled() and bool(spares.wanted()))
 
 
 def launch() -> subprocess.Popen | None:
@@ -183,10 +187,6 @@ def run() -> int:
     if fd is None:
         print("another background process is running for this MAX cache", flush=True)
         return 0
-    try:
-        os.nice(NICENESS)
-    except OSError:
-        pass
     todo = kernels.missing(kernels.batches())
     names = [b.name for b in todo]
     if todo:  # MAX's Mojo packages, built on the first import of max.experimental.nn: after the first batch
@@ -195,6 +195,7 @@ def run() -> int:
                     task=todo[0].name if todo else None, task_started=time.time(),
                     estimates={MOJO: MOJO_ESTIMATE, **{b.name: b.estimate for b in kernels.batches()}},
                     labels={MOJO: "MAX's Mojo packages (once per environment)",
+                            SPARE: "a check process ready for the next check",
                             **{b.name: f"step {b.name}'s kernels" if b.step else "more kernels"
                                for b in kernels.batches()}})
     _add_jobs(report)
@@ -202,31 +203,17 @@ def run() -> int:
     print(f"{time.strftime('%H:%M:%S')} background {os.getpid()}: {len(todo)} kernel batches to compile "
           f"({', '.join(b.name for b in todo) or 'none'}) into {maxenv.cache_dir()}, "
           f"{len(graphs.jobs())} graph jobs", flush=True)
+    keeper = spares.Keeper() if spares.enabled() else None
     try:
         maxenv.tune_process()
-        for i, batch in enumerate(todo):
-            _begin(report, batch.name)
-            started = time.perf_counter()
-            kernels.load(batch)
-            kernels.mark_compiled(batch)
-            _end(report, batch.name, time.perf_counter() - started)
-            print(f"{time.strftime('%H:%M:%S')} batch {batch.name}: {len(batch.keys)} kernels in "
-                  f"{report.seconds[batch.name]} s", flush=True)
-            if i == 0:
-                _begin(report, MOJO)
-                started = time.perf_counter()
-                _build_mojo_packages()
-                _end(report, MOJO, time.perf_counter() - started)
         while True:
-            pending = graphs.jobs()
-            if not pending:
+            _compile(report, kernels.missing(kernels.batches()))
+            if keeper is None or not keeper.tend() and not keeper.stop_idle():
                 break
-            job = pending[0]
-            _add_jobs(report)
-            _begin(report, job.name)
-            started = time.perf_counter()
-            _run_job(job)
-            _end(report, job.name, time.perf_counter() - started)
+            if report.task != SPARE:
+                report.state, report.task, report.task_started = "ready", SPARE, time.time()
+                _write(report)
+            time.sleep(SPARE_POLL)
         report.state, report.task, report.task_started = "done", None, None
         _write(report)
         return 0
@@ -236,19 +223,78 @@ def run() -> int:
         print(f"background process failed: {report.error}", flush=True)
         return 1
     finally:
+        if keeper is not None:
+            keeper.stop()
         os.close(fd)
+
+
+SPARE = "spare"  # the task of keeping a check process ready (checking/spares.py)
+SPARE_POLL = 0.1  # seconds between rounds of it
+
+
+def _compile(report: Report, todo: list) -> None:
+    """The kernel batches missing (MAX's Mojo packages built after the first), then the graph jobs queued."""
+    for i, batch in enumerate(todo):
+        _begin(report, batch.name)
+        started = time.perf_counter()
+        _compile_batch(batch)
+        _end(report, batch.name, time.perf_counter() - started)
+        print(f"{time.strftime('%H:%M:%S')} batch {batch.name}: {len(batch.keys)} kernels in "
+              f"{report.seconds[batch.name]} s", flush=True)
+        if i == 0 and MOJO in report.todo:
+            _begin(report, MOJO)
+            started = time.perf_counter()
+            _build_mojo_packages()
+            _end(report, MOJO, time.perf_counter() - started)
+    while True:
+        pending = graphs.jobs()
+        if not pending:
+            return
+        job = pending[0]
+        _add_jobs(report)
+        _begin(report, job.name)
+        started = time.perf_counter()
+        _run_job(job)
+        _end(report, job.name, time.perf_counter() - started)
 
 
 MOJO = "mojo"  # the task that builds MAX's Mojo packages
 MOJO_ESTIMATE = 30.0  # seconds, the first time in an environment (about 1 s afterwards)
 
 
+def _niced() -> None:
+    """In a child about to compile: the learner's own commands come first."""
+    try:
+        os.nice(NICENESS)
+    except OSError:
+        pass
+
+
+def _child(args: list[str], timeout: float | None = None) -> int:
+    """A niced child process of ours (compiles happen there; the background process itself is not niced, so the
+    spare check processes it keeps run at the learner's priority), its output into the log."""
+    with open(log_path(), "ab") as log:
+        proc = subprocess.Popen([sys.executable, *args], stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_niced,
+                                env=maxenv.child_environment(PYTHONUNBUFFERED="1"))
+        try:
+            return proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return -1
+        finally:
+            kill_tree(proc.pid)  # whatever it left running (the learner's code runs in a graph job)
+            proc.wait()
+
+
+def _compile_batch(batch: kernels.Batch) -> None:
+    if _child(["-m", "gpt2tutor.kernels", batch.name]) != 0 or batch in kernels.missing([batch]):
+        raise RuntimeError(f"compiling the kernel batch {batch.name} failed (see {log_path()})")
+
+
 def _build_mojo_packages() -> None:
     """The first import of max.experimental.nn in an environment builds MAX's _kv_cache_ops Mojo package (about
     30 s on 2 cores): here, before the learner's first check that needs it (step 03's) asks for it."""
-    import importlib
-
-    importlib.import_module("max.experimental.nn")
+    _child(["-c", "import max.experimental.nn"])
 
 
 def _add_jobs(report: Report) -> None:
@@ -274,13 +320,7 @@ def _end(report: Report, task: str, seconds: float) -> None:
 
 def _run_job(job: graphs.Job) -> None:
     """One graph job, in a child process: the learner's code runs there, within a time limit."""
-    with open(log_path(), "ab") as log:
-        try:
-            subprocess.run([sys.executable, "-m", "gpt2tutor.graphs", str(graphs.job_path(job.key))],
-                           stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, timeout=graphs.JOB_TIMEOUT,
-                           env=maxenv.child_environment(PYTHONUNBUFFERED="1"), start_new_session=True)
-        except subprocess.TimeoutExpired:
-            pass
+    _child(["-m", "gpt2tutor.graphs", str(graphs.job_path(job.key))], timeout=graphs.JOB_TIMEOUT)
     if graphs.verdict(job.key) is None:
         graphs.save(graphs.Verdict(job.key, "failed", "the compile of your cached model did not finish (or its "
                                    f"process died): see {log_path()}", sizes=graphs.sizes()))

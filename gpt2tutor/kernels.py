@@ -54,9 +54,15 @@ def _max_version() -> str | None:
     return maxenv.max_version()
 
 
+STATE_ENV = "GPT2TUTOR_STATE_DIR"  # where the tutor's own files for this MAX cache go (tests use a folder of their own)
+
+
 def state_dir() -> Path:
     """The tutor's own files for this MAX cache (two MAX caches, e.g. XDG_CACHE_HOME changed, get two):
-    the background process's lock, progress and log, and each batch's module as MLIR bytecode."""
+    the background process's lock, report and log, each batch's module as MLIR bytecode, graph jobs and
+    verdicts, spare check processes."""
+    if os.environ.get(STATE_ENV):
+        return Path(os.environ[STATE_ENV])
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     tag = hashlib.sha256(str(maxenv.cache_dir().resolve()).encode()).hexdigest()[:12]
     return base / "gpt2tutor" / f"kernels-{tag}"
@@ -210,3 +216,20 @@ def watch_compiles(emit: Callable[[object], None]) -> None:
         return model_for
 
     maxinternals.wrap_model_lookup(wrap)
+
+
+def main(argv: list[str]) -> int:
+    """`python -m gpt2tutor.kernels NAME`: compiles one batch into MAX's cache and marks it compiled (the
+    background process runs this in a niced child of its own)."""
+    maxenv.tune_process()
+    batch = next((b for b in batches() if b.name == argv[0]), None)
+    if batch is None:
+        print(f"no kernel batch {argv[0]!r}", file=sys.stderr)
+        return 2
+    load(batch)
+    mark_compiled(batch)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -31,15 +31,18 @@ def check_steps(ws: Workspace, steps: Sequence[Step], *, timeout: float | None =
                 on_result: Callable[[Result], None] | None = None,
                 on_progress: Callable[[object], None] | None = None,
                 stop_before: Callable[[Step], bool] | None = None,
-                spares=None) -> list[StepOutcome]:
+                spares=None, prestarted=None) -> list[StepOutcome]:
     """Runs the steps' checks in order in a child process; returns the outcome of each step that ran,
     with the hash its file had when the run began. `spares`, a runner.SpareChecker, runs them in its
-    spare process (`watch`)."""
+    spare process (`watch`); `prestarted`, a spare taken from the background process, runs the first."""
     from .checking.runner import run_checks
 
     hashes = {s.id: ws.file_hash(s) for s in steps}
     kwargs = dict(timeout=timeout, on_result=on_result, on_progress=on_progress, stop_before=stop_before)
-    outcomes = spares.run(steps, **kwargs) if spares is not None else run_checks(steps, ws.exercises, **kwargs)
+    if spares is not None:
+        outcomes = spares.run(steps, **kwargs)
+    else:
+        outcomes = run_checks(steps, ws.exercises, prestarted=prestarted, **kwargs)
     for outcome in outcomes:
         outcome.file_hash = hashes[outcome.step.id]
     return outcomes

@@ -112,6 +112,24 @@ def test_no_process_is_left_behind(tmp_path: Path) -> None:
     assert not _alive(pid), f"process {pid} started by the learner's code outlived the check"
 
 
+@pytest.mark.parametrize("then", ["time.sleep(600)", "return x"], ids=["held until the time limit", "left behind"])
+def test_a_process_that_left_the_group_goes_too(tmp_path: Path, then: str) -> None:
+    """Learner code that starts a process in a session of its own (setsid): it goes with the check, whether the
+    code then hangs until the time limit or returns and leaves it running."""
+    pidfile = tmp_path / "detached.pid"
+    source = mlp_whose_forward(f"""
+        p = subprocess.Popen(["sleep", "600"], start_new_session=True)
+        open({str(pidfile)!r}, "w").write(str(p.pid))
+        {then}
+    """, imports="import subprocess, time")
+    check_file(tmp_path, 4, source, timeout=8)
+    pid = int(pidfile.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid), f"process {pid}, which left the check's process group, outlived the check"
+
+
 def _alive(pid: int) -> bool:
     """Running (a zombie waiting for init to reap it counts as gone)."""
     try:

@@ -31,11 +31,13 @@ RECORDER = Path(__file__).resolve().parents[1] / "tools" / "record_kernels.py"
 FAKE_BACKGROUND = textwrap.dedent("""
     import sys, time
     import gpt2tutor.kernels as k, gpt2tutor.background as b
-    def load(batch):
+    def compile_batch(batch):
         if sys.argv[1] == "fail":
             raise RuntimeError("no compiler today")
         time.sleep(float(sys.argv[1]))
-    k.load = load
+        k.mark_compiled(batch)
+    b._compile_batch = compile_batch
+    b._build_mojo_packages = lambda: None
     sys.exit(b.run())
 """)
 
@@ -127,7 +129,7 @@ def test_background_compiles_every_batch_in_order_and_records_it(own_cache: Path
     assert proc.wait(timeout=60) == 0
     report = background.read_report()
     assert report.state == "done" and not report.alive
-    assert report.done == names(kernels.batches()) and report.todo == []
+    assert [n for n in report.done if n != background.MOJO] == names(kernels.batches()) and report.todo == []
     assert kernels.missing(kernels.batches()) == []
     assert kernels.marker_path().parent == own_cache / "modular" / ".max_cache"  # next to MAX's kernels
     assert not background.needed()
@@ -135,14 +137,15 @@ def test_background_compiles_every_batch_in_order_and_records_it(own_cache: Path
 
 def test_a_killed_background_leaves_sound_files_and_the_next_one_resumes(own_cache: Path, spawned) -> None:
     proc = start_fake(spawned, "0.4")
-    wait_until(lambda: len(background.read_report().done) >= 2)
+    wait_until(lambda: len([n for n in background.read_report().done if n != background.MOJO]) >= 2)
     assert background.running() and background.read_report().alive
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     report = background.read_report()  # parses: written atomically
     assert not report.alive and not background.running()  # the lock went with the process
     finished = [b for b in kernels.batches() if b not in kernels.missing(kernels.batches())]
-    assert len(finished) >= 2 and names(finished) == report.done[:len(finished)]
+    done = [n for n in report.done if n != background.MOJO]
+    assert len(finished) >= 2 and names(finished) == done[:len(finished)]
     resumed = start_fake(spawned, "0.01")
     assert resumed.wait(timeout=60) == 0
     again = background.read_report()
@@ -151,7 +154,7 @@ def test_a_killed_background_leaves_sound_files_and_the_next_one_resumes(own_cac
 
 
 def test_one_background_process_per_cache(own_cache: Path, spawned) -> None:
-    first = start_fake(spawned, "0.3")
+    first = start_fake(spawned, "1.0")
     wait_until(background.running)
     second = start_fake(spawned, "0.3")
     assert second.wait(timeout=30) == 0
@@ -305,6 +308,53 @@ def test_the_prestarted_child_isolates_each_check(solved_exercises: Path) -> Non
         last = checker._spare
     assert last is not None
     wait_until(lambda: not alive(last.proc.pid), limit=10)  # closing ends the spare: no orphan
+
+
+KEEPER = "import time\nfrom gpt2tutor.checking import spares\nk = spares.Keeper()\nwhile k.tend() or k.stop_idle():\n    time.sleep(0.05)\n"
+
+
+def test_a_spare_from_the_background_serves_the_next_check(solved_exercises: Path, tmp_path: Path, spawned,
+                                                           monkeypatch) -> None:
+    """The background process's spares (its loop without its compiles, here): one is ready for the next check
+    of these exercises; the check takes it, runs in it, and reports what it did as from a process of its own
+    (a pass, then a crash); a spare that loaded other kernel batches than there are now is not used."""
+    from gpt2tutor.checking import spares
+
+    monkeypatch.setenv(kernels.STATE_ENV, str(tmp_path / "state"))
+    monkeypatch.delenv(kernels.ENV_SWITCH, raising=False)
+    step = get_step(4)
+    keeper = None
+
+    def ready_one() -> spares.Claimed:
+        nonlocal keeper
+        where = spares.want(solved_exercises)
+        if keeper is None or keeper.poll() is not None:
+            keeper = subprocess.Popen([sys.executable, "-c", KEEPER], env=child_environment(), start_new_session=True,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+            spawned.append(keeper)
+        wait_until(lambda: spares.ready_record(where) is not None, limit=120)
+        taken = spares.claim(solved_exercises)
+        assert taken is not None and spares.claim(solved_exercises) is None  # taken once
+        return taken
+
+    taken = ready_one()
+    pid = taken.pid
+    assert runner.run_checks([step], solved_exercises, timeout=60, prestarted=taken)[0].passed
+    wait_until(lambda: not alive(pid), limit=10)  # it ran once, and ended
+
+    path = solved_exercises / step.filename
+    good = path.read_text()
+    path.write_text(MLP_FORWARD.format(body="import os; os.abort()"))
+    try:
+        crashed = runner.run_checks([step], solved_exercises, timeout=60, prestarted=ready_one())[0]
+    finally:
+        path.write_text(good)
+    assert not crashed.passed and "SIGABRT" in crashed.results[-1].message
+
+    where = spares.want(solved_exercises)
+    wait_until(lambda: spares.ready_record(where) is not None, limit=120)
+    monkeypatch.setattr(kernels, "compiled_ids", lambda: {"a batch compiled since"})
+    assert spares.claim(solved_exercises) is None  # stale: the check starts a process of its own
 
 
 def test_an_unused_prestarted_child_ends_when_the_tutor_goes(solved_exercises: Path) -> None:

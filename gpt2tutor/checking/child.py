@@ -16,6 +16,7 @@ from pathlib import Path
 from gpt2tutor.course import Step, get_step
 from gpt2tutor.frames import learner_traceback
 from gpt2tutor.maxenv import tune_process
+from gpt2tutor.processes import become_subreaper, end_descendants
 
 from . import borrowing
 from .context import CheckFailed, Context
@@ -120,26 +121,70 @@ def _wait_for_go() -> dict:
     return order
 
 
+class _Relay:
+    """The spare's reporter: records go nowhere until the order names the results file."""
+
+    def __init__(self):
+        self.writer: Writer | None = None
+
+    def __call__(self, record) -> None:
+        if self.writer is not None:
+            self.writer(record)
+
+
+def _wait_for_order(where: Path, relay: _Relay) -> dict:
+    """A spare (checking/spares.py): prepared; says so, then waits on its pipe for the order, which names the
+    results file and the file its output goes to."""
+    from .spares import mark_ready
+
+    fd = os.open(where / "order", os.O_RDWR)  # read and write: never an end of file while nobody writes
+    mark_ready(where)
+    line = b""
+    while not line.endswith(b"\n"):
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            raise SystemExit(0)
+        line += chunk
+    os.close(fd)
+    order = json.loads(line)
+    out = os.open(order["output"], os.O_WRONLY | os.O_APPEND)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    os.close(out)
+    relay.writer = Writer(Path(order["results"]))
+    return order
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--exercises", type=Path, required=True)
-    parser.add_argument("--results", type=Path, required=True)
+    parser.add_argument("--results", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--wait", action="store_true",
                         help="prepare, then read {\"steps\": [...], \"seed\": n} as one line on stdin")
+    parser.add_argument("--spare", type=Path, default=None,
+                        help="prepare, then wait for the order on the named pipe SPARE/order (checking/spares.py)")
     parser.add_argument("steps", nargs="*")
     args = parser.parse_args(argv)
 
     tune_process()
+    become_subreaper()  # what the learner's code starts stays below this process, setsid() or not
+    try:
+        return _main(args)
+    finally:
+        end_descendants()
+
+
+def _main(args) -> int:
     exercises = args.exercises.resolve()
-    emit = Writer(args.results)
+    emit = _Relay() if args.spare else Writer(args.results)
     steps, seed = [get_step(a) for a in args.steps], args.seed
-    if args.wait:
+    if args.wait or args.spare:
         _prepare(emit, None)
         import gpt2tutor.checking.context  # noqa: F401 - numpy and the toolkit, before the clock starts
         from max.experimental import functional, nn, tensor  # noqa: F401
 
-        order = _wait_for_go()
+        order = _wait_for_order(args.spare, emit) if args.spare else _wait_for_go()
         steps, seed = [get_step(s) for s in order["steps"]], order.get("seed")
         emit(Go())
     else:

@@ -17,6 +17,7 @@ from pathlib import Path
 from ..course import Step, get_step
 from ..events import Compiled, Compiling
 from ..maxenv import child_environment
+from ..processes import kill_tree
 from . import protocol
 from .protocol import Finished, Started
 from .results import Result, StepOutcome
@@ -68,11 +69,9 @@ class _Tail:
         return "".join(self._chunks)[-OUTPUT_TAIL:]
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+def _kill_group(proc) -> None:
+    """Ends the check process, its group and every process below it (one that called setsid() too)."""
+    kill_tree(proc.pid)
     proc.wait()
 
 

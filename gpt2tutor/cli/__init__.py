@@ -2,7 +2,11 @@
 
 Errors the learner can fix are one line on stderr and exit 2; Ctrl-C exits 130; anything else
 unexpected is one line asking for a bug report (GPT2TUTOR_DEBUG=1 shows the traceback).
-Module-level imports stay light: `gpt2tutor --help` must not import MAX, torch or transformers.
+
+A command's module is imported when that command runs (or its --help is asked for), never before:
+`gpt2tutor --help` is drawn from the table below with click's plain formatter, so it loads neither
+the API, rich nor any command (tests/test_front_door.py holds it within 2x of `import typer`).
+`gpt2tutor` alone shows where the learner is and what to do next.
 """
 
 from __future__ import annotations
@@ -11,21 +15,65 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
+from difflib import get_close_matches
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperArgument, TyperGroup, TyperOption
 
-from ..api import __version__
-from .common import PROG, CliError, print_error
+from .common import PROG, print_error
 
-# The command modules, in the order `--help` lists them. Importing them sets `list` and `open` as
-# attributes of this package, shadowing the builtins in this file: don't use those two names here.
+# The command modules. A module may define several commands (generate: generate and attention).
 COMMANDS = ["start", "list", "show", "open", "check", "hint", "solution", "reset", "watch", "doctor", "generate", "serve", "book",
             "dev"]
 
+# The root help, in its order: (panel, [(command, module, one line)]). tests/test_front_door.py checks that
+# it names every command the modules register, each once, and the right module.
+PANELS: list[tuple[str, list[tuple[str, str, str]]]] = [
+    ("Learning", [
+        ("start", "start", "Create your workspace, or resume it, and see where you are."),
+        ("show", "show", "Read a step's lesson (default: your current step)."),
+        ("open", "open", "Open a step's exercise file in $VISUAL / $EDITOR."),
+        ("check", "check", "Check a step: your code against the reference, on random weights."),
+        ("watch", "watch", "Re-check a step every time you save it (h: a hint)."),
+        ("hint", "hint", "The next hint: a nudge first, a near-solution last."),
+        ("list", "list", "Every step with its status and the hints you used."),
+        ("solution", "solution", "The reference solution of a step (asks first, until you pass)."),
+        ("reset", "reset", "Put a step's skeleton back (your file is backed up first)."),
+        ("book", "book", "Every lesson as one offline HTML book, opened in your browser."),
+    ]),
+    ("Your model", [
+        ("generate", "generate", "Your GPT-2 writing text, with OpenAI's weights."),
+        ("attention", "generate", "One attention head's weights for a prompt, as a heatmap."),
+        ("serve", "serve", "Your GPT-2 behind MAX's OpenAI-compatible server, on 127.0.0.1."),
+    ]),
+    ("Setup", [
+        ("doctor", "doctor", "Versions, MAX's kernels, workspace health (--json: for bugs)."),
+    ]),
+]
+HIDDEN = {"dev": "dev"}  # command -> module, not in the help (maintainers' commands)
+MODULE_OF = {name: module for _, rows in PANELS for name, module, _ in rows} | HIDDEN
+PANEL_OF = {name: panel for panel, rows in PANELS for name, _, _ in rows}
+
+EXAMPLES = [
+    (f"{PROG} start", "make your workspace, see the first step"),
+    (f"{PROG} show", "the lesson of your current step"),
+    (f"{PROG} watch", "re-check on every save (h: a hint)"),
+    (f"{PROG} check 07", "check step 07 once"),
+    (f'{PROG} generate "Hello"', "your GPT-2 writing, once every step passes"),
+    (f"{PROG} check --help", "a command's options and variables"),
+]
+ENVIRONMENT = [
+    ("GPT2TUTOR_WORKSPACE", "the workspace, when --workspace is not given"),
+    ("GPT2TUTOR_TIMEOUT", "seconds one step's checks may take (default 120)"),
+    ("GPT2TUTOR_SEED", "fixes the checks' random inputs (default: new)"),
+    ("GPT2TUTOR_KERNELS=0", "no background compile of MAX's kernels"),
+    ("NO_COLOR", "no colours"),
+]
+
 DEBUG_ENV = "GPT2TUTOR_DEBUG"
 BUG_REPORT = "this is a bug in gpt2tutor: please report it with the command you ran"
+RICH_MARKUP = "markdown"  # how the commands' own --help reads their docstrings
 
 
 def _click_exception(name: str) -> type[Exception]:
@@ -40,28 +88,52 @@ _ClickException = _click_exception("ClickException")
 _UsageError = _click_exception("UsageError")
 
 
-def _no_type_for_flags() -> None:
-    """Typer 0.29 prints `<bool>` beside every on/off flag in --help; a flag takes no value, so show none."""
-    option = typer.core.TyperOption
-    shown = option.display_type_rich
+# --- what --help shows beside a parameter ---------------------------------------------------------
+# Typer 0.29 prints `<bool>` beside a flag, `NN <str>` for an argument that has a metavar, `{NN}` in the usage
+# line for a required one and `<int range>` for a bare option. Shown instead: nothing for a flag, the metavar
+# alone, `NN` (required) or `[NN]` (optional), and click's own names (INTEGER, TEXT, PATH, [cpu|gpu]).
 
-    def display_type_rich(self, ctx):
-        return None if self.is_flag and self.metavar is None else shown(self, ctx)
-
-    option.display_type_rich = display_type_rich
+_TYPE_NAMES = {"int": "INTEGER", "float": "FLOAT", "str": "TEXT", "path": "PATH", "file": "PATH",
+               "directory": "PATH", "bool": "BOOLEAN"}
 
 
-_no_type_for_flags()
+def _type_name(param, ctx) -> str:
+    label = param.display_type(ctx).strip("<>")
+    if "|" in label:
+        return f"[{label}]"
+    label = label.removesuffix(" range")
+    return _TYPE_NAMES.get(label, label.upper())
 
+
+def _option_type(self, ctx):
+    if self.is_flag and self.metavar is None:
+        return None
+    return self.metavar if self.metavar is not None else _type_name(self, ctx)
+
+
+def _argument_type(self, ctx):
+    return None if self.metavar is not None else _type_name(self, ctx)
+
+
+def _argument_usage(self) -> str:
+    name = self.display_name_raw
+    if self.metavar is None and self.nargs != 1:
+        name += "..."
+    return name if self.required or name.startswith("[") else f"[{name}]"
+
+
+TyperOption.display_type_rich = _option_type
+TyperArgument.display_type_rich = _argument_type
+TyperArgument._usage_display_name = _argument_usage
+
+
+# --- every way out ----------------------------------------------------------------------------------
 
 def run_guarded(invoke: Callable[[], Any]) -> int:
     """Runs the command line, turning every way out into an exit code (and at most one line on stderr)."""
     try:
         rv = invoke()
         return rv if isinstance(rv, int) else 0
-    except CliError as exc:
-        print_error(exc.message)
-        return exc.code
     except _UsageError as exc:
         ctx = getattr(exc, "ctx", None)
         if type(exc).__name__ == "NoArgsIsHelpError":
@@ -82,6 +154,11 @@ def run_guarded(invoke: Callable[[], Any]) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 1
     except Exception as exc:
+        from .common import CliError  # the API's TutorError: loaded already, by whatever raised it
+
+        if isinstance(exc, CliError):
+            print_error(exc.message)
+            return exc.code
         if os.environ.get(DEBUG_ENV):
             raise
         print_error(f"internal error ({type(exc).__name__}: {exc}) — {BUG_REPORT} "
@@ -89,8 +166,14 @@ def run_guarded(invoke: Callable[[], Any]) -> int:
         return 1
 
 
+# --- the group: commands loaded when used --------------------------------------------------------------
+
 class TutorGroup(TyperGroup):
-    """Runs every invocation (the console script and tests' CliRunner alike) through run_guarded."""
+    """The root command. Runs every invocation (the console script and tests' CliRunner alike) through
+    run_guarded; imports a command's module only when the command is looked up; draws the root --help from
+    PANELS without importing any of them."""
+
+    modules: Sequence[str] = COMMANDS  # the command modules this app offers (build_app sets it)
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
@@ -100,35 +183,115 @@ class TutorGroup(TyperGroup):
             sys.exit(code)
         return code
 
+    def list_commands(self, ctx) -> list[str]:
+        offered = [name for name, module in MODULE_OF.items() if module in self.modules]
+        return [*offered, *(name for name in super().list_commands(ctx) if name not in offered)]
+
+    def get_command(self, ctx, name: str):
+        if name not in self.commands and MODULE_OF.get(name) in self.modules:
+            self._load(MODULE_OF[name])
+        return super().get_command(ctx, name)
+
+    def _load(self, module: str) -> None:
+        sub = typer.Typer(rich_markup_mode=RICH_MARKUP, pretty_exceptions_enable=False, add_completion=False)
+        importlib.import_module(f"{__name__}.{module}").register(sub)
+        for name, command in typer.main.get_group(sub).commands.items():
+            command.rich_help_panel = PANEL_OF.get(name)
+            self.add_command(command, name)
+
+    def resolve_command(self, ctx, args):
+        try:
+            return self._click_resolve_command(ctx, args)
+        except _UsageError as exc:
+            matches = get_close_matches(args[0], [n for n in self.list_commands(ctx) if n not in HIDDEN]) if args else []
+            if matches:
+                exc.message = f"{exc.message.rstrip('.')}. Did you mean {', '.join(repr(m) for m in matches)}?"
+            raise
+
+    def format_help(self, ctx, formatter) -> None:
+        """The root help, plain: what it is, the commands by group, the options, examples, the environment."""
+        self.format_usage(ctx, formatter)
+        self.format_help_text(ctx, formatter)
+        width = max(len(name) for _, rows in PANELS for name, _, _ in rows)
+        for panel, rows in PANELS:
+            shown = [(name.ljust(width), line) for name, module, line in rows if module in self.modules]
+            if shown:
+                with formatter.section(panel):
+                    formatter.write_dl(shown)
+        self.format_options(ctx, formatter)  # the group's own options (its commands are listed above)
+        with formatter.section("Examples"):
+            formatter.write_dl(EXAMPLES)
+        with formatter.section("Environment"):
+            formatter.write_dl(ENVIRONMENT)
+
+    def format_options(self, ctx, formatter) -> None:
+        rows = [record for param in self.get_params(ctx) if (record := param.get_help_record(ctx)) is not None]
+        if rows:
+            with formatter.section("Options"):
+                formatter.write_dl(rows)
+
 
 def _version(value: bool) -> None:
     if value:
+        from ..api import __version__
+
         typer.echo(f"{PROG} {__version__}")
         raise typer.Exit(0)
 
 
+NO_WORKSPACE = (f"No workspace here yet: `{PROG} start` makes one (./gpt2-workspace) and shows the first step. "
+                f"Every command: `{PROG} --help`.")
+
+
+def where_you_are() -> None:
+    """`gpt2tutor` alone: the steps and the next thing to do in the workspace found (as `list` shows them),
+    else how to make one."""
+    from .. import api
+    from .common import console
+    from .render import Renderer, next_step_hint, overview
+
+    try:
+        tutor = api.open()
+    except api.TutorError as exc:
+        if not os.environ.get("GPT2TUTOR_WORKSPACE") and exc.message.startswith("no workspace"):
+            typer.echo(NO_WORKSPACE)
+            return
+        raise
+    state = tutor.progress(on_event=Renderer(console(stderr=True)))
+    out = console()
+    out.print(overview(tutor, state))
+    out.print()
+    out.print(next_step_hint(state))
+    out.print(f"[dim]Every command: {PROG} --help[/]")
+
+
 def build_app(commands: Sequence[str] = COMMANDS) -> typer.Typer:
+    """The command line offering the commands of these modules (tests build one with a single command)."""
+    group = type("TutorGroup", (TutorGroup,), {"modules": tuple(commands)})
     app = typer.Typer(
         name=PROG,
-        cls=TutorGroup,
-        help="Build GPT-2 from scratch in Modular MAX, one checked step at a time.\n\n"
-             "Start with `gpt2tutor start`, then `show`, edit, `check` — and `hint` when stuck.",
-        no_args_is_help=True,
+        cls=group,
+        help="Build GPT-2 (124M) from scratch in Modular MAX, one checked step at a time: read a lesson "
+             f"(`{PROG} show`), edit your file, check it (`{PROG} check`, or `{PROG} watch`), ask for a hint "
+             f"when stuck (`{PROG} hint`). Run without a command, it shows where you are.",
+        invoke_without_command=True,
+        no_args_is_help=False,
         add_completion=True,
         pretty_exceptions_enable=False,
-        rich_markup_mode="markdown",
+        rich_markup_mode=RICH_MARKUP,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
 
     @app.callback()
     def _root(
+        ctx: typer.Context,
         version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                               help="Show the version and exit.")] = False,
     ) -> None:
         """Build GPT-2 from scratch in Modular MAX, one checked step at a time."""
+        if ctx.invoked_subcommand is None and not ctx.resilient_parsing:
+            where_you_are()
 
-    for name in commands:
-        importlib.import_module(f"{__name__}.{name}").register(app)
     return app
 
 

@@ -1,22 +1,41 @@
 """Plumbing every command shares: options and arguments, errors, consoles, confirmation.
 
-Kept light on purpose: `gpt2tutor --help` imports this, so nothing here may import MAX, torch or
-transformers at module level.
+Kept light on purpose: `gpt2tutor --help` imports this, so nothing here may import MAX, torch,
+transformers, rich or the API at module level (`CliError`, the API's TutorError, is looked up on first use).
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.console import Console
 
-from ..api import TutorError
+if TYPE_CHECKING:
+    from rich.console import Console
 
 PROG = "gpt2tutor"
-CliError = TutorError  # a problem the learner can fix: one line on stderr, then exit with its code
+WORKSPACE_ENV = "GPT2TUTOR_WORKSPACE"
+TIMEOUT_ENV = "GPT2TUTOR_TIMEOUT"
+
+
+def __getattr__(name: str):
+    """`CliError`: a problem the learner can fix (one line on stderr, then exit with its code): the API's
+    TutorError, imported when first asked for."""
+    if name == "CliError":
+        from ..api import TutorError
+
+        return TutorError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _left_to_the_api(ctx: typer.Context, param: typer.CallbackParam, value: Optional[Path]) -> Optional[Path]:
+    """--workspace as given on the command line. Typer reads $GPT2TUTOR_WORKSPACE only to show it in --help
+    and pass a value on: the API reads the variable itself (and `start DIR` takes DIR over it), so a value
+    from the environment is left to the API, which says what is wrong with it."""
+    source = ctx.get_parameter_source(param.name) if param.name else None
+    return None if source is not None and source.name == "ENVIRONMENT" else value
 
 
 # --- options and arguments, declared once --------------------------------------------------------
@@ -24,8 +43,8 @@ CliError = TutorError  # a problem the learner can fix: one line on stderr, then
 WorkspaceOption = Annotated[
     Optional[Path],
     typer.Option(
-        "--workspace", "-w", metavar="DIR", show_default=False,
-        help="The workspace folder. Default: $GPT2TUTOR_WORKSPACE, else the nearest folder upward holding .gpt2tutor/.",
+        "--workspace", "-w", metavar="DIR", show_default=False, envvar=WORKSPACE_ENV, callback=_left_to_the_api,
+        help="The workspace folder. Default: the environment variable, else the nearest folder upward holding .gpt2tutor/.",
     ),
 ]
 StepArgument = Annotated[
@@ -40,8 +59,8 @@ YesOption = Annotated[
 ]
 TimeoutOption = Annotated[
     Optional[float],
-    typer.Option("--timeout", metavar="SECONDS", min=1, show_default=False,
-                 help="Time limit for one step's checks (default: $GPT2TUTOR_TIMEOUT, else 120)."),
+    typer.Option("--timeout", metavar="SECONDS", min=1, show_default=False, envvar=TIMEOUT_ENV,
+                 help="Time limit for one step's checks, in seconds (default 120)."),
 ]
 
 
@@ -50,6 +69,8 @@ TimeoutOption = Annotated[
 def console(*, stderr: bool = False) -> Console:
     """A console for the current streams (made per call: tests swap sys.stdout). Honours NO_COLOR;
     plain text when the stream is not a terminal."""
+    from rich.console import Console
+
     return Console(stderr=stderr, highlight=False)
 
 

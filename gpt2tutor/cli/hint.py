@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.markdown import Markdown
-from rich.panel import Panel
 
 from .. import api
 from .common import PROG, ForceOption, StepArgument, WorkspaceOption, console
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 
 def show_hint(hint: api.Hint, out: Console) -> None:
+    from rich.markdown import Markdown  # markdown-it and pygments: loaded when a hint is drawn, not for --help
+    from rich.panel import Panel
+
     step = hint.step
     if hint.repeated:
         out.print(f"[yellow]No more hints for step {step.id}[/]: here is the last one again. "
@@ -35,6 +38,8 @@ def hint(
     """Show the next hint for a step (default: your current step): a nudge first, then the concept,
     then a near-solution. The hints you use are recorded in your progress."""
     if debugging:
+        from rich.markdown import Markdown
+
         console().print(Markdown(api.debugging_guide()))
         return
     chosen = api.step(step) if step is not None else None  # a bad step is the error, before any other

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import typer
-from rich.markdown import Markdown
 from rich.markup import escape
-from rich.rule import Rule
 
 from .. import api
 from .common import PROG, ForceOption, StepArgument, WorkspaceOption, console
@@ -14,6 +12,9 @@ from .render import Renderer
 
 def show(step: StepArgument = None, force: ForceOption = False, workspace: WorkspaceOption = None) -> None:
     """Show the lesson of a step (default: your current step), or `show serve`: how serving works."""
+    from rich.markdown import Markdown  # markdown-it and pygments: loaded when a lesson is drawn, not for --help
+    from rich.rule import Rule
+
     named = api.lesson(step) if step is not None else None
     if named is not None:
         out = console()

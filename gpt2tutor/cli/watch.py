@@ -1,15 +1,15 @@
 """`gpt2tutor watch [NN]`: re-check a step every time its file is saved.
 
-File events come from watchfiles; where they never arrive (WSL's /mnt/ drives, network mounts) it
-polls instead, and every half second the files' contents are compared anyway, so a missed event
-only delays a re-check. After a pass, Enter (or `n`) moves on to the next step; `h` shows the next hint
+File events come from watchfiles, which polls by itself where events don't work (on WSL, or with
+WATCHFILES_FORCE_POLLING set; `--poll` asks for it). Every half second the files' contents are compared
+anyway (their hashes), so a save whose event never arrives (a network mount, another machine writing)
+is still seen within a tick. After a pass, Enter (or `n`) moves on to the next step; `h` shows the next hint
 tier. On a terminal each key acts at once (cbreak mode, restored on exit); elsewhere keys are lines.
 """
 
 from __future__ import annotations
 
 import os
-import platform
 import queue
 import sys
 import threading
@@ -28,37 +28,7 @@ from .common import PROG, ForceOption, StepArgument, TimeoutOption, WorkspaceOpt
 from .hint import show_hint
 from .render import Renderer, ResultPrinter, summary
 
-TICK_MS = 500
-POLLING_FILESYSTEMS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "drvfs", "fuse.sshfs", "afs", "fuse.gcsfuse"}
-
-
-def on_wsl() -> bool:
-    release = platform.uname().release.lower()
-    return platform.system() == "Linux" and ("microsoft" in release or "wsl" in release)
-
-
-def _filesystem(path: Path) -> str | None:
-    """The type of the filesystem holding `path`, from /proc/mounts (Linux), else None."""
-    try:
-        mounts = Path("/proc/mounts").read_text().splitlines()
-    except OSError:
-        return None
-    best, kind = "", None
-    target = str(path.resolve())
-    for line in mounts:
-        parts = line.split()
-        if len(parts) >= 3:
-            point = parts[1].replace("\\040", " ")
-            if (target == point or target.startswith(point.rstrip("/") + "/")) and len(point) >= len(best):
-                best, kind = point, parts[2]
-    return kind
-
-
-def needs_polling(root: Path) -> bool:
-    """Where file events don't arrive: Windows drives under /mnt/ on WSL, and network filesystems."""
-    if on_wsl() and str(root.resolve()).startswith("/mnt/"):
-        return True
-    return _filesystem(root) in POLLING_FILESYSTEMS
+TICK_MS = 500  # the longest a save goes unnoticed when no file event arrives
 
 
 class Keys:
@@ -126,23 +96,20 @@ class Keys:
 
 
 def ticks(folder: Path, polling: bool, ui: Console) -> Iterator[set]:
-    """Yields the changes under `folder` as they come, and an empty set at least every TICK_MS."""
+    """Yields the changes under `folder` as they come, and an empty set at least every TICK_MS (the caller
+    compares the files' contents on each). `polling`: poll instead of waiting for events; otherwise
+    watchfiles decides (it polls on WSL, or when WATCHFILES_FORCE_POLLING says so)."""
+    import watchfiles
+
     try:
-        import watchfiles
-    except ImportError:  # pragma: no cover - a dependency, but never fatal
-        watchfiles = None
-    if watchfiles is not None:
-        for force in ((True,) if polling else (None, True)):
-            try:
-                yield from watchfiles.watch(
-                    folder, watch_filter=lambda change, path: path.endswith(".py"), debounce=400, step=50,
-                    rust_timeout=TICK_MS, yield_on_timeout=True, force_polling=force, raise_interrupt=True)
-                break  # the folder went away: fall back to comparing contents below
-            except (OSError, RuntimeError) as exc:
-                if force:
-                    break
-                ui.print(f"[yellow]File events are unavailable here ({escape(str(exc))}); polling instead.[/]")
-    while True:
+        yield from watchfiles.watch(
+            folder, watch_filter=lambda change, path: path.endswith(".py"), debounce=400, step=50,
+            rust_timeout=TICK_MS, yield_on_timeout=True, force_polling=True if polling else None,
+            raise_interrupt=True)
+    except (OSError, RuntimeError) as exc:  # e.g. no inotify watches left: the content comparison still runs
+        ui.print(f"[yellow]File events are unavailable here ({escape(str(exc))}); comparing the files every "
+                 f"{TICK_MS / 1000:g} s instead.[/]")
+    while True:  # the folder went away, or events failed
         time.sleep(TICK_MS / 1000)
         yield set()
 
@@ -150,8 +117,8 @@ def ticks(folder: Path, polling: bool, ui: Console) -> Iterator[set]:
 def watch(
     step: StepArgument = None,
     poll: Annotated[bool, typer.Option(
-        "--poll", help="Poll for changes instead of waiting for file events (automatic on WSL's /mnt/ drives "
-                       "and network filesystems).")] = False,
+        "--poll", help="Poll for changes instead of waiting for file events (watchfiles does so by itself on "
+                       "WSL; a save is seen within half a second either way).")] = False,
     timeout: TimeoutOption = None,
     force: ForceOption = False,
     workspace: WorkspaceOption = None,
@@ -165,7 +132,7 @@ def watch(
     tutor = api.open(workspace, writable=True)
     out, err = console(), console(stderr=True)
     chosen, _ = tutor.choose(picked, force=force, timeout=timeout, on_event=Renderer(out, err))
-    polling = poll or needs_polling(tutor.root)
+    polling = poll
     checker = tutor.spares()  # keeps a check process ready for the next save
     try:
         with Keys() as keys:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import maxenv
+from ..processes import kill_tree
 from .models import ENV_EXERCISES, ENV_MODEL
 
 ARCH_PACKAGE = "gpt2tutor.serving.arch"
@@ -184,10 +185,7 @@ class Server:
         self._log.close()
 
     def _signal(self, sig: int) -> None:
-        try:
-            os.killpg(self.pgid, sig)
-        except ProcessLookupError:
-            pass
+        kill_tree(self.pgid, sig)  # its group, and any process of it that left the group
 
     def _reap(self, wait: bool = False) -> None:
         try:
