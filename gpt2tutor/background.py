@@ -205,8 +205,7 @@ def run() -> int:
           f"{len(graphs.jobs())} graph jobs", flush=True)
     keeper = spares.Keeper() if spares.enabled() else None
     try:
-        maxenv.tune_process()
-        while True:
+        while True:  # the compiles run in children of their own: this process never imports MAX
             _compile(report, kernels.missing(kernels.batches()))
             if keeper is None or not keeper.tend() and not keeper.stop_idle():
                 break

@@ -16,17 +16,23 @@ from pathlib import Path
 from . import MAX_PIN, maxinternals, quiet
 
 
+ONE_LOOP_ENV = "GPT2TUTOR_ONE_LOOP"  # "0": MAX's own asyncio.run per eager op (benchmarks compare the two)
+
+
 def tune_process() -> None:
     """Call before MAX runs anything eagerly, in a process that will run MAX ops.
 
     Each eager op ends an asyncio.run(); on Python 3.11/3.12 that exit reprs the SIGINT
     handler's previous result (CPython issue 112559), which renders Tensors through more
-    eager ops: ~40 ms an op instead of ~2.5 ms. A Python-level SIGINT handler avoids it.
+    eager ops: ~40 ms an op instead of ~2.5 ms. A Python-level SIGINT handler avoids it. And each
+    asyncio.run makes a new event loop: one loop per thread instead (maxinternals.one_event_loop_per_thread).
     """
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
     os.environ.setdefault("MAX_EAGER_EXECUTOR", "interpreter")  # ~2x faster than the default on few cores
     quiet.foreign_notices_off()  # the tutor reports MAX's compiles itself
+    if os.environ.get(ONE_LOOP_ENV, "1") != "0":
+        maxinternals.one_event_loop_per_thread()  # imports MAX's functional module: a process that runs ops
 
 
 def _raise_keyboard_interrupt(signum, frame):

@@ -270,6 +270,8 @@ def _watch_child(proc, output, results_path, steps, timeout, outcomes, on_result
                         current, deadline = record.step, time.monotonic() + timeout
                     elif isinstance(record, Finished):
                         current, settled = None, settled + 1
+                        if settled == len(steps):
+                            break  # every verdict is in: no need to wait for the process's own shutdown
                     elif isinstance(record, Result):
                         outcomes[record.step].results.append(record)
                         if on_result:
@@ -305,6 +307,9 @@ def _watch_child(proc, output, results_path, steps, timeout, outcomes, on_result
     except BaseException:
         _kill_group(proc)
         raise
+    if settled == len(steps):
+        _kill_group(proc)  # its work is done: it and anything the learner's code left running go now
+        return settled
     code = proc.wait()
     _kill_group(proc)  # anything the learner's code left running in its group
     if settled < len(steps):
