@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 openai = pytest.importorskip("openai")
 pytest.importorskip("torch")
 pytest.importorskip("tokenizers")
-pytest.importorskip("uvicorn", reason="serving is not installed: pip install 'gpt2tutor[serve]'")
+pytest.importorskip("uvicorn", reason="serving is not installed: pip install '.[serve]' in the clone")
 
 from gpt2tutor.cli import build_app  # noqa: E402
 from gpt2tutor.course import STEPS  # noqa: E402
@@ -191,7 +191,24 @@ def test_without_the_serving_extra_it_names_the_command(monkeypatch, checkpoint:
     from gpt2tutor.serving import launch
 
     monkeypatch.setattr(launch, "SERVE_MODULES", (*launch.SERVE_MODULES, "no_such_module_for_serving"))
-    assert_one_line_error(cli("--reference", "--model", checkpoint), "pip install 'gpt2tutor[serve]'")
+    assert_one_line_error(cli("--reference", "--model", checkpoint), launch.INSTALL_COMMAND)
+
+
+def test_the_install_command_installs_the_serve_extra_from_an_index() -> None:
+    """The message names what the `serve` extra holds, installable anywhere (gpt2tutor itself is on no index)."""
+    import shlex
+
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: the tutor's own dependency
+        import tomli as tomllib
+
+    from gpt2tutor.serving import launch
+
+    extra = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())["project"]["optional-dependencies"]["serve"]
+    words = shlex.split(launch.INSTALL_COMMAND)
+    assert words[:2] == ["pip", "install"] and words[2:] == extra, (words, extra)
+    assert "gpt2tutor" not in launch.INSTALL_COMMAND
 
 
 def test_doctor_says_whether_serving_is_installed(monkeypatch) -> None:
@@ -202,7 +219,7 @@ def test_doctor_says_whether_serving_is_installed(monkeypatch) -> None:
     assert "Serving" in result.stdout and "installed: `gpt2tutor serve`" in result.stdout, result.stdout
     monkeypatch.setattr(launch, "SERVE_MODULES", ("no_such_module_for_serving",))
     result = runner.invoke(doctor, ["doctor"], env=ENV)
-    assert "pip install 'gpt2tutor[serve]'" in result.stdout, result.stdout
+    assert launch.INSTALL_COMMAND in result.stdout, result.stdout
 
 
 def test_a_port_in_use_is_one_line(checkpoint: Path) -> None:

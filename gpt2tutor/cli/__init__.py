@@ -59,7 +59,7 @@ EXAMPLES = [
     (f"{PROG} start", "make your workspace, see the first step"),
     (f"{PROG} show", "the lesson of your current step"),
     (f"{PROG} watch", "re-check on every save (h: a hint)"),
-    (f"{PROG} check 07", "check step 07 once"),
+    (f"{PROG} check", "check your current step once"),
     (f'{PROG} generate "Hello"', "your GPT-2 writing, once every step passes"),
     (f"{PROG} check --help", "a command's options and variables"),
 ]

@@ -104,7 +104,9 @@ def confirm(question: str, *, yes: bool, what: str) -> None:
     if yes:
         return
     if not stdin_is_tty():
-        raise CliError(f"{what} needs confirmation and stdin is not a terminal: pass --yes")
+        from ..api import TutorError
+
+        raise TutorError(f"{what} needs confirmation and stdin is not a terminal: pass --yes")
     if not typer.confirm(question, default=False, err=True):
         console(stderr=True).print("Nothing done.")
         raise typer.Exit(1)

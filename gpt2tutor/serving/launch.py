@@ -27,7 +27,7 @@ from ..processes import kill_tree
 from .models import ENV_EXERCISES, ENV_MODEL
 
 ARCH_PACKAGE = "gpt2tutor.serving.arch"
-INSTALL_COMMAND = "pip install 'gpt2tutor[serve]'"
+INSTALL_COMMAND = "pip install 'max[serve]>=26.7,<26.8'"  # the serve extra's one package: works from a clone, or anywhere
 # What `max serve` imports beyond MAX itself: the modules of the max[serve] extra.
 SERVE_MODULES = ("uvicorn", "fastapi", "sse_starlette", "opentelemetry.sdk", "zmq", "prometheus_client")
 STOP_GRACE_S = 20.0
