@@ -44,26 +44,18 @@ from .course import (
     span,
 )
 from .checking.results import Result
+from .errors import TutorError
 from .events import Compiled, Compiling, Launched, Notice, OnEvent, Phase, StepSettled, Waiting, WaitOver, ignore
 from .state import State
 from .workspace import DEFAULT_DIR, ENV_VAR, Workspace, WorkspaceError, edited, is_tutor_source, locate
 
 __all__ = [
-    "TutorError", "Tutor", "open", "start", "step", "generate", "attention", "doctor", "lesson", "LESSONS", "STEPS",
+    "TutorError", "Tutor", "find", "open", "start", "step", "generate", "attention", "doctor", "lesson", "LESSONS", "STEPS",
     "Step", "State", "Workspace", "DEBUGGING_GUIDE", "debugging_guide", "Result", "Compiling", "Compiled",
     "Launched", "Notice", "Phase", "StepSettled", "Waiting", "WaitOver", "Migrated",
 ]
 
 PROG = "gpt2tutor"
-
-
-class TutorError(Exception):
-    """A problem the learner can fix; `message` is one line. `code`: 2 for a usage error, 1 for a failure."""
-
-    def __init__(self, message: str, code: int = 2):
-        super().__init__(message)
-        self.message = message
-        self.code = code
 
 
 def step(arg: str | int | Step) -> Step:
@@ -482,6 +474,17 @@ def require_unlocked(state: State, chosen: Step, force: bool) -> None:
                          f"(`{PROG} check {blockers[0].id}`), or use --force")
     raise TutorError(f"step {chosen.id} is locked: it needs every earlier step passed, still to pass: "
                      f"{', '.join(s.id for s in blockers)} (or use --force)")
+
+
+def find(path: Path | str | None = None) -> Tutor | None:
+    """The workspace `open` would give, or None when there is none to be found (no --workspace, no
+    $GPT2TUTOR_WORKSPACE, no folder upward holding .gpt2tutor/); a TutorError for one given that is unusable."""
+    if path is None and not os.environ.get(ENV_VAR):
+        try:
+            locate(None)
+        except WorkspaceError:
+            return None
+    return open(path)
 
 
 def open(path: Path | str | None = None, *, writable: bool = False) -> Tutor:  # noqa: A001 - api.open, as in io

@@ -12,7 +12,8 @@ from __future__ import annotations
 import importlib
 
 _TOOLKIT = {"CheckFailed": ".context", "Context": ".context", "Mistake": ".context", "Probe": ".context",
-            "StepChecks": ".context", "learner_traceback": "..frames"}
+            "StepChecks": ".context", "learner_traceback": "..frames", "select_into_softmax": ".compiles",
+            "symbolic_hint": ".compiles"}
 __all__ = list(_TOOLKIT)
 
 

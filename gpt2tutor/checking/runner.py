@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..course import Step, get_step
+from ..errors import TutorError
 from ..events import Compiled, Compiling
 from ..maxenv import child_environment
 from ..processes import kill_tree
@@ -33,18 +34,29 @@ class _Stopped(Exception):
 
 
 def default_timeout() -> float:
-    try:
-        return float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT))
-    except ValueError:
+    """GPT2TUTOR_TIMEOUT, else 120 s; a value that is no positive number of seconds is a TutorError."""
+    raw = os.environ.get(TIMEOUT_ENV)
+    if raw is None or not raw.strip():
         return DEFAULT_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 1:
+        raise TutorError(f"{TIMEOUT_ENV}={raw!r}: give the seconds one step's checks may take, a number of at least 1")
+    return value
 
 
 def default_seed() -> int | None:
-    """The seed from GPT2TUTOR_SEED, or None: the child then draws one of its own."""
-    try:
-        return int(os.environ[SEED_ENV])
-    except (KeyError, ValueError):
+    """The seed from GPT2TUTOR_SEED, or None: the child then draws one of its own. A value that is no whole
+    number is a TutorError."""
+    raw = os.environ.get(SEED_ENV)
+    if raw is None or not raw.strip():
         return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise TutorError(f"{SEED_ENV}={raw!r}: the seed of the checks' random inputs is a whole number") from None
 
 
 class _Tail:

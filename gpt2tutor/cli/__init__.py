@@ -250,13 +250,10 @@ def where_you_are() -> None:
     from .common import console
     from .render import Renderer, next_step_hint, overview
 
-    try:
-        tutor = api.open()
-    except api.TutorError as exc:
-        if not os.environ.get("GPT2TUTOR_WORKSPACE") and exc.message.startswith("no workspace"):
-            typer.echo(NO_WORKSPACE)
-            return
-        raise
+    tutor = api.find()
+    if tutor is None:
+        typer.echo(NO_WORKSPACE)
+        return
     state = tutor.progress(on_event=Renderer(console(stderr=True)))
     out = console()
     out.print(overview(tutor, state))

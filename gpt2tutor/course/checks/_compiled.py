@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gpt2tutor.checking import CheckFailed, learner_traceback
-from gpt2tutor.checking.compiles import select_into_softmax, symbolic_hint
+from gpt2tutor.checking import CheckFailed, learner_traceback, select_into_softmax, symbolic_hint
 
 NAN_MASK = ("your attention masks the scores with F.where(mask, -inf, scores) (or its mirror) right before the "
             "softmax. That is right eagerly, but MAX 26.7's compiler fuses softmax(where(mask, -inf, s)) @ v into "
