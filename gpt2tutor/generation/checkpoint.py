@@ -219,6 +219,18 @@ def read_safetensors(folder: Path) -> dict[str, np.ndarray]:
     return raw
 
 
+def _require(found: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]], folder: Path) -> None:
+    missing = [k for k in shapes if k not in found]
+    if missing:
+        raise CheckpointError(f"the checkpoint in {folder} lacks {missing[0]}"
+                              + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
+                              + ": is it a GPT-2 checkpoint?")
+    for key, shape in shapes.items():
+        if tuple(found[key].shape) != tuple(shape):
+            raise CheckpointError(f"{key} in the checkpoint has shape {list(found[key].shape)}, but config.json "
+                                  f"implies {list(shape)}")
+
+
 def validate_hf(raw: dict[str, np.ndarray], folder: Path, config) -> None:
     """The checkpoint, as HF stores it, holds every parameter GPT2LMHeadModel needs for `config`: under its name
     with or without `transformer.`, HF's Conv1D weights [in, out] (the reference conversion's CONV1D), the head
@@ -231,27 +243,11 @@ def validate_hf(raw: dict[str, np.ndarray], folder: Path, config) -> None:
             continue  # tied to wte: the conversion copies it
         key = name.removeprefix("transformer.")
         shapes[key] = shape[::-1] if name.endswith(conversion.CONV1D) else shape
-    missing = [k for k in shapes if k not in plain]
-    if missing:
-        raise CheckpointError(f"the checkpoint in {folder} lacks {missing[0]}"
-                              + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
-                              + ": is it a GPT-2 checkpoint?")
-    for key, shape in shapes.items():
-        if tuple(plain[key].shape) != shape:
-            raise CheckpointError(f"{key} in the checkpoint has shape {list(plain[key].shape)}, but config.json "
-                                  f"implies {list(shape)}")
+    _require(plain, shapes, folder)
 
 
 def validate(state: dict[str, np.ndarray], folder: Path, config) -> dict[str, np.ndarray]:
     """The converted weights GPT2LMHeadModel needs, each of the shape the config implies."""
     expected = expected_shapes(config)
-    missing = [k for k in expected if k not in state]
-    if missing:
-        raise CheckpointError(f"the checkpoint in {folder} lacks {missing[0]}"
-                              + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
-                              + ": is it a GPT-2 checkpoint?")
-    for key, shape in expected.items():
-        if state[key].shape != shape:
-            raise CheckpointError(f"{key} in the checkpoint has shape {list(state[key].shape)}, but config.json "
-                                  f"implies {list(shape)}")
+    _require(state, expected, folder)
     return {k: state[k] for k in expected}

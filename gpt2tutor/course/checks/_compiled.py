@@ -19,6 +19,16 @@ NAN_MASK = ("your attention masks the scores with F.where(mask, -inf, scores) (o
             "and -inf elsewhere (causal_mask builds one)")
 
 
+def recorded(ctx, loader: str, cfg, hf: dict, expected: type, name: str):
+    """Runs the learner's `loader(cfg, hf)` with Module.compile recorded: (what it returned, the call, what their
+    conversion gives for `hf`), once it compiled an instance of `expected`."""
+    converted = ctx.call("convert_hf_state_dict", ctx.learner.convert_hf_state_dict, {k: v.copy() for k, v in hf.items()})
+    model, call = ctx.recorded_compile(f"{loader}(config, state_dict)", getattr(ctx.learner, loader), cfg, hf)
+    call = the_call(ctx, model, call, loader)
+    judge_module(call, expected, name, loader)
+    return model, call, converted
+
+
 def the_call(ctx, result, call, loader: str):
     """The recorded call, once the loader did call Module.compile and returned what it gave back."""
     from max.experimental.nn import Module

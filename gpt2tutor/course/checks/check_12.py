@@ -158,10 +158,8 @@ def compiled_logits(ctx):
 
     cfg = ctx.config()
     hf, ours = hf_checkpoint(ctx, cfg, prefixed=False)
-    converted = ctx.call("convert_hf_state_dict", ctx.learner.convert_hf_state_dict, {k: v.copy() for k, v in hf.items()})
-    model, call = ctx.recorded_compile("load_gpt2(config, state_dict)", ctx.learner.load_gpt2, cfg, hf)
-    call = _compiled.the_call(ctx, model, call, LOADER)
-    _compiled.judge_module(call, importlib.import_module("step_11").GPT2LMHeadModel, "GPT2LMHeadModel", LOADER)
+    model, call, converted = _compiled.recorded(ctx, LOADER, cfg, hf, importlib.import_module("step_11").GPT2LMHeadModel,
+                                                "GPT2LMHeadModel")
     if len(call.input_types) != 1:
         raise CheckFailed(f"{LOADER} gave Module.compile {len(call.input_types)} input types: GPT2LMHeadModel's "
                           "forward takes one input, the token ids")

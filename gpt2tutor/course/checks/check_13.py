@@ -320,10 +320,8 @@ def decoding(ctx):
 def compiled(ctx):
     cfg = ctx.config()
     hf, ours = hf_checkpoint(ctx, cfg, prefixed=False)
-    converted = ctx.call("convert_hf_state_dict", ctx.learner.convert_hf_state_dict, {k: v.copy() for k, v in hf.items()})
-    model, call = ctx.recorded_compile("load_cached_gpt2(config, state_dict)", ctx.learner.load_cached_gpt2, cfg, hf)
-    call = _compiled.the_call(ctx, model, call, LOADER)
-    _compiled.judge_module(call, ctx.learner.GPT2CachedLMHeadModel, "GPT2CachedLMHeadModel", LOADER)
+    model, call, converted = _compiled.recorded(ctx, LOADER, cfg, hf, ctx.learner.GPT2CachedLMHeadModel,
+                                                "GPT2CachedLMHeadModel")
     types = call.input_types
     if len(types) == 1:
         raise CheckFailed(f"{LOADER} gave Module.compile one input type: the cached model's forward takes two, "
