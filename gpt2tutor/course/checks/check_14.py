@@ -255,9 +255,9 @@ def tempered(scores, t, k=None):
 
 def temperature_alternatives(t, k=None):
     """The temperature slips' distributions by rank, for LOGITS at temperature t (and top-k)."""
-    return [(MULTIPLIED, tempered(LOGITS * t * t, t, k)), (IGNORED, tempered(LOGITS, 1.0, k)),
-            (TWICE, tempered(LOGITS / t, t, k)), (FIRST_POSITION, tempered(LOGITS[::-1], t, k)),
-            (GREEDY_EVERY_TIME, np.eye(len(LOGITS))[0])]
+    found = [(MULTIPLIED, tempered(LOGITS * t * t, t, k)), (IGNORED, tempered(LOGITS, 1.0, k)),
+             (TWICE, tempered(LOGITS / t, t, k)), (GREEDY_EVERY_TIME, np.eye(len(LOGITS))[0])]
+    return found + ([(FIRST_POSITION, softmax(LOGITS[::-1] / t))] if k is None else [])
 
 
 def top_k_alternatives(t, k):
@@ -311,7 +311,9 @@ def _fits(got, predicted, where):
         if ok.sum() < max(4, where.sum() // 2):
             return False
         diff = np.where(ok, got - predicted, np.nan)
-        shift = np.nanmedian(diff, axis=1, keepdims=True)
+        # a shift per row, where a row has two entries or more to tell it from a different formula
+        several = ok.sum(axis=1, keepdims=True) >= 2
+        shift = np.where(several, np.nanmedian(np.where(several, diff, 0.0), axis=1, keepdims=True), 0.0)
         close = np.abs(diff - shift) <= 1e-3 + 1e-3 * np.abs(predicted)
     return bool(close[ok].mean() >= 0.99)
 
@@ -335,18 +337,42 @@ def sampling_slip(seen, logits, t, k=None):
             return ONE_PER_ROW.format(shape=list(u.shape))
     draws = [u for u in draws if u.ndim == z.ndim and all(d in (1, w) for d, w in zip(u.shape, z.shape))]
     rank = np.argsort(np.argsort(-z, axis=1), axis=1)  # 0: the row's most likely token
-    kept = np.isfinite(got)
-    if k is not None and k < vocab:
+    kept = got != -np.inf  # what the mask left (the noise multiplied into -inf can make +inf: not a mask)
+    masking = k is not None and k < vocab
+    top = rank < k if masking else np.ones_like(kept)
+    fit = formula(got, z, t, draws, kept & top)
+    if fit is not None and fit[0] and "multiplied the scores" in fit[0]:
+        return fit[0]
+    if masking:
         for want, message in [(rank < k, None), (rank < k - 1, INCLUSIVE), (rank >= k - 1, REVERSED),
                               (rank >= k, REVERSED), (rank >= vocab - k, SMALLEST), (rank < 1, LARGEST)]:
+            if want.all():  # at k = 1 "everything from the k-th down" is everything: nothing masked, judged below
+                continue
             if (kept == want).all():
                 if message:
                     return message
                 break
         else:
-            if not kept.all():
+            if not kept.all() or fit is None:
                 return None
-    top = rank < k if k is not None else np.ones_like(kept)
+            _, scores, g = fit  # top-k kept every logit: set to 0, or left as they were?
+            with np.errstate(all="ignore"):
+                zeroed = scores(np.where(top, z, 0.0), g, t)
+            return ZERO_FILL if _fits(got, zeroed, np.ones_like(kept)) else STALE
+    if fit is None:
+        return None
+    if fit[0]:
+        return fit[0]
+    u = next(iter(draws))
+    lo, hi = float(u.min()), float(u.max())
+    if u.size >= 1000 and (lo > 0.01 or hi < 0.99):
+        return UNIFORM_RANGE.format(lo=lo, hi=hi)
+    return None
+
+
+def formula(got, z, t, draws, where):
+    """Which noise and temperature formula the argmax's input `got` follows on `where`, from the uniform draws:
+    (what is wrong, or "" when nothing is; the scores function; the noise), or None when none fits."""
     for u in draws:
         u = np.broadcast_to(u, z.shape)
         for noise, noise_slip in NOISE_SLIPS:
@@ -355,19 +381,8 @@ def sampling_slip(seen, logits, t, k=None):
             for scores, temperature_slip in TEMPERATURE_SLIPS:
                 with np.errstate(all="ignore"):
                     predicted = scores(z, g, t)
-                if not _fits(got, predicted, kept & top):
-                    continue
-                if k is not None and k < vocab and kept.all():  # top-k kept every logit: as 0, or untouched?
-                    with np.errstate(all="ignore"):
-                        zeroed = scores(np.where(top, z, 0.0), g, t)
-                    return ZERO_FILL if _fits(got, zeroed, kept) else STALE
-                found = [m for m in (noise_slip, temperature_slip) if m]
-                if found:
-                    return "; and ".join(found)
-                lo, hi = float(u.min()), float(u.max())
-                if u.size >= 1000 and (lo > 0.01 or hi < 0.99):
-                    return UNIFORM_RANGE.format(lo=lo, hi=hi)
-                return None
+                if _fits(got, predicted, where):
+                    return "; and ".join(m for m in (noise_slip, temperature_slip) if m), scores, g
     return None
 
 
@@ -538,7 +553,13 @@ def seeds(ctx):
     fixed = FixedLogits(ctx, ctx.normal(64, 2, 11, scale=0.5))
     ids = ctx.token_ids(11, 64, 2)
     seed = int(ctx.rng.integers(1, 10_000))
-    first, again, other = (draw(ctx, fixed, ids, 11, seed=s) for s in (seed, seed, seed + 1))
+    with recording_draws(ctx) as seen:
+        first = draw(ctx, fixed, ids, 11, seed=seed)
+    again, other = (draw(ctx, fixed, ids, 11, seed=s) for s in (seed, seed + 1))
+    if (first == other).all():
+        slip = sampling_slip(seen, fixed.logits[:, -1], 1.0)
+        if slip in (NAN_NOISE, GAUSSIAN) or (slip or "").startswith("there is one noise value per row"):
+            raise CheckFailed(f"seeds {seed} and {seed + 1} gave the same 64 tokens: {slip}")
     if (first == np.argmax(fixed.logits[:, -1], axis=-1)[:, None]).all() and (first == other).all():
         raise CheckFailed(GREEDY_EVERY_TIME)
     if (first != again).any():
@@ -553,18 +574,14 @@ def seeds(ctx):
 
 @checks.behaviour("top_k=1 always picks the most likely token")
 def top_1(ctx):
+    spread_of_top_1(ctx)
     fixed = FixedLogits(ctx, ctx.normal(16, 3, 11))
     cases = [(f"temperature={t}", (ctx.token_ids(11, 16, 3), t)) for t in (0.7, 1.5)]
 
     def pick(choose, position=-1):
         return lambda case: choose(fixed.logits[:, position], axis=-1)[:, None]
 
-    mistakes = [
-        Mistake("top-k kept the k smallest logits: keep the k largest (F.top_k returns the largest) and set every "
-                "logit below the k-th largest to -inf", pick(np.argmin)),
-        Mistake("the first position's logits were used: sample from the last position, logits[:, -1, :]",
-                pick(np.argmax, 0)),
-    ]
+    mistakes = [Mistake(SMALLEST, pick(np.argmin)), Mistake(FIRST_POSITION, pick(np.argmax, 0))]
     seed = int(ctx.rng.integers(1, 10_000))
     return ctx.compare(
         "generate_next_token(top_k=1)", cases,
@@ -575,44 +592,70 @@ def top_1(ctx):
                               "print(scores.to_numpy()[:2])"))
 
 
+def spread_of_top_1(ctx):
+    """top_k=1 on SAMPLES rows: a draw that is not always the most likely token names its threshold slip (a wrong
+    pick that is the same every time is left to the comparison with the reference, which names those)."""
+    logits, rank = ranked_logits(ctx, SAMPLES)
+    ids = ctx.token_ids(len(LOGITS), SAMPLES, 2)
+    with recording_draws(ctx) as seen:
+        tokens = draw(ctx, FixedLogits(ctx, logits), ids, len(LOGITS), top_k=1, seed=int(ctx.rng.integers(1, 10_000)))
+    ranks = ranks_of(tokens, rank)
+    if (ranks == 0).all() or len(np.unique(ranks)) == 1:
+        return
+    slip = sampling_slip(seen, logits[:, -1], 1.0, 1)
+    if slip == STALE:  # at top_k=1 a reversed comparison masks nothing too: top_k=3 tells them apart
+        with recording_draws(ctx) as seen:
+            draw(ctx, FixedLogits(ctx, logits), ids, len(LOGITS), top_k=3, seed=int(ctx.rng.integers(1, 10_000)))
+        slip = REVERSED if sampling_slip(seen, logits[:, -1], 1.0, 3) == REVERSED else STALE
+    freq = np.bincount(ranks, minlength=len(LOGITS)) / len(ranks)
+    named = slip or closest(freq, top_k_alternatives(1.0, 1), frequency_bound(len(ranks), len(LOGITS)))
+    raise CheckFailed(f"generate_next_token(top_k=1): {int((ranks != 0).sum())} of {SAMPLES} draws were not the most "
+                      f"likely token (frequencies by rank {np.round(freq, 3).tolist()}): top_k=1 leaves only that one "
+                      "to draw" + (f"\nLikely mistake: {named}" if named else ""))
+
+
 @checks.behaviour("sampled tokens follow softmax(logits / temperature)")
 def temperature(ctx):
     t = 2.0
     logits, rank = ranked_logits(ctx, SAMPLES)
-    tokens = draw(ctx, FixedLogits(ctx, logits), ctx.token_ids(len(LOGITS), SAMPLES, 2), len(LOGITS),
-                  temperature=t, seed=int(ctx.rng.integers(1, 10_000)))
-    alternatives = [
-        ("the logits were multiplied by the temperature: divide them, logits / temperature", softmax(LOGITS * t)),
-        ("the temperature was ignored: divide the logits by it before the softmax", softmax(LOGITS)),
-        ("the first position's logits were used: sample from the last position, logits[:, -1, :]",
-         softmax(LOGITS[::-1] / t)),
-        (GREEDY_EVERY_TIME, np.eye(len(LOGITS))[0]),
-    ]
+    with recording_draws(ctx) as seen:
+        tokens = draw(ctx, FixedLogits(ctx, logits), ctx.token_ids(len(LOGITS), SAMPLES, 2), len(LOGITS),
+                      temperature=t, seed=int(ctx.rng.integers(1, 10_000)))
     return judge_frequencies(f"generate_next_token(temperature={t})", ranks_of(tokens, rank),
-                             softmax(LOGITS / t), alternatives)
+                             softmax(LOGITS / t), temperature_alternatives(t),
+                             slip=lambda: sampling_slip(seen, logits[:, -1], t))
 
 
 @checks.behaviour("top_k keeps only the k most likely tokens, in their softmax proportions")
 def top_k(ctx):
     k, t = 3, 0.5
     logits, rank = ranked_logits(ctx, SAMPLES)
-    tokens = draw(ctx, FixedLogits(ctx, logits), ctx.token_ids(len(LOGITS), SAMPLES, 2), len(LOGITS),
-                  top_k=k, temperature=t, seed=int(ctx.rng.integers(1, 10_000)))
+    with recording_draws(ctx) as seen:
+        tokens = draw(ctx, FixedLogits(ctx, logits), ctx.token_ids(len(LOGITS), SAMPLES, 2), len(LOGITS),
+                      top_k=k, temperature=t, seed=int(ctx.rng.integers(1, 10_000)))
     ranks = ranks_of(tokens, rank)
+    freq = np.bincount(ranks, minlength=len(LOGITS)) / len(ranks)
     if (ranks >= len(LOGITS) - k).all():
-        raise CheckFailed(f"with top_k={k} only the {k} smallest logits were ever sampled: keep the k largest "
-                          "(F.top_k returns the largest) and set every logit below the k-th largest to -inf")
+        raise CheckFailed(f"with top_k={k} only the {k} smallest logits were ever sampled: {SMALLEST}")
     outside = int((ranks >= k).sum())
     if outside:
-        raise CheckFailed(f"with top_k={k}, {outside} of {SAMPLES} sampled tokens were not among the {k} most likely: "
-                          f"set every logit below the k-th largest to -inf before sampling")
-    alternatives = [
-        ("the logits were multiplied by the temperature: divide them, logits / temperature", restricted(LOGITS * t, k)),
-        ("the temperature was ignored: divide the logits by it before the softmax", restricted(LOGITS, k)),
-        (GREEDY_EVERY_TIME, np.eye(len(LOGITS))[0]),
-    ]
-    return judge_frequencies(f"generate_next_token(top_k={k}, temperature={t})", ranks,
-                             restricted(LOGITS / t, k), alternatives)
+        if (ranks >= k - 1).all():
+            found = REVERSED
+        else:
+            candidates = [alt for alt in top_k_alternatives(t, k) if alt[0] in (ZERO_FILL, NO_EFFECT, REVERSED)]
+            found = sampling_slip(seen, logits[:, -1], t, k) or \
+                closest(freq, candidates, frequency_bound(len(ranks), len(LOGITS)))
+        raise CheckFailed(f"with top_k={k}, {outside} of {SAMPLES} sampled tokens were not among the {k} most likely "
+                          f"(frequencies by rank {np.round(freq, 3).tolist()}): set every logit below the k-th "
+                          "largest to -inf before sampling" + (f"\nLikely mistake: {found}" if found else ""))
+    if (ranks == 0).all():
+        raise CheckFailed(f"with top_k={k} only the most likely token was ever sampled: {LARGEST}")
+    expected = restricted(LOGITS / t, k)
+    if expected[k - 1] * SAMPLES >= 50 and not (ranks == k - 1).any():
+        raise CheckFailed(f"with top_k={k} the {k}-th most likely token was never sampled in {SAMPLES} draws (its "
+                          f"chance is {expected[k - 1]:.3f} a draw): {INCLUSIVE}")
+    return judge_frequencies(f"generate_next_token(top_k={k}, temperature={t})", ranks, expected,
+                             temperature_alternatives(t, k), slip=lambda: sampling_slip(seen, logits[:, -1], t, k))
 
 
 @checks.behaviour("generate_tokens(do_sample=False) feeds the prompt once, then each greedy token alone")
@@ -654,6 +697,7 @@ def generate_sampling(ctx):
     if (first == other).all():
         raise CheckFailed(f"generate_tokens with seeds {seed} and {seed + 1} gave the same tokens: the seed must "
                           "reach the sampling")
+    reseeded(ctx, seed)
     greedy = reference_tokens(ctx, model, prompt, new, do_sample=False)
     if (run_tokens(ctx, model, prompt, new, top_k=1, seed=seed) != greedy).any():
         raise CheckFailed("generate_tokens(top_k=1) did not give the greedy tokens: pass top_k on to "
@@ -665,6 +709,22 @@ def generate_sampling(ctx):
     alternatives = [("the temperature did not reach generate_next_token: pass it on", softmax(LOGITS))]
     return judge_frequencies(f"generate_tokens(max_new_tokens=1, temperature={t})",
                              ranks_of(out[:, -1:], rank), softmax(LOGITS / t), alternatives)
+
+
+def reseeded(ctx, seed):
+    """generate_tokens with a seed, on a model whose logits never change: a generator seeded again before every
+    token redraws the same numbers, so every sequence repeats its first sampled token."""
+    rows, new = 64, 6
+    logits, _ = ranked_logits(ctx, rows)
+    out = run_tokens(ctx, FixedLogits(ctx, logits), ctx.token_ids(len(LOGITS), rows, 2), new, seed=seed)
+    picked = out[:, 2:]
+    if (picked == picked[:, :1]).all() and not (picked[:, 0] == np.argmax(logits[:, -1], axis=-1)).all():
+        raise CheckFailed(f"generate_tokens(max_new_tokens={new}, seed={seed}), with the same logits at every step, "
+                          f"repeated each sequence's first sampled token {new} times in all {rows} sequences: the "
+                          "random generator was seeded again before every token (seed= passed on to every "
+                          "generate_next_token call, or a new np.random.default_rng(seed) each call), so it redrew "
+                          "the same numbers. Seed once, before the loop, and let it run on (with NumPy, one "
+                          "generator, or seed + i for step i)")
 
 
 class _Stop(BaseException):
@@ -732,7 +792,7 @@ def bfloat16_logits(ctx):
 def top_k_any_order(ctx):
     k = 3
     logits, rank = ranked_logits(ctx, SAMPLES)
-    with top_k_out_of_order(ctx):
+    with top_k_out_of_order(ctx), recording_draws(ctx) as seen:
         tokens = draw(ctx, FixedLogits(ctx, logits), ctx.token_ids(len(LOGITS), SAMPLES, 2), len(LOGITS),
                       top_k=k, seed=int(ctx.rng.integers(1, 10_000)))
     ranks = ranks_of(tokens, rank)
@@ -743,4 +803,5 @@ def top_k_any_order(ctx):
         raise CheckFailed(f"with F.top_k returning its values in another order, top_k={k} sampled tokens outside the "
                           f"{k} most likely: {TRUSTED_ORDER}")
     return judge_frequencies(f"generate_next_token(top_k={k}) with F.top_k's values out of order", ranks,
-                             restricted(LOGITS, k), [(TRUSTED_ORDER, np.eye(len(LOGITS))[0])])
+                             restricted(LOGITS, k), [(TRUSTED_ORDER, np.eye(len(LOGITS))[0])],
+                             slip=lambda: sampling_slip(seen, logits[:, -1], 1.0, k))
