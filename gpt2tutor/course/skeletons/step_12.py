@@ -26,7 +26,8 @@ def convert_hf_state_dict(state_dict):
     #       (mind: `attn.c_attn.bias` is a real parameter).
     # TODO: HF's Conv1D weights (attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj) are stored [in, out];
     #       your Linear wants [out, in]: transpose those four, and nothing else.
-    # TODO: `lm_head.weight` is a copy of the token embedding table. Return contiguous float32 arrays.
+    # TODO: `lm_head.weight` holds the token embedding table's values (a copy, or the same array: see the
+    #       lesson). Return contiguous float32 arrays.
     raise NotImplementedError("TODO: convert HF's names and layouts")
 
 
@@ -35,8 +36,9 @@ def load_gpt2(config, state_dict, *, device=None):
 
     Returns the compiled model: a callable from ids [batch, seq] to logits [batch, seq, vocab_size].
     """
-    # TODO: build GPT2LMHeadModel(config) under F.lazy(), float32, on `device` (default: CPU()).
-    # TODO: convert the state dict with convert_hf_state_dict.
-    # TODO: model.compile(...) with one TensorType: int64, shape ["batch", "seq"] (symbolic: any size),
-    #       on DeviceRef.from_device(device), and weights= the converted dict. Return what it returns.
+    # TODO: build your model for `config` lazily, float32, on `device` (CPU() when None): see the lesson's
+    #       "Why F.lazy()".
+    # TODO: convert the state dict with your convert_hf_state_dict.
+    # TODO: compile it for token ids of any batch size and any length (the lesson: "Symbolic dimensions"),
+    #       with the converted weights. Return the compiled model, not the module.
     raise NotImplementedError("TODO: build, load and compile")

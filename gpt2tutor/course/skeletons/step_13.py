@@ -29,9 +29,11 @@ def cached_attention(attn, hidden_states, past_key, past_value):
     # TODO: append the new k and v to the cached ones along the sequence axis.
     # TODO: scores of the new queries against every key: [batch, n_head, seq, past + seq].
     # TODO: the mask: every cached key is visible; among the new keys, query i sees 0..i.
-    #       causal_mask(seq, past) says exactly that, but only while past is a Python int;
-    #       in a compiled graph `past` is symbolic (read the lesson for the form that traces).
-    # TODO: softmax, weights @ values, attn.merge_heads, attn.c_proj. Return (output, key, value).
+    #       causal_mask(seq, past) says exactly that, eagerly; in a compiled graph `past` is symbolic,
+    #       and a band_part-based causal_mask(seq, past) stops tracing (an arange/where one traces, but
+    #       MAX may compile it wrongly). The lesson describes two forms that trace and compile right.
+    # TODO: softmax of the scores plus the mask (add it: an F.where(..., -inf, scores) before the softmax
+    #       compiles into NaN), weights @ values, attn.merge_heads, attn.c_proj. Return (output, key, value).
     raise NotImplementedError("TODO: attention with a cache")
 
 
@@ -44,9 +46,10 @@ class GPT2CachedLMHeadModel(GPT2LMHeadModel):
         Returns (logits [batch, seq, vocab_size] for the new tokens, the extended past_key_values).
         """
         # TODO: the new tokens sit at positions past .. past + seq - 1, where past is the cache's length.
-        # TODO: embeddings (self.transformer.wte, .wpe), then each block in self.transformer.h:
-        #       x + cached_attention(block.attn, block.ln_1(x), its past) and x + block.mlp(block.ln_2(x)),
-        #       keeping each block's new (key, value).
+        # TODO: embeddings (self.transformer.wte, .wpe), then each block in self.transformer.h, with its own
+        #       (key, value) pair: cached_attention(block.attn, block.ln_1(x), that pair) returns three things,
+        #       (output, key, value); add the output to x, then x + block.mlp(block.ln_2(x)), and keep the
+        #       block's new (key, value).
         # TODO: ln_f and lm_head, as in step 11. Return (logits, the list of new (key, value) pairs).
         raise NotImplementedError("TODO: the cached forward")
 
@@ -56,6 +59,7 @@ def load_cached_gpt2(config, state_dict, *, device=None):
 
     The compiled model is called as model(input_ids, past_key_values) and returns (logits, past_key_values).
     """
-    # TODO: as load_gpt2 in step 12, with GPT2CachedLMHeadModel, and a second input type: a list of
-    #       (key type, value type) per block, each float32 ["batch", n_head, "past", head_dim].
+    # TODO: as load_gpt2 in step 12, with GPT2CachedLMHeadModel, and a second input type: a list of one
+    #       (key type, value type) pair per block, each float32 [batch, n_head, past, head_dim], the cache's
+    #       length a symbolic dim with a name of its own (the lesson: "Compiling it").
     raise NotImplementedError("TODO: compile the cached model")

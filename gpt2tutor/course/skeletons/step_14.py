@@ -19,7 +19,8 @@ def generate_next_token(model, input_ids: Tensor, *, temperature: float = 1.0, t
     """
     # TODO: run the model and keep only the last position's logits: [batch, vocab].
     # TODO: greedy (do_sample is False): the most likely token per row, [batch, 1] int64.
-    # TODO: sampling: cast the logits to float32 (a GPU gives bfloat16), divide them by the temperature;
+    # TODO: sampling: cast the logits to float32 (a model built without a float32 default gives bfloat16
+    #       on a GPU), divide them by the temperature;
     #       with top_k, every logit below the k-th largest of its row becomes -inf (F.top_k's values
     #       come in no promised order).
     # TODO: draw one token per row from softmax(logits) (Gumbel-max in MAX, or NumPy on the host);
@@ -36,5 +37,6 @@ def generate_tokens(model, input_ids: Tensor, max_new_tokens: int, *, temperatur
     # TODO: max_new_tokens times: pick the next token ([batch, 1]) and append it to the ids
     #       along the sequence axis. The first call gets the whole prompt; every later call gets
     #       only the token just picked, [batch, 1]: the model remembers the rest.
-    # TODO: the whole sequence must repeat for the same seed: seed once, before the loop.
+    # TODO: the whole sequence must repeat for the same seed: seed once, before the loop (seeding again
+    #       before every token redraws the same numbers every time).
     raise NotImplementedError("TODO: the generation loop")
