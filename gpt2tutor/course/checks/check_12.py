@@ -58,7 +58,8 @@ def _name_problems(got, expected, form):
         shown = next(k for k in extra if k.endswith((".attn.bias", ".attn.masked_bias")))
         raise CheckFailed(f"on a checkpoint {form}, your result holds {shown}: the buffers attn.bias and "
                           "attn.masked_bias are the causal mask HF precomputed, not parameters; your model makes its "
-                          "own mask (step 02), and load_state_dict refuses names it doesn't have. Drop them")
+                          "own mask (step 02). The contract drops them: the result holds your model's names, and no "
+                          "other (Module.compile would skip them, but load_state_dict refuses them)")
     if any(k.endswith("attn.c_attn.bias") for k in missing):
         raise CheckFailed(f"on a checkpoint {form}, {next(k for k in missing if k.endswith('c_attn.bias'))} is missing: "
                           "it is a real parameter whose name ends like the attn.bias buffer; match the buffer with "
@@ -88,8 +89,9 @@ def _layout_problems(got, expected, form):
             if value.dtype != np.float32:
                 raise CheckFailed(f"{name} is {value.dtype}: GPT-2's weights are float32 (np.asarray(x, np.float32))")
             if not value.flags.c_contiguous:
-                raise CheckFailed(f"{name} is a transposed view, not a contiguous array: load_state_dict wants "
-                                  "contiguous arrays, so finish with np.ascontiguousarray")
+                raise CheckFailed(f"{name} is a transposed view, not a contiguous array: MAX takes a contiguous "
+                                  "array as it is, without a copy, so the contract asks for contiguous arrays: finish "
+                                  "with np.ascontiguousarray")
             continue
         if value.ndim == 2 and value.T.shape == want.shape and np.allclose(value.T, want, atol=1e-6):
             transposed.append(name)
