@@ -124,7 +124,7 @@ def main() -> int:
         waited = wait_for_background(ws)
         print(f"  the background compile of the cached model (after the checks): {waited:.0f} s · {load()}")
 
-        firsts, totals = [], []
+        firsts = []
         for _ in range(args.runs):
             # the prompt is written when the first new token is known (the random model's tokens may print
             # nothing: most of its 50257 ids lie beyond the small tokenizer's)

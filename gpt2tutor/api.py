@@ -34,7 +34,6 @@ from .course import (
     DEBUGGING_GUIDE,
     LESSONS,
     STEPS,
-    Lesson,
     Step,
     UnknownStep,
     by_role,
