@@ -426,7 +426,7 @@ class Tutor:
         whose compiled numbers disagree with the eager model."""
         from . import graphs
 
-        if not kernels.enabled() or config_sizes != graphs.sizes():
+        if not kernels.background_enabled() or config_sizes != graphs.sizes():
             return
         graphs.queue(self.exercises)
         found = background.wait_for_graph(graphs.key(self.exercises), who="your cached GPT-2", on_event=on_event)
@@ -578,7 +578,7 @@ class BackgroundFailed:
 
 def start_background(on_event: OnEvent = ignore) -> None:
     """For `start`: launches the background compile when MAX's cache lacks kernels, and returns at once."""
-    if not kernels.enabled() or not kernels.missing(kernels.batches()):
+    if not kernels.background_enabled() or not kernels.missing(kernels.batches()):
         return
     if background.running():
         on_event(BackgroundBusy())

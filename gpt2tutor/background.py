@@ -158,7 +158,7 @@ def _write(report: Report) -> None:
 def needed() -> bool:
     """Whether there is work for it: a kernel batch (the extra one included) not compiled yet, a graph job, or
     a request for a spare check process."""
-    return kernels.enabled() and (bool(kernels.missing(kernels.batches())) or bool(graphs.jobs())
+    return kernels.background_enabled() and (bool(kernels.missing(kernels.batches())) or bool(graphs.jobs())
                                   or spares.enabled() and bool(spares.wanted()))
 
 
@@ -353,6 +353,8 @@ def wait_for_kernels(steps: Sequence[Step] | None, *, who: str, wait: bool = Tru
         return True
     last = steps[-1] if steps else None
     needed_now = kernels.missing(kernels.batches_for(last))
+    if not kernels.background_enabled():
+        return not needed_now  # no background process to wait for: MAX compiles what is missing as it goes
     launched = launch_if_needed()
     if launched is not None:
         on_event(Launched(launched.pid, waited_for=bool(needed_now and wait and not _gave_up

@@ -112,7 +112,7 @@ class Job:
 def queue(exercises: Path) -> bool:
     """Asks the background process to compile the cached model of these files, unless it is compiled (a
     verdict exists) or queued already. Returns whether a job was added."""
-    if not kernels.enabled():
+    if not kernels.background_enabled():
         return False
     graph_key = key(exercises)
     if verdict(graph_key) is not None or job_path(graph_key).exists():

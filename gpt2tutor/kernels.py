@@ -40,13 +40,21 @@ from .events import Compiled, Compiling
 from .files import write_atomic
 
 MARKER_NAME = "gpt2tutor_kernels.json"
-ENV_SWITCH = "GPT2TUTOR_KERNELS"  # "0": no batches, no background compile (MAX's own behaviour)
+ENV_SWITCH = "GPT2TUTOR_KERNELS"  # "0": no batches, no background process (MAX's own behaviour)
 EXTRA = "extra"  # the batch of targets only some learners' code uses: compiled last, never waited for
 BATCH_FORMAT = "mlirbc-1"  # how a batch's module is made (part of its id: a change recompiles)
 
 
+BACKGROUND_SWITCH = "GPT2TUTOR_BACKGROUND"  # "0": batches compiled already are used, but no background process
+
+
 def enabled() -> bool:
     return os.environ.get(ENV_SWITCH, "1") != "0"
+
+
+def background_enabled() -> bool:
+    """Whether a command may start the background process (and what needs it: spares, graph jobs)."""
+    return enabled() and os.environ.get(BACKGROUND_SWITCH, "1") != "0"
 
 
 @functools.lru_cache(maxsize=1)

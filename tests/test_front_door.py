@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import time
@@ -199,26 +198,6 @@ NOT_FOR_HELP = ("gpt2tutor.api", "gpt2tutor.cli.render", "rich", "markdown_it", 
 def test_the_help_loads_only_what_it_shows() -> None:
     out = run(sys.executable, "-c", HELP_IMPORTS.format(names=NOT_FOR_HELP)).stdout
     assert "LOADED= CODE=0" in out, out
-
-
-def _median_wall(argv: list[str], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        subprocess.run(argv, capture_output=True, env={**child_environment(), "NO_COLOR": "1"}, timeout=60)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
-def test_the_help_is_within_twice_import_typer() -> None:
-    """The promise is about time: `gpt2tutor --help` within 2x of `python -c "import typer"`, whole processes,
-    interleaved so that both see the same load (benchmarks/help_speed.py prints the figures)."""
-    helps, typers = [], []
-    for _ in range(7):
-        typers.append(_median_wall([sys.executable, "-c", "import typer"], 1))
-        helps.append(_median_wall([sys.executable, "-m", "gpt2tutor", "--help"], 1))
-    ratio = statistics.median(helps) / statistics.median(typers)
-    assert ratio < 2.0, f"--help {statistics.median(helps):.3f} s, import typer {statistics.median(typers):.3f} s"
 
 
 # --- doctor --json -------------------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ def own_cache(tmp_path: Path, monkeypatch) -> Path:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("MODULAR_DERIVED_PATH", raising=False)
     monkeypatch.delenv(kernels.ENV_SWITCH, raising=False)
+    monkeypatch.delenv(kernels.BACKGROUND_SWITCH, raising=False)
     return tmp_path / "cache"
 
 
@@ -322,6 +323,7 @@ def test_a_spare_from_the_background_serves_the_next_check(solved_exercises: Pat
 
     monkeypatch.setenv(kernels.STATE_ENV, str(tmp_path / "state"))
     monkeypatch.delenv(kernels.ENV_SWITCH, raising=False)
+    monkeypatch.delenv(kernels.BACKGROUND_SWITCH, raising=False)
     step = get_step(4)
     keeper = None
 

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import VARIANTS, check_file
+from gpt2tutor.course import get_step
+
+from conftest import VARIANTS
 
 CASES = sorted(VARIANTS.glob("step_*/*.py"))
 
@@ -27,10 +29,10 @@ def expectation(path: Path) -> tuple[bool, str]:
 
 
 @pytest.mark.parametrize("path", CASES, ids=[f"{p.parent.name}/{p.stem}" for p in CASES])
-def test_variant(tmp_path: Path, path: Path) -> None:
+def test_variant(bench, path: Path) -> None:
     should_pass, text = expectation(path)
-    step = int(path.parent.name.removeprefix("step_"))
-    outcome = check_file(tmp_path, step, path.read_text("utf-8"))
+    step = get_step(path.parent.name)
+    outcome = bench.check(step, path.read_text("utf-8"))
     report = "\n".join(f"[{r.phase}] {r.name}: {'ok' if r.passed else 'FAIL'} {r.message}" for r in outcome.results)
     if should_pass:
         assert outcome.passed, report

@@ -16,7 +16,7 @@ from pathlib import Path
 from gpt2tutor.course import Step, get_step
 from gpt2tutor.frames import learner_traceback
 from gpt2tutor.maxenv import tune_process
-from gpt2tutor.processes import become_subreaper, end_descendants
+from gpt2tutor.processes import become_subreaper, die_with_parent, end_descendants
 
 from . import borrowing
 from .context import CheckFailed, Context
@@ -135,12 +135,16 @@ class _Relay:
 def _wait_for_order(where: Path, relay: _Relay) -> dict:
     """A spare (checking/spares.py): prepared; says so, then waits on its pipe for the order, which names the
     results file and the file its output goes to."""
-    from .spares import mark_ready
+    import select
+
+    from .spares import IDLE_S, mark_ready
 
     fd = os.open(where / "order", os.O_RDWR)  # read and write: never an end of file while nobody writes
     mark_ready(where)
     line = b""
     while not line.endswith(b"\n"):
+        if not select.select([fd], [], [], IDLE_S)[0]:
+            raise SystemExit(0)  # nobody came for it
         chunk = os.read(fd, 65536)
         if not chunk:
             raise SystemExit(0)
@@ -167,6 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("steps", nargs="*")
     args = parser.parse_args(argv)
 
+    if args.spare:
+        parent = os.getppid()
+        die_with_parent()  # the background process keeps a spare: it goes when that process goes, however
+        if os.getppid() != parent:
+            return 0  # it went already
     tune_process()
     become_subreaper()  # what the learner's code starts stays below this process, setsid() or not
     try:

@@ -149,8 +149,9 @@ class SpareChecker:
     """Runs checks keeping one Spare ready for the next run (`gpt2tutor watch`): a re-check after a save
     then costs only the checks themselves. Close it (or use it as a context manager) to end the spare."""
 
-    def __init__(self, exercises: Path):
+    def __init__(self, exercises: Path, *, ahead: bool = False):
         self.exercises = exercises
+        self.ahead = ahead  # start the next spare as a run begins (it prepares beside the checks) rather than after
         self._spare: Spare | None = None
 
     def prestart(self) -> None:
@@ -167,8 +168,11 @@ class SpareChecker:
         return spare
 
     def run(self, steps: Sequence[Step], **kwargs) -> list[StepOutcome]:
+        spare = self.take()
+        if self.ahead:
+            self.prestart()
         try:
-            return run_checks(steps, self.exercises, prestarted=self.take(), **kwargs)
+            return run_checks(steps, self.exercises, prestarted=spare, **kwargs)
         finally:
             self.prestart()  # the next one gets ready while the learner reads the results
 

@@ -34,7 +34,7 @@ VOLATILE = {"PWD", "OLDPWD", "SHLVL", "_", "COLUMNS", "LINES", "TERM", "TERM_PRO
 
 
 def enabled() -> bool:
-    return kernels.enabled() and hasattr(os, "mkfifo")
+    return kernels.background_enabled() and hasattr(os, "mkfifo")
 
 
 def folder() -> Path:
