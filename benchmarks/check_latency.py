@@ -1,7 +1,7 @@
 """Warm latency of `gpt2tutor check`, as a learner feels it: whole processes, on a workspace holding the
 correct solutions, with MAX's cache as this machine has it.
 
-    python benchmarks/check_latency.py [--runs 5] [--steps 02 07 12] [--watch 04 12]
+    python benchmarks/check_latency.py [--runs 3] [--steps 02 07 12] [--watch 04 12] [--variants 12 13]
 
 For each step it runs `gpt2tutor check NN` once to warm up (not counted: the targets are the second run
 onward, unchanged file), then --runs more times, and prints min / median / max wall time. Before each
@@ -9,7 +9,9 @@ timed run it waits (up to 10 s, as a learner editing would) until the background
 process ready (gpt2tutor/checking/spares.py), and says how many runs found one. Then `check --all`; then
 the floor, a bare `python -c "import max.experimental.nn"` process timed in the same run, and each step's
 median as a multiple of it (the targets: under 1x for steps 01-11 and 14, under 3x for 12-13). With --watch, the time `gpt2tutor watch NN` takes from a save to
-the result. The load average is printed with every section: other work on the machine skews the
+the result. With --variants, every file of tests/variants/step_NN for those steps is checked as the
+learner's file (a correct one written differently, or a named mistake; each new file is a new graph), and the
+median and maximum of each kind are printed. The load average is printed with every section: other work on the machine skews the
 figures, so compare them only with the load they were taken under. Nothing is asserted.
 
 If the checks' kernel batches are not compiled in this MAX cache, it compiles them first
@@ -122,6 +124,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3, help="timed runs per step (after one warm-up run)")
     parser.add_argument("--steps", nargs="*", default=[s.id for s in STEPS])
     parser.add_argument("--watch", nargs="*", default=[], metavar="NN", help="also time watch re-checks of these steps")
+    parser.add_argument("--variants", nargs="*", default=[], metavar="NN",
+                        help="also time `check NN` on each of tests/variants/step_NN/*.py")
     args = parser.parse_args()
     steps = [get_step(s) for s in args.steps]
 
@@ -175,6 +179,38 @@ def main() -> int:
         over = [sid for sid, m in medians.items() if m / base >= (3.0 if sid in compiled else 1.0)]
         print(f"  targets (under 1x; steps {', '.join(sorted(compiled))} under 3x): "
               + ("all met" if not over else "not met for " + ", ".join(over)))
+
+        for sid in args.variants:
+            step = get_step(sid)
+            path = ws / "exercises" / step.filename
+            good = path.read_text("utf-8")
+            kinds: dict[str, list[float]] = {"pass": [], "named mistake": []}
+            wrong, slowest = [], (0.0, "")
+            try:
+                for variant in sorted((Path(__file__).resolve().parents[1] / "tests" / "variants" /
+                                       f"step_{step.id}").glob("*.py")):
+                    source = variant.read_text("utf-8")
+                    expect = source.splitlines()[0].removeprefix("# expect: ")
+                    path.write_text(source, encoding="utf-8")
+                    spare_ready(ws)
+                    took, code, out = timed([*tutor(), "check", step.id, "--force"], ws)  # an earlier one may fail
+                    kind = "pass" if expect == "pass" else "named mistake"
+                    kinds[kind].append(took)
+                    slowest = max(slowest, (took, variant.name))
+                    if (code == 0) != (kind == "pass") or (kind != "pass" and expect.removeprefix("fail: ") not in
+                                                            " ".join(out.split())):
+                        wrong.append(variant.name)
+            finally:
+                path.write_text(good, encoding="utf-8")
+            print(f"\nvariants of step {step.id} ({load()}):")
+            for kind, times in kinds.items():
+                if times:
+                    print(f"  {kind:14} {len(times):2} files: median {statistics.median(times):5.2f}  "
+                          f"max {max(times):5.2f}  s")
+            print(f"  slowest: {slowest[1]} ({slowest[0]:.2f} s)")
+            if wrong:
+                print(f"  verdicts other than expected: {', '.join(wrong)}")
+            timed([*tutor(), "check", step.id, "--force"], ws)  # the step passes again, as the others expect
 
         for sid in args.watch:
             try:

@@ -2,9 +2,11 @@
 
 import dataclasses
 
+import numpy as np
+
 from gpt2tutor.checking import Mistake, Probe, StepChecks
 
-from ._numpy_gpt2 import EPS
+from ._numpy_gpt2 import EPS, block
 
 
 checks = StepChecks()
@@ -59,11 +61,14 @@ def behaviour(ctx):
     default_eps = ctx.reference_build("GPT2Block", dataclasses.replace(cfg, layer_norm_epsilon=1e-5))
     default_eps.load_state_dict(weights)
     d = cfg.n_embd
-    cases = [(f"an input of shape {[b, s, d]}", ctx.tensor(ctx.normal(b, s, d)))
-             for b, s in [(1, 1), (2, 5), (3, 7), (1, 16)]]
+    w64 = {name: value.astype(np.float64) for name, value in weights.items()}
+    cases = [(f"an input of shape {[b, s, d]}", ctx.normal(b, s, d)) for b, s in [(1, 1), (2, 5), (3, 7), (1, 16)]]
     stream = Probe("the stream after the attention residual, a = x + attn(ln_1(x))", lambda x: x.shape,
                    "print(a.shape, a.to_numpy()[0, :, 0])")
     eps_ignored = Mistake("ln_1 and ln_2 ignore config.layer_norm_epsilon (they use LayerNorm's default eps): "
                           "LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)", default_eps)
-    return ctx.compare("GPT2Block.forward", cases, learner, reference, [*block_mistakes(reference), eps_ignored],
-                       probe=stream)
+    mistakes = [Mistake(m.message, lambda x, fn=m.output: fn(ctx.tensor(x)))
+                for m in [*block_mistakes(reference), eps_ignored]]  # the reference's own parts, run on MAX
+    return ctx.compare("GPT2Block.forward", cases, lambda x: learner(ctx.tensor(x)),
+                       lambda x: block(x.astype(np.float64), w64, "", cfg),  # numpy, float64: the reference's numbers
+                       mistakes, probe=stream)
