@@ -23,6 +23,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -204,6 +205,10 @@ def run() -> int:
           f"({', '.join(b.name for b in todo) or 'none'}) into {maxenv.cache_dir()}, "
           f"{len(graphs.jobs())} graph jobs", flush=True)
     keeper = spares.Keeper() if spares.enabled() else None
+    stop = threading.Event()
+    tender = threading.Thread(target=_tend, args=(keeper, report, stop), daemon=True) if keeper else None
+    if tender is not None:
+        tender.start()  # spares are reaped and started while the compiles below run
     try:
         while True:  # the compiles run in children of their own: this process never imports MAX
             _compile(report, kernels.missing(kernels.batches()))
@@ -222,9 +227,25 @@ def run() -> int:
         print(f"background process failed: {report.error}", flush=True)
         return 1
     finally:
+        stop.set()
+        if tender is not None:
+            tender.join(timeout=5)
         if keeper is not None:
             keeper.stop()
         os.close(fd)
+
+
+def _tend(keeper: spares.Keeper, report: Report, stop: threading.Event) -> None:
+    """In a thread beside the compiles: the spares that ended are reaped (their exit status written for the
+    command that took them), and new ones started, except while a kernel batch compiles (they would load
+    batches that are about to change)."""
+    while not stop.is_set():
+        task = report.task
+        if task in (None, SPARE) or str(task).startswith("graph:"):  # graph jobs change no kernel a check loads
+            keeper.tend()
+        else:  # a kernel batch, or MAX's Mojo packages, compiling
+            keeper.reap()
+        stop.wait(SPARE_POLL)
 
 
 SPARE = "spare"  # the task of keeping a check process ready (checking/spares.py)

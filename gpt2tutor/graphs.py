@@ -33,6 +33,7 @@ from .files import write_atomic
 SIZES = dict(vocab_size=50257, n_positions=1024, n_embd=768, n_layer=12, n_head=12, n_inner=3072,
              layer_norm_epsilon=1e-5)
 ENV_SIZES = "GPT2TUTOR_GRAPH_SIZES"  # JSON sizes to compile at instead (the tests use a small model)
+ENV_SWITCH = "GPT2TUTOR_GRAPHS"  # "0": no background compile of the learner's model (generate compiles it itself)
 ESTIMATE = 240.0  # seconds to compile and compare, from an empty MAX cache on 2 cores
 TOLERANCE = 1e-3  # compiled against eager, float32 on both sides
 JOB_TIMEOUT = 3600.0
@@ -112,7 +113,7 @@ class Job:
 def queue(exercises: Path) -> bool:
     """Asks the background process to compile the cached model of these files, unless it is compiled (a
     verdict exists) or queued already. Returns whether a job was added."""
-    if not kernels.background_enabled():
+    if not kernels.background_enabled() or os.environ.get(ENV_SWITCH, "1") == "0":
         return False
     graph_key = key(exercises)
     if verdict(graph_key) is not None or job_path(graph_key).exists():

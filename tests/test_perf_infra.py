@@ -359,6 +359,24 @@ def test_a_spare_from_the_background_serves_the_next_check(solved_exercises: Pat
     assert spares.claim(solved_exercises) is None  # stale: the check starts a process of its own
 
 
+def test_a_taken_spare_that_ended_unreaped_reads_as_gone(tmp_path: Path, monkeypatch) -> None:
+    """A spare whose keeper has not reaped it yet (a zombie) and wrote no exit status is over after a short
+    grace, read as a failure, not a 30 s wait; with its status written, that status is read."""
+    from gpt2tutor.checking import spares
+
+    monkeypatch.setenv(kernels.STATE_ENV, str(tmp_path / "state"))
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        wait_until(lambda: not spares._alive(proc.pid), limit=10)  # ended, not reaped: a zombie
+        started = time.monotonic()
+        assert spares._Process(proc.pid).wait(timeout=10) == 1
+        assert time.monotonic() - started < 5
+    finally:
+        proc.wait()
+    spares.write_atomic(spares.exit_path(proc.pid), json.dumps({"code": 0}))
+    assert spares._Process(proc.pid).wait(timeout=1) == 0
+
+
 def test_an_unused_prestarted_child_ends_when_the_tutor_goes(solved_exercises: Path) -> None:
     spare = runner.Spare(solved_exercises)
     spare.proc.stdin.close()  # as when the tutor's process dies: EOF instead of the steps

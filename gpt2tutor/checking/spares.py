@@ -104,13 +104,20 @@ def mark_ready(where: Path) -> None:
 
 
 def _alive(pid: int) -> bool:
+    """Running (a process that ended but is not reaped yet, a zombie, counts as gone)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
         return False
-    except PermissionError:
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
         return True
-    return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 # --- the command's end: taking a spare, and following it --------------------------------------------------
@@ -161,19 +168,24 @@ class _Process:
     def __init__(self, pid: int):
         self.pid = pid
         self.returncode: int | None = None
+        self._gone_at: float | None = None
 
     def poll(self) -> int | None:
+        """Its exit status once its parent wrote it; None while it runs. Gone for over a second with no status
+        written (its parent busy or gone): 1."""
         if self.returncode is None:
             try:
                 self.returncode = int(json.loads(exit_path(self.pid).read_text("utf-8"))["code"])
             except (OSError, ValueError, KeyError, TypeError):
-                if not _alive(self.pid):  # gone, and nobody wrote its status (its parent went away too)
-                    time.sleep(0.2)
-                    if not exit_path(self.pid).exists():
+                if not _alive(self.pid):
+                    self._gone_at = self._gone_at or time.monotonic()
+                    if time.monotonic() - self._gone_at > 1.0:
                         self.returncode = 1
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
+        """Its exit status, as its parent (the background process) writes it once it reaps it; a process that
+        is gone without one (its parent is busy, or went away) reads as 1 after a short grace."""
         deadline = time.monotonic() + (timeout if timeout is not None else 30.0)
         while self.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -223,13 +235,18 @@ class Keeper:
     """In the background process: one spare ready for each recent request, restarted when used or stale."""
 
     def __init__(self):
-        import subprocess  # noqa: F401 - imported where the background process runs
+        import threading
 
         self.children: dict[int, tuple[object, Path]] = {}  # pid -> (Popen, its slot when started)
+        self.lock = threading.RLock()  # the background process tends its spares from two threads
 
     def tend(self) -> bool:
         """One round: reaps the spares that ended (writing their exit status), starts the missing ones.
         Returns whether any request is still recent (else the caller may stop)."""
+        with self.lock:
+            return self._tend()
+
+    def _tend(self) -> bool:
         self.reap()
         requests = wanted()
         for request in requests[:2]:  # the two most recent workspaces, at most
@@ -264,23 +281,29 @@ class Keeper:
         self.children[proc.pid] = (proc, where)
 
     def reap(self) -> None:
-        for pid, (proc, _) in list(self.children.items()):
-            code = proc.poll()
-            if code is not None:
-                write_atomic(exit_path(pid), json.dumps({"code": code}))
-                del self.children[pid]
+        with self.lock:
+            for pid, (proc, _) in list(self.children.items()):
+                code = proc.poll()
+                if code is not None:
+                    write_atomic(exit_path(pid), json.dumps({"code": code}))
+                    del self.children[pid]
 
     def stop_idle(self) -> bool:
         """With no recent request: ends the spares nobody took. Returns whether a taken one still runs (its
         exit status is still to be written)."""
-        self.stop()
-        self.reap()
-        return bool(self.children)
+        with self.lock:
+            self.stop()
+            self.reap()
+            return bool(self.children)
 
     def stop(self, where: Path | None = None) -> None:
         """Ends the spares (of one slot, or all) that nobody took."""
         from ..processes import kill_tree
 
+        with self.lock:
+            self._stop(where, kill_tree)
+
+    def _stop(self, where, kill_tree) -> None:
         for pid, (proc, slot_) in list(self.children.items()):
             if (where is None or slot_ == where) and (slot_ / "order").exists():  # not taken by a command
                 kill_tree(pid)
