@@ -217,7 +217,7 @@ def run() -> int:
             if report.task != SPARE:
                 report.state, report.task, report.task_started = "ready", SPARE, time.time()
                 _write(report)
-            time.sleep(SPARE_POLL)
+            time.sleep(SPARE_POLL * 5)  # the spares are tended by their own thread (_tend)
         report.state, report.task, report.task_started = "done", None, None
         _write(report)
         return 0

@@ -19,8 +19,9 @@ from . import MAX_PIN, maxinternals, quiet
 ONE_LOOP_ENV = "GPT2TUTOR_ONE_LOOP"  # "0": MAX's own asyncio.run per eager op (benchmarks compare the two)
 
 
-def tune_process() -> None:
-    """Call before MAX runs anything eagerly, in a process that will run MAX ops.
+def tune_process(*, ops: bool = True) -> None:
+    """Call before MAX runs anything eagerly, in a process that will run MAX ops (`ops=False`: one that may
+    not, such as a check process for a step without them; it calls one_loop() once it knows).
 
     Each eager op ends an asyncio.run(); on Python 3.11/3.12 that exit reprs the SIGINT
     handler's previous result (CPython issue 112559), which renders Tensors through more
@@ -31,8 +32,15 @@ def tune_process() -> None:
         signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
     os.environ.setdefault("MAX_EAGER_EXECUTOR", "interpreter")  # ~2x faster than the default on few cores
     quiet.foreign_notices_off()  # the tutor reports MAX's compiles itself
+    if ops:
+        one_loop()
+
+
+def one_loop() -> None:
+    """Each thread runs MAX's eager ops on one event loop of its own (maxinternals.one_event_loop_per_thread),
+    unless $GPT2TUTOR_ONE_LOOP is 0. Imports MAX's functional module (0.4-0.5 s): for processes that run ops."""
     if os.environ.get(ONE_LOOP_ENV, "1") != "0":
-        maxinternals.one_event_loop_per_thread()  # imports MAX's functional module: a process that runs ops
+        maxinternals.one_event_loop_per_thread()
 
 
 def _raise_keyboard_interrupt(signum, frame):

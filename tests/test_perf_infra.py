@@ -391,3 +391,24 @@ def test_full_warm_on_request_shows_progress(monkeypatch) -> None:
     assert compile_full_cache(ui) is True
     text = ui.export_text()
     assert "warm-interpreter-cache" in text and "family2" in text and "kernels are ready" in text
+
+
+def test_a_check_process_runs_ops_on_one_loop_and_imports_no_max_for_steps_without_ops() -> None:
+    """The check process of a step with MAX ops runs them on one event loop per thread (maxenv.one_loop); one
+    for a step without any (01) does not import MAX's ops at all (half a second saved)."""
+    probe = textwrap.dedent("""
+        import sys
+        from gpt2tutor.checking import child
+        from gpt2tutor.course import get_step
+        child.tune_process(ops=False)
+        child._prepare(lambda record: None, [get_step(int(sys.argv[1]))])
+        if "max.experimental.functional" not in sys.modules:
+            print("no MAX")
+        else:
+            from max.experimental import functional
+            print("one loop" if getattr(functional._run, "_gpt2tutor", False) else "MAX's own loop")
+    """)
+    for step, expected in ((1, "no MAX"), (4, "one loop")):
+        out = subprocess.run([sys.executable, "-c", probe, str(step)], capture_output=True, text=True,
+                             env=child_environment(), timeout=120)
+        assert out.stdout.strip().splitlines()[-1:] == [expected], out.stdout + out.stderr

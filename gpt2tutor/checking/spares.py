@@ -255,13 +255,14 @@ class Keeper:
                                             or record.get("version") != __version__)
             if stale:
                 self.stop(request.slot)
-            if not self.waiting(request.slot):
+            if not self.running(request.slot):
                 self.start(request)
         return bool(requests)
 
-    def waiting(self, where: Path) -> bool:
-        """Whether a spare of ours sits in this slot, preparing or ready (a claimed one has left it)."""
-        return (where / "order").exists() and any(w == where and p.poll() is None for p, w in self.children.values())
+    def running(self, where: Path) -> bool:
+        """Whether a spare of this slot still runs: preparing, ready, or taken and checking. The next one starts
+        once a taken one ends, so that it does not take the cores from the check the learner waits for."""
+        return any(w == where and p.poll() is None for p, w in self.children.values())
 
     def start(self, request: Wanted) -> None:
         import subprocess
