@@ -1,13 +1,14 @@
-"""Steps 12 and 13 compile the learner's model: `gpt2tutor check 12` and `check 13` as a learner meets them.
+"""`gpt2tutor check 12` and `check 13` as a learner meets them, before and after an edit that changes the graph
+(the checks judge the recorded compile call and trace it, compiling nothing: the edit should cost no compile).
 
     python benchmarks/compile_checks.py [--steps 12 13]
 
 On a workspace holding the reference solutions, with this machine's MAX cache, for each step:
-- `check NN --force` twice with the file unchanged (the second takes the graph from MAX's disk cache);
+- `check NN --force` twice with the file unchanged;
 - after an edit that changes the graph (a scale of 1 + k·2⁻²³ in the model's code:
   step 11's forward for step 12, whose own file holds no model code, and the attention scores for
-  step 13), once: a new compile;
-- once more, unchanged since that edit: the cache again.
+  step 13), once (before the checks stopped compiling, a new compile of minutes);
+- once more, unchanged since that edit.
 Each runs on a pseudo-terminal, as in a learner's terminal; printed: wall time, exit code, the longest
 time the command printed nothing, and the load average. Nothing is asserted.
 """

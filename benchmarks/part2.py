@@ -59,8 +59,10 @@ def checkpoint(folder: Path) -> Path:
     return folder
 
 
-def on_pty(args: list[str], cwd: Path, until, limit: float = 1800) -> tuple[float | None, str, subprocess.Popen]:
-    """Runs the tutor on a pseudo-terminal until `until(text)` holds: (seconds to then, the text, the process)."""
+def on_pty(args: list[str], cwd: Path, until, limit: float = 1800,
+           drain: bool = False) -> tuple[float | None, str, subprocess.Popen]:
+    """Runs the tutor on a pseudo-terminal until `until(text)` holds: (seconds to then, the text, the process).
+    `drain`: then reads on until the command ends (closing its terminal early would end it with an error)."""
     master, slave = pty.openpty()
     started = time.perf_counter()
     proc = subprocess.Popen([*tutor(), *args], cwd=cwd, env=ENV, stdin=slave, stdout=slave, stderr=slave,
@@ -79,7 +81,8 @@ def on_pty(args: list[str], cwd: Path, until, limit: float = 1800) -> tuple[floa
             text += ANSI.sub("", chunk)
             if when is None and until(text):
                 when = time.perf_counter() - started
-                break
+                if not drain:
+                    break
         elif proc.poll() is not None:
             break
     os.close(master)
@@ -129,7 +132,7 @@ def main() -> int:
             # the prompt is written when the first new token is known (the random model's tokens may print
             # nothing: most of its 50257 ids lie beyond the small tokenizer's)
             when, text, proc = on_pty(["generate", PROMPT, "--model", str(model), "-n", "20", "--greedy"], ws,
-                                      lambda t: PROMPT in t)
+                                      lambda t: PROMPT in t, drain=True)
             code = proc.wait()
             firsts.append(when)
             print(f"  generate: first token at {when:.1f} s (exit {code}) · {load()}")
