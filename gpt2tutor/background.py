@@ -212,7 +212,7 @@ def run() -> int:
     try:
         while True:  # the compiles run in children of their own: this process never imports MAX
             _compile(report, kernels.missing(kernels.batches()))
-            if keeper is None or not keeper.tend() and not keeper.stop_idle():
+            if keeper is None or not spares.wanted() and not keeper.stop_idle():  # _tend keeps the spares
                 break
             if report.task != SPARE:
                 report.state, report.task, report.task_started = "ready", SPARE, time.time()

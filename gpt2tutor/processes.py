@@ -17,6 +17,20 @@ def descendants(pid: int) -> list[int]:
         return []
 
 
+def alive(pid: int) -> bool:
+    """Whether `pid` runs: one that ended but is not reaped yet (a zombie) counts as gone."""
+    import psutil
+
+    if pid <= 0:  # no process of ours (0 would name a process group to os.kill)
+        return False
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        return True
+
+
 def kill_tree(pid: int, sig: int = signal.SIGKILL) -> None:
     """Sends `sig` to the process group led by `pid` (a process started with start_new_session) and to every
     descendant of `pid`, wherever it went; never raises for a process already gone."""

@@ -367,7 +367,7 @@ def test_a_taken_spare_that_ended_unreaped_reads_as_gone(tmp_path: Path, monkeyp
     monkeypatch.setenv(kernels.STATE_ENV, str(tmp_path / "state"))
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     try:
-        wait_until(lambda: not spares._alive(proc.pid), limit=10)  # ended, not reaped: a zombie
+        wait_until(lambda: not spares.alive(proc.pid), limit=10)  # ended, not reaped: a zombie
         started = time.monotonic()
         assert spares._Process(proc.pid).wait(timeout=10) == 1
         assert time.monotonic() - started < 5

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from .. import __version__, kernels
 from ..files import write_atomic
+from ..processes import alive, kill_tree
 
 IDLE_S = 15 * 60.0  # the background process keeps spares this long after the last request
 # Variables that differ between two shells without changing what a check computes
@@ -103,23 +104,6 @@ def mark_ready(where: Path) -> None:
                                                    "batches": sorted(kernels.compiled_ids()), "at": time.time()}))
 
 
-def _alive(pid: int) -> bool:
-    """Running (a process that ended but is not reaped yet, a zombie, counts as gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            pass
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 # --- the command's end: taking a spare, and following it --------------------------------------------------
 
 class Claimed:
@@ -136,7 +120,7 @@ class Claimed:
         self.used = False
 
     def usable_for(self, exercises: Path) -> bool:
-        return not self.used and _alive(self.pid)
+        return not self.used and alive(self.pid)
 
     def go(self, steps, seed: int | None) -> None:
         """Hands the spare its order, through its pipe (OSError when it went away meanwhile)."""
@@ -150,9 +134,7 @@ class Claimed:
             os.close(fd)
 
     def close(self) -> None:
-        from ..processes import kill_tree
-
-        if _alive(self.pid):
+        if alive(self.pid):
             kill_tree(self.pid)
         for name in ("results.jsonl", "output.txt", "ready.json", "order"):
             (self.where / name).unlink(missing_ok=True)
@@ -177,7 +159,7 @@ class _Process:
             try:
                 self.returncode = int(json.loads(exit_path(self.pid).read_text("utf-8"))["code"])
             except (OSError, ValueError, KeyError, TypeError):
-                if not _alive(self.pid):
+                if not alive(self.pid):
                     self._gone_at = self._gone_at or time.monotonic()
                     if time.monotonic() - self._gone_at > 1.0:
                         self.returncode = 1
@@ -218,7 +200,7 @@ def claim(exercises: Path) -> Claimed | None:
         return None
     where = slot(exercises, dict(os.environ))
     record = ready_record(where)
-    if record is None or record.get("version") != __version__ or not _alive(int(record.get("pid", 0))) \
+    if record is None or record.get("version") != __version__ or not alive(int(record.get("pid", 0))) \
             or set(record.get("batches", [])) != kernels.compiled_ids():
         return None
     taken = where.with_name(f"{where.name}.{os.getpid()}-{time.monotonic_ns()}")
@@ -244,20 +226,17 @@ class Keeper:
         """One round: reaps the spares that ended (writing their exit status), starts the missing ones.
         Returns whether any request is still recent (else the caller may stop)."""
         with self.lock:
-            return self._tend()
-
-    def _tend(self) -> bool:
-        self.reap()
-        requests = wanted()
-        for request in requests[:2]:  # the two most recent workspaces, at most
-            record = ready_record(request.slot)
-            stale = record is not None and (set(record.get("batches", [])) != kernels.compiled_ids()
-                                            or record.get("version") != __version__)
-            if stale:
-                self.stop(request.slot)
-            if not self.running(request.slot):
-                self.start(request)
-        return bool(requests)
+            self.reap()
+            requests = wanted()
+            for request in requests[:2]:  # the two most recent workspaces, at most
+                record = ready_record(request.slot)
+                stale = record is not None and (set(record.get("batches", [])) != kernels.compiled_ids()
+                                                or record.get("version") != __version__)
+                if stale:
+                    self.stop(request.slot)
+                if not self.running(request.slot):
+                    self.start(request)
+            return bool(requests)
 
     def running(self, where: Path) -> bool:
         """Whether a spare of this slot still runs: preparing, ready, or taken and checking. The next one starts
@@ -299,16 +278,11 @@ class Keeper:
 
     def stop(self, where: Path | None = None) -> None:
         """Ends the spares (of one slot, or all) that nobody took."""
-        from ..processes import kill_tree
-
         with self.lock:
-            self._stop(where, kill_tree)
-
-    def _stop(self, where, kill_tree) -> None:
-        for pid, (proc, slot_) in list(self.children.items()):
-            if (where is None or slot_ == where) and (slot_ / "order").exists():  # not taken by a command
-                kill_tree(pid)
-                proc.wait()
-                del self.children[pid]
-                for name in ("ready.json", "order"):
-                    (slot_ / name).unlink(missing_ok=True)
+            for pid, (proc, slot_) in list(self.children.items()):
+                if (where is None or slot_ == where) and (slot_ / "order").exists():  # not taken by a command
+                    kill_tree(pid)
+                    proc.wait()
+                    del self.children[pid]
+                    for name in ("ready.json", "order"):
+                        (slot_ / name).unlink(missing_ok=True)
