@@ -545,7 +545,7 @@ def greedy(ctx):
     return ctx.compare("generate_next_token(do_sample=False)", cases,
                        lambda case: draw(ctx, *case, do_sample=False),
                        lambda case: ctx.reference.generate_next_token(case[0], ctx.tensor(case[1]), do_sample=False),
-                       mistakes, probe=LAST_LOGITS)
+                       mistakes, probe=LAST_LOGITS, lazy=False)  # draw() reads the ids midway
 
 
 @checks.behaviour("the same seed gives the same tokens, another seed other tokens")
@@ -589,7 +589,7 @@ def top_1(ctx):
         lambda case: ctx.reference.generate_next_token(fixed, ctx.tensor(case[0]), top_k=1, temperature=case[1],
                                                        seed=seed),
         mistakes, probe=Probe("the scores after top-k: -inf everywhere but each row's largest", lambda case: [16, 11],
-                              "print(scores.to_numpy()[:2])"))
+                              "print(scores.to_numpy()[:2])"), lazy=False)
 
 
 def spread_of_top_1(ctx):
@@ -682,7 +682,7 @@ def generate_greedy(ctx):
                        lambda case: reference_tokens(ctx, model, *case, do_sample=False),
                        mistakes, probe=Probe("the ids you pass to generate_next_token in every round of the loop",
                                              "[batch, seq] in the first round, then [batch, 1]",
-                                             "print(new_ids.to_numpy())"))
+                                             "print(new_ids.to_numpy())"), lazy=False)
 
 
 @checks.behaviour("generate_tokens passes seed, top_k and temperature on to every step")
