@@ -321,43 +321,26 @@ class Context:
         else with `probe`'s next move and what the learner's code printed on that case.
 
         `cases` are (label, inputs) pairs; the callables take the inputs and return a Tensor or array.
-        `lazy`: first run the learner's callable as one lazy MAX graph (see _agrees_lazily); pass False
-        where it keeps state between calls or draws random numbers.
+        `lazy`: first run the learner's callable as one lazy MAX graph (see _lazily); pass False where it
+        keeps state between calls or reads values midway.
         """
         worst, n = 0.0, 0
         for label, inputs in cases:
             n += 1
             expected = np.asarray(self.as_array(reference(inputs), "the reference"))
-            if lazy and (error := self._agrees_lazily(learner, inputs, expected, atol, rtol)) is not None:
-                worst = max(worst, error)
-                continue
-            printed = io.StringIO()
-            with contextlib.redirect_stdout(printed):
-                got = self.as_array(self.call(f"{what} on {label}", learner, inputs), what)
-            if got.shape != expected.shape:
-                raise CheckFailed(
-                    f"{what} on {label}: the result has shape {list(got.shape)}, expected {list(expected.shape)}"
-                    + self._diagnose(inputs, got, mistakes, probe, printed.getvalue(), atol, rtol)
-                )
-            ok = _close(got, expected, atol, rtol)
-            if not ok.all():
-                raise CheckFailed(
-                    f"{what} on {label}: {_mismatch_report(got, expected, ok)}"
-                    + self._diagnose(inputs, got, mistakes, probe, printed.getvalue(), atol, rtol)
-                )
+            got = self._lazily(learner, inputs) if lazy else None
+            if got is None or got.shape != expected.shape or not _close(got, expected, atol, rtol).all():
+                got = self._eagerly(what, label, learner, inputs, expected, mistakes, probe, atol, rtol)
             worst = max(worst, float(np.max(_abs_error(got, expected), initial=0.0)))
         return f"{n} random cases agree with the reference, max abs error {worst:.1e}"
 
-    @staticmethod
-    def _agrees_lazily(learner: Callable[[Any], Any], inputs: Any, expected: np.ndarray, atol: float,
-                       rtol: float) -> float | None:
-        """The max abs error when the learner's callable, run as one lazy graph, agrees with `expected`;
-        None otherwise (an error, a mismatch, anything), and the case runs again eagerly, as it always did.
+    def _lazily(self, learner: Callable[[Any], Any], inputs: Any) -> np.ndarray | None:
+        """The learner's output on `inputs`, run as one lazy graph; None when that raises.
 
         MAX's eager mode builds, lowers and interprets one graph per op (~2.5 ms each); under F.lazy() the
         whole forward is one graph, interpreted in one go: 2-3x faster. Code that reads a value midway
-        (to_numpy, item, a branch on a tensor) can't run lazily and raises; a verdict other than a pass,
-        and what the learner's code prints, always come from the eager run.
+        (to_numpy, item, a branch on a tensor) can't run lazily and raises. Only a pass is taken from this run:
+        anything else runs again eagerly, which gives the verdict and what the learner's code printed.
         """
         from max.experimental import functional as F
 
@@ -365,12 +348,28 @@ class Context:
             with contextlib.redirect_stdout(io.StringIO()):
                 with F.lazy():
                     value = learner(inputs)
-                got = np.asarray(value if isinstance(value, np.ndarray) else value.to_numpy())
+                return self.as_array(value, "the lazy run")
         except (Exception, SystemExit):
             return None
-        if got.shape != expected.shape or not _close(got, expected, atol, rtol).all():
-            return None
-        return float(np.max(_abs_error(got, expected), initial=0.0))
+
+    def _eagerly(self, what: str, label: str, learner: Callable[[Any], Any], inputs: Any, expected: np.ndarray,
+                 mistakes: Sequence[Mistake], probe: Probe | None, atol: float, rtol: float) -> np.ndarray:
+        """The learner's output on `inputs`, op by op; fails, diagnosed, unless it agrees with `expected`."""
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            got = self.as_array(self.call(f"{what} on {label}", learner, inputs), what)
+        if got.shape != expected.shape:
+            raise CheckFailed(
+                f"{what} on {label}: the result has shape {list(got.shape)}, expected {list(expected.shape)}"
+                + self._diagnose(inputs, got, mistakes, probe, printed.getvalue(), atol, rtol)
+            )
+        ok = _close(got, expected, atol, rtol)
+        if not ok.all():
+            raise CheckFailed(
+                f"{what} on {label}: {_mismatch_report(got, expected, ok)}"
+                + self._diagnose(inputs, got, mistakes, probe, printed.getvalue(), atol, rtol)
+            )
+        return got
 
     def _diagnose(self, inputs: Any, got: np.ndarray, mistakes: Sequence[Mistake], probe: Probe | None,
                   printed: str, atol: float, rtol: float) -> str:
