@@ -170,7 +170,7 @@ def _write(exercises: Path, skeleton_of: Step | None = None) -> None:
 def check_course(steps: Sequence[Step] | None = None, *, seed: int | None = None, timeout: float | None = None,
                  on_event: OnEvent = ignore) -> CourseReport:
     """Proves the course (or the steps given) whole; the report lists every problem found."""
-    from .checking.runner import run_checks
+    from .checking.runner import SpareChecker, run_checks
 
     steps = list(steps or STEPS)
     report = CourseReport([s.id for s in steps])
@@ -196,21 +196,21 @@ def check_course(steps: Sequence[Step] | None = None, *, seed: int | None = None
             elif not {"file", "placeholders"} <= phases:
                 report.problems.append(Problem(step.id, "the reference's checks never reached every phase"))
             on_event(StepSettled(step.id, f"{step.title}: the reference passes its check", outcome.passed))
-        for step in runnable:
-            exercises = Path(tmp) / f"skeleton_{step.id}" / "exercises"
-            _write(exercises, skeleton_of=step)
-            outcome = run_checks([step], exercises, seed=seed, timeout=timeout)[0]
-            report.skeletons[step.id] = outcome
-            failure = next((r for r in outcome.results if not r.passed), None)
-            if failure is None:
-                report.problems.append(Problem(step.id, "the skeleton passes its check"))
-            elif failure.phase == "file":
-                report.problems.append(Problem(step.id, f"the skeleton fails only by not importing: "
-                                                        f"{' '.join(failure.message.split())[:300]}"))
-            elif failure.name == CRASH:
-                report.problems.append(Problem(step.id, "the skeleton crashed or hung the check process"))
-            elif not failure.message.strip():
-                report.problems.append(Problem(step.id, "the skeleton's failure tells the learner nothing"))
-            on_event(StepSettled(step.id, f"{step.title}: the skeleton fails its check",
-                                 failure is not None and failure.phase != "file" and failure.name != CRASH))
+        exercises = Path(tmp) / "skeletons" / "exercises"  # one folder: the next check process starts ahead
+        with SpareChecker(exercises, ahead=True) as checker:
+            for step in runnable:
+                _write(exercises, skeleton_of=step)
+                outcome = report.skeletons[step.id] = checker.run([step], seed=seed, timeout=timeout)[0]
+                failure = next((r for r in outcome.results if not r.passed), None)
+                if failure is None:
+                    report.problems.append(Problem(step.id, "the skeleton passes its check"))
+                elif failure.phase == "file":
+                    report.problems.append(Problem(step.id, f"the skeleton fails only by not importing: "
+                                                            f"{' '.join(failure.message.split())[:300]}"))
+                elif failure.name == CRASH:
+                    report.problems.append(Problem(step.id, "the skeleton crashed or hung the check process"))
+                elif not failure.message.strip():
+                    report.problems.append(Problem(step.id, "the skeleton's failure tells the learner nothing"))
+                on_event(StepSettled(step.id, f"{step.title}: the skeleton fails its check",
+                                     failure is not None and failure.phase != "file" and failure.name != CRASH))
     return report

@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from gpt2tutor.course import Step, get_step
+from gpt2tutor.course import STEPS, Step, get_step
 from gpt2tutor.frames import learner_traceback
 from gpt2tutor.maxenv import one_loop, tune_process
 from gpt2tutor.processes import become_subreaper, die_with_parent, end_descendants
@@ -193,6 +193,10 @@ def _main(args) -> int:
         _prepare(emit, None)
         import gpt2tutor.checking.context  # noqa: F401 - numpy and the toolkit, before the clock starts
         from max.experimental import functional, nn, tensor  # noqa: F401
+
+        for step in STEPS:  # the tutor's own: every step's checks and reference (the learner's files come later)
+            importlib.import_module(step.check_module)
+            step.reference()
 
         order = _wait_for_order(args.spare, emit) if args.spare else _wait_for_go()
         steps, seed = [get_step(s) for s in order["steps"]], order.get("seed")
