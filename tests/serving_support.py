@@ -26,22 +26,36 @@ STORY = ("Once upon a time there was a small model that learned to write. It rea
          "again and again, and every time it guessed the next word a little better. The end. ")
 
 
-def save_checkpoint(folder: Path, *, n_positions: int = 96, n_embd: int = 48, n_layer: int = 2, n_head: int = 4,
-                    seed: int = 1234) -> Path:
-    import torch
-    import transformers
+SIZES = dict(n_positions=96, n_embd=48, n_layer=2, n_head=4)  # the checkpoint's, all but the vocabulary's
+
+
+def _tokenizer():
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-    folder.mkdir(parents=True, exist_ok=True)
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
     bpe.train_from_iterator([STORY * 20], trainers.BpeTrainer(vocab_size=200, special_tokens=["<|endoftext|>"]))
+    return bpe
+
+
+def checkpoint_sizes() -> dict:
+    """The GPT-2 sizes save_checkpoint writes, as a GPT2Config takes them. The tests that compile the reference's
+    cached model (generate, serve, the comparison with HF) all use them: the suite compiles it once, and MAX's
+    disk cache serves the others."""
+    return dict(vocab_size=_tokenizer().get_vocab_size(), **SIZES, n_inner=4 * SIZES["n_embd"])
+
+
+def save_checkpoint(folder: Path, *, seed: int = 1234) -> Path:
+    import torch
+    import transformers
+
+    folder.mkdir(parents=True, exist_ok=True)
+    bpe = _tokenizer()
     transformers.GPT2TokenizerFast(tokenizer_object=bpe, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
                                    unk_token="<|endoftext|>").save_pretrained(folder)
     # random weights at a large initializer_range: peaked logits, so float32 rounding can't flip an argmax
-    config = transformers.GPT2Config(vocab_size=bpe.get_vocab_size(), n_positions=n_positions, n_embd=n_embd,
-                                     n_layer=n_layer, n_head=n_head, initializer_range=0.3,
+    config = transformers.GPT2Config(vocab_size=bpe.get_vocab_size(), **SIZES, initializer_range=0.3,
                                      bos_token_id=0, eos_token_id=0, pad_token_id=0)
     torch.manual_seed(seed)
     transformers.GPT2LMHeadModel(config).eval().save_pretrained(folder, safe_serialization=True)

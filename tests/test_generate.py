@@ -1,10 +1,10 @@
 """`gpt2tutor generate`, driven through the command line, against HuggingFace transformers.
 
-No network: a small GPT-2 checkpoint is made here with transformers (random weights at a large
-initializer_range, so the logits are peaked and float32 rounding can't flip an argmax) and saved as
-safetensors, with a byte-level BPE tokenizer trained on a short text and saved beside it as a
-GPT2TokenizerFast. Its sizes never change, so MAX's disk cache makes every compile after the first
-one fast.
+No network: the small GPT-2 checkpoint of tests/serving_support.py (random weights at a large
+initializer_range, so the logits are peaked and float32 rounding can't flip an argmax, and a byte-level
+BPE tokenizer trained on a short text). The serving tests and tests/test_reference_vs_hf.py's compiled
+cached model use the same sizes, so the suite compiles the reference's cached model once and MAX's disk
+cache serves the rest.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from gpt2tutor.course import STEPS  # noqa: E402
 from gpt2tutor.maxenv import child_environment  # noqa: E402
 from gpt2tutor.workspace import create  # noqa: E402
 from processes import finish, interrupt, left_behind, tutor, wait_until  # noqa: E402
+from serving_support import save_checkpoint  # noqa: E402
 from test_perf_infra import own_cache, spawned, start_fake  # noqa: E402, F401 - fixtures
 
 PROMPT = "Once upon a time"
@@ -60,34 +61,9 @@ def assert_one_line_error(result, *needles: str, code: int = 2) -> None:
 
 # --- the checkpoint and the workspaces -----------------------------------------------------------
 
-def save_tokenizer(folder: Path) -> int:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    bpe.train_from_iterator([STORY * 20], trainer)
-    fast = transformers.GPT2TokenizerFast(tokenizer_object=bpe, bos_token="<|endoftext|>",
-                                          eos_token="<|endoftext|>", unk_token="<|endoftext|>")
-    fast.save_pretrained(folder)
-    return bpe.get_vocab_size()
-
-
-def small_gpt2(vocab_size: int) -> torch.nn.Module:
-    config = transformers.GPT2Config(
-        vocab_size=vocab_size, n_positions=96, n_embd=48, n_layer=2, n_head=4, initializer_range=0.3,
-        bos_token_id=0, eos_token_id=0, pad_token_id=0)
-    torch.manual_seed(1234)
-    return transformers.GPT2LMHeadModel(config).eval()
-
-
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("small-gpt2")
-    vocab = save_tokenizer(folder)
-    small_gpt2(vocab).save_pretrained(folder, safe_serialization=True)
+    folder = save_checkpoint(tmp_path_factory.mktemp("small-gpt2"))
     assert (folder / "model.safetensors").is_file() and not list(folder.glob("*.bin"))
     return folder
 
@@ -163,7 +139,7 @@ def test_same_seed_same_text(checkpoint: Path, extra: list[str]) -> None:
 
     first = sample(7)
     assert sample(7) == first
-    assert sample(8) != first  # 30 draws from a 300-token vocabulary: a collision is vanishingly unlikely
+    assert sample(8) != first  # 30 draws from over 100 tokens: a collision is vanishingly unlikely
 
 
 def test_learner_sampling_honours_seed_top_k_and_temperature(checkpoint: Path, hf_greedy: list[int],
@@ -287,10 +263,25 @@ def test_learner_code_failure_is_reported_without_traceback(tmp_path: Path, chec
     assert "step_13.py line" in last and "boom" in last, last
 
 
-def test_stream_decoder_holds_back_half_characters(checkpoint: Path) -> None:
+def save_byte_tokenizer(folder: Path) -> Path:
+    """A byte-level BPE with the whole byte alphabet (the checkpoint's has none): any text encodes, and
+    characters of several bytes may split across tokens."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    bpe.train_from_iterator([STORY * 20], trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"],
+                                                              initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    transformers.GPT2TokenizerFast(tokenizer_object=bpe, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
+                                   unk_token="<|endoftext|>").save_pretrained(folder)
+    return folder
+
+
+def test_stream_decoder_holds_back_half_characters(tmp_path: Path) -> None:
     from gpt2tutor.generation.tokenizer import StreamDecoder, Tokenizer
 
-    tok = Tokenizer(checkpoint, "small")
+    tok = Tokenizer(save_byte_tokenizer(tmp_path), "small")
     text = "a time é 🙂 the end"
     decoder = StreamDecoder(tok)
     pieces = [decoder.push(t) for t in tok.encode(text)] + [decoder.flush()]

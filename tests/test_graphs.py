@@ -23,7 +23,7 @@ from gpt2tutor import background, graphs
 from gpt2tutor.cli import app
 from gpt2tutor.course import STEPS, by_role
 from gpt2tutor.maxenv import child_environment
-from test_generate import checkpoint, make_workspace, small_gpt2, save_tokenizer  # noqa: F401 - fixtures
+from test_generate import checkpoint, make_workspace  # noqa: F401 - fixtures
 from test_perf_infra import own_cache, spawned  # noqa: F401 - fixtures
 
 SMALL = dict(vocab_size=61, n_positions=24, n_embd=32, n_layer=2, n_head=4, n_inner=96, layer_norm_epsilon=1e-5)

@@ -45,6 +45,7 @@ from gpt2tutor.course.reference.step_11 import GPT2LMHeadModel  # noqa: E402
 from gpt2tutor.course.reference.step_12 import convert_hf_state_dict, load_gpt2  # noqa: E402
 from gpt2tutor.course.reference.step_13 import GPT2CachedLMHeadModel, load_cached_gpt2  # noqa: E402
 from gpt2tutor.course.reference.step_14 import generate_tokens  # noqa: E402
+from serving_support import checkpoint_sizes  # noqa: E402
 
 MODULE_TOL = 1e-4
 CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
@@ -434,7 +435,7 @@ def test_conversion_gives_our_names_and_layouts(prefixed):
 
 def test_compiled_model_matches_hf():
     """load_gpt2 compiles once for symbolic batch and seq: several shapes through one graph."""
-    sizes = SMALL["d32h4"]  # the checks' configuration: MAX's disk cache already holds this graph
+    sizes = SMALL["d32h4"]  # the only test that compiles load_gpt2's graph
     _, theirs = lm_pair(sizes, seed=22)
     compiled = load_gpt2(GPT2Config(**sizes), hf_state(theirs, prefixed=False))
     for i, (b, s) in enumerate(SHAPES):
@@ -486,8 +487,9 @@ def test_cached_model_matches_hf_past_key_values(name):
 
 
 def test_compiled_cached_model_matches_hf_past_key_values():
-    """One graph, symbolic cache length: the prefill, a chunk and single tokens all run through it."""
-    sizes = SMALL["d32h4"]
+    """One graph, symbolic cache length: the prefill, a chunk and single tokens all run through it. At the sizes
+    of the tests' checkpoint, which generate and serve compile too: the suite compiles this graph once."""
+    sizes = checkpoint_sizes()
     config = GPT2Config(**sizes)
     _, theirs = lm_pair(sizes, seed=32)
     compiled = load_cached_gpt2(config, hf_state(theirs, prefixed=False))

@@ -37,7 +37,8 @@ def _ignore_sigint() -> None:
 
 def test_ctrl_c_tests_pass_with_sigint_ignored_by_the_caller(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-c", INNER, "-q", "-p", "no:cacheprovider", "--basetemp", str(tmp_path / "inner"),
+        [sys.executable, "-c", INNER, "-q", "-n", "0", "-p", "no:cacheprovider",  # in this process: SIGINT ignored
+         "--basetemp", str(tmp_path / "inner"),
          *CTRL_C_TESTS],
         cwd=ROOT, preexec_fn=_ignore_sigint, capture_output=True, text=True, timeout=900, env=child_environment())
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
