@@ -1,8 +1,9 @@
 """Step 13 checks: cached_attention, GPT2CachedLMHeadModel and load_cached_gpt2.
 
-Everything is judged eagerly (ops take milliseconds): a prefill and later calls, single tokens and a
-multi-token chunk, must give the full forward's logits at every position, and the cache must grow by
-exactly the tokens fed, block by block. Then load_cached_gpt2 runs with Module.compile recorded and traced
+Everything is judged on the eager model (each of its calls first as one lazy graph; a check that does not
+pass that way runs again op by op: lazy_first): a prefill and later calls, single tokens and a multi-token
+chunk, must give the full forward's logits at every position, and the cache must grow by exactly the tokens
+fed, block by block. Then load_cached_gpt2 runs with Module.compile recorded and traced
 instead of compiled (see _compiled.py): the module, the input types (a symbolic cache length of its own)
 and the weights it passed, and the trace, are judged in the time a trace takes, and the same run is
 repeated through what it returned. The compile itself happens once, in the background, at GPT-2 124M's
@@ -195,7 +196,8 @@ def structure(ctx):
     ctx.expect_parameters_named(cls.forward, "GPT2CachedLMHeadModel.forward", ["input_ids", "past_key_values"])
 
 
-@checks.behaviour("cached_attention: new queries see every cached key and the new keys up to their own", lazy_first=True)
+@checks.behaviour("cached_attention: new queries see every cached key and the new keys up to their own",
+                  lazy_first=True)
 def attention(ctx):
     from max.experimental import functional as F
 
@@ -276,7 +278,8 @@ def attention(ctx):
     return detail
 
 
-@checks.behaviour("GPT2CachedLMHeadModel: a prefill, then single tokens and a chunk, give the full forward's logits", lazy_first=True)
+@checks.behaviour("GPT2CachedLMHeadModel: a prefill, then single tokens and a chunk, give the full forward's logits",
+                  lazy_first=True)
 def decoding(ctx):
     cfg = ctx.config()
     model, _, w = random_model(ctx, cfg)
@@ -316,7 +319,8 @@ def decoding(ctx):
 
 
 @checks.behaviour("load_cached_gpt2 compiles your cached model for ids [batch, seq] and a cache [batch, n_head, past, "
-                  "head_dim], past a symbolic length of its own; it decodes like the full forward", lazy_first=True)
+                  "head_dim], past a symbolic length of its own; it decodes like the full forward",
+                  lazy_first=True)
 def compiled(ctx):
     cfg = ctx.config()
     hf, ours = hf_checkpoint(ctx, cfg, prefixed=False)

@@ -424,7 +424,8 @@ def numpy_choice_slip(ctx, text, options):
 
 
 def judged_call(ctx, what, fn, *args, **options):
-    """ctx.forward, with NumPy's refusals of the probabilities named (in an eager run: a lazy one is run again)."""
+    """ctx.forward, with NumPy's refusals of the probabilities named (in an eager run: a lazy-first run that fails
+    runs again eagerly anyway)."""
     try:
         return ctx.forward(what, fn, *args, **options)
     except CheckFailed as failed:
