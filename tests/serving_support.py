@@ -29,13 +29,27 @@ STORY = ("Once upon a time there was a small model that learned to write. It rea
 SIZES = dict(n_positions=96, n_embd=48, n_layer=2, n_head=4)  # the checkpoint's, all but the vocabulary's
 
 
-def _tokenizer():
+def _tokenizer(*, byte_alphabet: bool = False):
+    """A byte-level BPE trained on STORY; without the byte alphabet (the checkpoint's) every token is whole ASCII
+    characters, with it any text encodes and a character of several bytes may split across tokens."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
-    bpe.train_from_iterator([STORY * 20], trainers.BpeTrainer(vocab_size=200, special_tokens=["<|endoftext|>"]))
+    trainer = trainers.BpeTrainer(vocab_size=300 if byte_alphabet else 200, special_tokens=["<|endoftext|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet() if byte_alphabet else [])
+    bpe.train_from_iterator([STORY * 20], trainer)
+    return bpe
+
+
+def save_tokenizer(folder: Path, *, byte_alphabet: bool = False):
+    """The tokenizer saved in `folder` as a GPT2TokenizerFast; returns the trained BPE."""
+    import transformers
+
+    bpe = _tokenizer(byte_alphabet=byte_alphabet)
+    transformers.GPT2TokenizerFast(tokenizer_object=bpe, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
+                                   unk_token="<|endoftext|>").save_pretrained(folder)
     return bpe
 
 
@@ -51,9 +65,7 @@ def save_checkpoint(folder: Path, *, seed: int = 1234) -> Path:
     import transformers
 
     folder.mkdir(parents=True, exist_ok=True)
-    bpe = _tokenizer()
-    transformers.GPT2TokenizerFast(tokenizer_object=bpe, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
-                                   unk_token="<|endoftext|>").save_pretrained(folder)
+    bpe = save_tokenizer(folder)
     # random weights at a large initializer_range: peaked logits, so float32 rounding can't flip an argmax
     config = transformers.GPT2Config(vocab_size=bpe.get_vocab_size(), **SIZES, initializer_range=0.3,
                                      bos_token_id=0, eos_token_id=0, pad_token_id=0)

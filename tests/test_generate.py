@@ -29,14 +29,12 @@ from gpt2tutor.course import STEPS  # noqa: E402
 from gpt2tutor.maxenv import child_environment  # noqa: E402
 from gpt2tutor.workspace import create  # noqa: E402
 from processes import finish, interrupt, left_behind, tutor, wait_until  # noqa: E402
-from serving_support import save_checkpoint  # noqa: E402
+from serving_support import save_checkpoint, save_tokenizer  # noqa: E402
 from test_perf_infra import own_cache, spawned, start_fake  # noqa: E402, F401 - fixtures
 
 PROMPT = "Once upon a time"
 NEW_TOKENS = 40
 ENV = {"GPT2TUTOR_WORKSPACE": None, "COLUMNS": "200", "NO_COLOR": "1", "GPT2TUTOR_DEBUG": None}
-STORY = ("Once upon a time there was a small model that learned to write. It read the same short story "
-         "again and again, and every time it guessed the next word a little better. The end. ")
 
 app = build_app(["generate"])  # just this command: the rest of the CLI is tested elsewhere
 runner = CliRunner()
@@ -263,25 +261,11 @@ def test_learner_code_failure_is_reported_without_traceback(tmp_path: Path, chec
     assert "step_13.py line" in last and "boom" in last, last
 
 
-def save_byte_tokenizer(folder: Path) -> Path:
-    """A byte-level BPE with the whole byte alphabet (the checkpoint's has none): any text encodes, and
-    characters of several bytes may split across tokens."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    bpe.train_from_iterator([STORY * 20], trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"],
-                                                              initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    transformers.GPT2TokenizerFast(tokenizer_object=bpe, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
-                                   unk_token="<|endoftext|>").save_pretrained(folder)
-    return folder
-
-
 def test_stream_decoder_holds_back_half_characters(tmp_path: Path) -> None:
     from gpt2tutor.generation.tokenizer import StreamDecoder, Tokenizer
 
-    tok = Tokenizer(save_byte_tokenizer(tmp_path), "small")
+    save_tokenizer(tmp_path, byte_alphabet=True)  # the checkpoint's tokens are whole ASCII characters
+    tok = Tokenizer(tmp_path, "small")
     text = "a time é 🙂 the end"
     decoder = StreamDecoder(tok)
     pieces = [decoder.push(t) for t in tok.encode(text)] + [decoder.flush()]
