@@ -85,11 +85,10 @@ class StepChecks:
 
 def _lazy_first(check: CheckFn) -> CheckFn:
     """The check run with Context.lazy on: each forward call of the learner's model is one lazy MAX graph, realized
-    when its result is read, instead of one graph per op (check 13's checks: 1.5-2x faster). When that run
-    passes, its result stands.
-    Anything else (a failure, or code that reads a value midway, which can't run lazily) runs the check again
-    eagerly, from the same random state (NumPy's and MAX's seed), and that run gives the verdict and shows what
-    the learner's code printed."""
+    when its result is read, instead of one graph per op (check 13's checks: 1.5-2x faster). When that run passes,
+    its result stands. Anything else (a failure, or code that reads a value midway, which can't run lazily) runs
+    the check again eagerly, from the same random state (NumPy's and MAX's seed), and that run gives the verdict
+    and shows what the learner's code printed."""
 
     def run(ctx: Context) -> str | None:
         from max.experimental import realization_context
