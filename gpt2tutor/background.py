@@ -314,7 +314,7 @@ def _compile_batch(batch: kernels.Batch) -> None:
 def _build_mojo_packages() -> None:
     """The first import of max.experimental.nn in an environment builds MAX's _kv_cache_ops Mojo package (about
     30 s on 2 cores): here, before the learner's first check that needs it (step 03's) asks for it."""
-    _child(["-c", "import max.experimental.nn"])
+    _child(["-c", "from gpt2tutor.maxenv import mojo_packages; mojo_packages()"])
 
 
 def _add_jobs(report: Report) -> None:

@@ -5,9 +5,13 @@ Nothing here imports MAX: the CLI uses it to decide what to show before any chec
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import signal
+import struct
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import metadata
@@ -21,7 +25,7 @@ ONE_LOOP_ENV = "GPT2TUTOR_ONE_LOOP"  # "0": MAX's own asyncio.run per eager op (
 
 def tune_process(*, ops: bool = True) -> None:
     """Call before MAX runs anything eagerly, in a process that will run MAX ops (`ops=False`: one that may
-    not, such as a check process for a step without them; it calls one_loop() once it knows).
+    not, such as a check process for a step without them; it calls mojo_packages() and one_loop() once it knows).
 
     Each eager op ends an asyncio.run(); on Python 3.11/3.12 that exit reprs the SIGINT
     handler's previous result (CPython issue 112559), which renders Tensors through more
@@ -33,7 +37,51 @@ def tune_process(*, ops: bool = True) -> None:
     os.environ.setdefault("MAX_EAGER_EXECUTOR", "interpreter")  # ~2x faster than the default on few cores
     quiet.foreign_notices_off()  # the tutor reports MAX's compiles itself
     if ops:
+        mojo_packages()
         one_loop()
+
+
+def mojo_packages() -> None:
+    """Imports MAX's _kv_cache_ops Mojo package (max.experimental.nn and functional import it) under one
+    lock per environment. Call it before a process of ours imports those.
+
+    MAX builds the package on the first import in an environment (7-30 s) and writes it in place, in
+    __mojocache__. So a second process importing it meanwhile loads a half-written file (an ImportError, "file
+    too short", or a bus error), and a build cut off midway (Ctrl-C) leaves a file that never loads. Under the
+    lock only one of our processes builds, and a cut-off file is removed first, so MAX builds it again."""
+    key = hashlib.sha256(sys.prefix.encode()).hexdigest()[:12]
+    try:
+        fd = os.open(Path(tempfile.gettempdir()) / f"gpt2tutor-mojo-{key}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        fd = None  # no lock to be had: MAX's own behaviour
+    try:
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        for built in maxinternals.mojo_builds():
+            if not _whole_elf(built):
+                built.unlink(missing_ok=True)
+        with interrupts_deferred():
+            import max._kv_cache_ops  # noqa: F401
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def _whole_elf(path: Path) -> bool:
+    """Whether a shared library is all there: its section headers, which a linker writes last, end where
+    the file ends, or before."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(64)
+            size = os.fstat(f.fileno()).st_size
+    except OSError:
+        return True  # not ours to judge
+    if len(header) < 64 or header[:4] != b"\x7fELF" or header[4] != 2:  # ELF, 64-bit
+        return False
+    order = "<" if header[5] == 1 else ">"
+    (sections_at,) = struct.unpack_from(order + "Q", header, 0x28)
+    entry, count = struct.unpack_from(order + "HH", header, 0x3A)
+    return sections_at + entry * count <= size
 
 
 def one_loop() -> None:

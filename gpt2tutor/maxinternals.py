@@ -129,6 +129,21 @@ def one_event_loop_per_thread() -> None:
     functional._run = run
 
 
+MOJO_PACKAGE = ("_kv_cache_ops", "__mojocache__", "kv_cache_ops.hash-*.so")  # where mojo.importer builds it
+
+
+def mojo_builds() -> list[Path]:
+    """The builds of MAX's _kv_cache_ops Mojo package in MAX's own folder (mojo.importer's in-tree cache),
+    found without importing MAX."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("max")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    package, folder, pattern = MOJO_PACKAGE
+    return sorted((Path(next(iter(spec.submodule_search_locations))) / package / folder).glob(pattern))
+
+
 def warm_stamp_matches(cache_dir: Path, max_version: str | None) -> bool:
     """Whether `max warm-interpreter-cache` has prepared this cache for this MAX on this CPU (no
     accelerator), read from MAX's stamp file without importing MAX."""

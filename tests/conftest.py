@@ -40,7 +40,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     """
     from gpt2tutor import kernels
     from gpt2tutor.checking.runner import SEED_ENV
-    from gpt2tutor.maxenv import child_environment, full_cache_compiled
+    from gpt2tutor.maxenv import child_environment, full_cache_compiled, mojo_packages
+
+    mojo_packages()  # in a new environment, one process builds MAX's Mojo package before the tests import it
 
     os.environ[kernels.BACKGROUND_SWITCH] = "0"
     os.environ.pop(kernels.ENV_SWITCH, None)

@@ -94,3 +94,13 @@ def test_a_python_started_after_max_loaded_is_this_python(tmp_path: Path) -> Non
     assert inherited.split()[-1] == str(decoy / "python3"), (
         f"MAX no longer sets PYTHONEXECUTABLE ({inherited}): maxenv.child_environment may be needless now")
     assert ours == f"{sys.executable} None"
+
+
+def test_maxs_mojo_package_is_built_where_we_look() -> None:
+    import max.experimental.nn  # noqa: F401 - builds the package, if this environment never did
+
+    from gpt2tutor.maxenv import _whole_elf
+
+    built = maxinternals.mojo_builds()
+    assert built, f"no {'/'.join(maxinternals.MOJO_PACKAGE)} under MAX's folder: gpt2tutor.maxinternals needs mending"
+    assert all(_whole_elf(b) for b in built)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from gpt2tutor.course import STEPS, Step, get_step
 from gpt2tutor.frames import learner_traceback
-from gpt2tutor.maxenv import one_loop, tune_process
+from gpt2tutor.maxenv import mojo_packages, one_loop, tune_process
 from gpt2tutor.processes import become_subreaper, die_with_parent, end_descendants
 
 from . import borrowing
@@ -103,6 +103,7 @@ def _prepare(emit: Writer, steps: list[Step] | None) -> None:
 
     if steps is not None and not any(s.kernels for s in steps):
         return  # these checks run no MAX op: don't pay for importing MAX's ops
+    mojo_packages()
     one_loop()
     kernels.preload(steps[-1] if steps else None, emit=emit)
     kernels.watch_compiles(emit)
