@@ -42,7 +42,7 @@ def tune_process(*, ops: bool = True) -> None:
 
 
 def mojo_packages() -> None:
-    """Imports MAX's _kv_cache_ops Mojo package (max.experimental.nn and functional import it) under one
+    """Imports MAX's Mojo package (max.experimental.nn and functional import it) under one
     lock per environment. Call it before a process of ours imports those.
 
     MAX builds the package on the first import in an environment (7-30 s) and writes it in place, in
@@ -61,7 +61,7 @@ def mojo_packages() -> None:
             if not _whole_elf(built):
                 built.unlink(missing_ok=True)
         with interrupts_deferred():
-            import max._kv_cache_ops  # noqa: F401
+            maxinternals.import_mojo_package()
     finally:
         if fd is not None:
             os.close(fd)
@@ -76,8 +76,10 @@ def _whole_elf(path: Path) -> bool:
             size = os.fstat(f.fileno()).st_size
     except OSError:
         return True  # not ours to judge
-    if len(header) < 64 or header[:4] != b"\x7fELF" or header[4] != 2:  # ELF, 64-bit
-        return False
+    if len(header) < 64:
+        return False  # no shared library is this short
+    if header[:4] != b"\x7fELF" or header[4] != 2:
+        return True  # not 64-bit ELF (macOS's Mach-O): not ours to judge
     order = "<" if header[5] == 1 else ">"
     (sections_at,) = struct.unpack_from(order + "Q", header, 0x28)
     entry, count = struct.unpack_from(order + "HH", header, 0x3A)

@@ -23,6 +23,7 @@ PRIVATE_NAMES = (  # what this module relies on, checked by the test
     ("max._entrypoints.pipelines", ("main",)),
     ("max._eager_policy", ("record_cold_compile", "logger")),
     ("max.experimental.functional", ("_run", "_in_running_loop")),
+    ("max._kv_cache_ops", ()),
 )
 
 
@@ -142,6 +143,11 @@ def mojo_builds() -> list[Path]:
         return []
     package, folder, pattern = MOJO_PACKAGE
     return sorted((Path(next(iter(spec.submodule_search_locations))) / package / folder).glob(pattern))
+
+
+def import_mojo_package() -> None:
+    """Imports the package: mojo.importer builds it first where it finds no build."""
+    import max._kv_cache_ops  # noqa: F401
 
 
 def warm_stamp_matches(cache_dir: Path, max_version: str | None) -> bool:

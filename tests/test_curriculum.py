@@ -178,6 +178,8 @@ def test_code_lines_finds_a_handed_over_line():
 def test_lesson_links_point_to_max_docs_new_address(step: Step):
     text = "\n".join([step.lesson, *step.hints])
     assert "docs.modular.com" not in text, f"step {step.id} links to docs.modular.com; MAX's docs moved to max.modular.com"
+    old = re.findall(r"modular\.com/\S*(?:api/python/experimental\.|/generated/)\S*", text)
+    assert not old, f"step {step.id} links to MAX's docs under their old paths: {old}"
 
 
 # --- skeletons ---------------------------------------------------------------------------------------

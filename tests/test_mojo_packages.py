@@ -76,3 +76,5 @@ def test_only_a_whole_library_is_whole(tmp_path: Path) -> None:
     for size in (0, 10, 63, 1000, len(whole) - 1):
         copy.write_bytes(whole[:size])
         assert not _whole_elf(copy), size
+    copy.write_bytes(b"\xcf\xfa\xed\xfe" + bytes(1000))  # a Mach-O header (macOS): left alone
+    assert _whole_elf(copy)
