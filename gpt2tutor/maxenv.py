@@ -10,6 +10,7 @@ import hashlib
 import os
 import signal
 import struct
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -42,29 +43,31 @@ def tune_process(*, ops: bool = True) -> None:
 
 
 def mojo_packages() -> None:
-    """Imports MAX's Mojo package (max.experimental.nn and functional import it) under one
-    lock per environment. Call it before a process of ours imports those.
+    """Makes sure MAX's Mojo package (which max.experimental.nn imports) is built, one process at a time:
+    call it before a process of ours imports max.experimental.nn.
 
-    MAX builds the package on the first import in an environment (7-30 s) and writes it in place, in
-    __mojocache__. So a second process importing it meanwhile loads a half-written file (an ImportError, "file
-    too short", or a bus error), and a build cut off midway (Ctrl-C) leaves a file that never loads. Under the
-    lock only one of our processes builds, and a cut-off file is removed first, so MAX builds it again."""
+    MAX builds the package on the first import in an environment (7-30 s) and writes it in place. So a second
+    process importing it meanwhile loads a half-written file (an ImportError, "file too short", or a bus
+    error), and a build cut off midway (Ctrl-C) leaves a file that never loads. Here a whole build is found
+    in a few milliseconds; else, under one lock per environment, a cut-off one is removed and a child process
+    builds it (this process's environment stays as it was: loading the package changes it)."""
+    built = maxinternals.mojo_build()
+    if built is None or built.is_file() and _whole_elf(built):
+        return  # None: MAX moved it (tests/test_maxinternals.py says so), and builds it its own way
     key = hashlib.sha256(sys.prefix.encode()).hexdigest()[:12]
     try:
         fd = os.open(Path(tempfile.gettempdir()) / f"gpt2tutor-mojo-{key}.lock", os.O_RDWR | os.O_CREAT, 0o666)
     except OSError:
-        fd = None  # no lock to be had: MAX's own behaviour
+        return  # no lock to be had: MAX's own behaviour
     try:
-        if fd is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        for built in maxinternals.mojo_builds():
-            if not _whole_elf(built):
-                built.unlink(missing_ok=True)
-        with interrupts_deferred():
-            maxinternals.import_mojo_package()
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if built.is_file() and not _whole_elf(built):
+            built.unlink(missing_ok=True)  # cut off (the one that wrote it holds no lock now)
+        if not built.is_file():
+            subprocess.run([sys.executable, "-c", maxinternals.MOJO_BUILD], env=child_environment(),
+                           stdin=subprocess.DEVNULL, capture_output=True)
     finally:
-        if fd is not None:
-            os.close(fd)
+        os.close(fd)
 
 
 def _whole_elf(path: Path) -> bool:

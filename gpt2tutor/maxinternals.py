@@ -23,7 +23,7 @@ PRIVATE_NAMES = (  # what this module relies on, checked by the test
     ("max._entrypoints.pipelines", ("main",)),
     ("max._eager_policy", ("record_cold_compile", "logger")),
     ("max.experimental.functional", ("_run", "_in_running_loop")),
-    ("max._kv_cache_ops", ()),
+    ("mojo.importer", ("_calculate_mojo_source_hash", "_resolve_cache_dir")),
 )
 
 
@@ -130,24 +130,25 @@ def one_event_loop_per_thread() -> None:
     functional._run = run
 
 
-MOJO_PACKAGE = ("_kv_cache_ops", "__mojocache__", "kv_cache_ops.hash-*.so")  # where mojo.importer builds it
+MOJO_PACKAGE = "max._kv_cache_ops"  # MAX's Mojo package, built by mojo.importer on the first import
+MOJO_BUILD = f"import {MOJO_PACKAGE}"  # a Python that runs this builds it
 
 
-def mojo_builds() -> list[Path]:
-    """The builds of MAX's _kv_cache_ops Mojo package in MAX's own folder (mojo.importer's in-tree cache),
-    found without importing MAX."""
+def mojo_build() -> Path | None:
+    """Where mojo.importer keeps the build of MAX's Mojo package for the installed sources (whether it is
+    there or not), found as mojo.importer finds it but without importing MAX; None when MAX lays it out
+    otherwise."""
     import importlib.util
 
-    spec = importlib.util.find_spec("max")
-    if spec is None or not spec.submodule_search_locations:
-        return []
-    package, folder, pattern = MOJO_PACKAGE
-    return sorted((Path(next(iter(spec.submodule_search_locations))) / package / folder).glob(pattern))
+    try:
+        from mojo import importer
 
-
-def import_mojo_package() -> None:
-    """Imports the package: mojo.importer builds it first where it finds no build."""
-    import max._kv_cache_ops  # noqa: F401
+        spec = importlib.util.find_spec("max")
+        sources = Path(next(iter(spec.submodule_search_locations))) / MOJO_PACKAGE.split(".")[1]
+        name = f"kv_cache_ops.hash-{importer._calculate_mojo_source_hash(sources)}.so"
+        return importer._resolve_cache_dir(f"{MOJO_PACKAGE}.kv_cache_ops", sources, cache_filename=name) / name
+    except Exception:  # noqa: BLE001 - MAX moved it: test_maxinternals says so
+        return None
 
 
 def warm_stamp_matches(cache_dir: Path, max_version: str | None) -> bool:

@@ -1,5 +1,6 @@
 """Checks registered with lazy_first: the learner's forward calls run as lazy graphs first, a pass stands, and
-anything else runs the check again eagerly, from the same random state, and gives the verdict."""
+anything else runs the check again eagerly, from the same random state, and gives the verdict. And ctx.compare's
+own lazy run: every case in one graph, then one graph per case, then eagerly where that fails."""
 
 from __future__ import annotations
 
@@ -76,3 +77,48 @@ def test_the_eager_run_starts_from_the_same_max_seed(seed: int) -> None:
     assert isinstance(result, CheckFailed) and [lazy for lazy, *_ in runs] == [True, False]
     assert runs[0][2] == runs[1][2] == seed  # the lazy run's draw moved the seed on; the eager run got it back
     assert realization_context.seed().item() != seed
+
+
+# --- ctx.compare: every case in one lazy graph first, then one graph per case, then eagerly ------------------
+
+def compare_doubling(learner_forward):
+    """ctx.compare on three cases of `learner_forward(x)` against 2x; returns (its result, the cases' indices
+    in the order the learner was called)."""
+    ctx = Context(SimpleNamespace(filename="step_99.py"), None, None, None, 7)
+    xs = [ctx.normal(2, n) for n in (1, 2, 3)]
+    calls = []
+
+    def learner(i):
+        calls.append(i)
+        return learner_forward(ctx.tensor(xs[i]))
+
+    cases = [(f"case {i}", i) for i in range(3)]
+    try:
+        return ctx.compare("double", cases, learner, lambda i: 2 * xs[i]), calls
+    except CheckFailed as failed:
+        return failed, calls
+
+
+def test_compare_runs_every_case_once_when_they_pass_in_one_graph() -> None:
+    result, calls = compare_doubling(lambda x: x + x)
+    assert result.startswith("3 random cases agree") and calls == [0, 1, 2]
+
+
+def test_a_case_that_cant_run_lazily_leaves_the_others_lazy() -> None:
+    from max.experimental.tensor import Tensor
+
+    def reads_on_the_middle_case(x):
+        if int(x.shape[1]) == 2:
+            return Tensor.from_dlpack(np.ascontiguousarray((x + x).to_numpy()))  # raises inside F.lazy()
+        return x + x
+
+    result, calls = compare_doubling(reads_on_the_middle_case)
+    assert result.startswith("3 random cases agree")
+    # one graph for all (it raises at case 1), one graph per case (case 1 raises again), case 1 eagerly
+    assert calls == [0, 1, 0, 1, 2, 1]
+
+
+def test_a_wrong_case_in_a_lazy_pass_runs_again_eagerly_and_fails() -> None:
+    result, calls = compare_doubling(lambda x: x * (3 if int(x.shape[1]) == 3 else 2))
+    assert isinstance(result, CheckFailed) and "double on case 2" in str(result)
+    assert calls == [0, 1, 2, 2]

@@ -1,7 +1,6 @@
-"""MAX builds its _kv_cache_ops Mojo package in place on the first import in an environment: our processes
-import it under one lock (maxenv.mojo_packages), so a second one never loads a half-written file, and a
-cut-off build is built again. Here a stand-in `max` package plays MAX's importer: it builds slowly, in two
-writes, when no file is there."""
+"""MAX builds its Mojo package in place on the first import in an environment: our processes make sure it is
+built, one at a time (maxenv.mojo_packages), so none loads a half-written file, and a cut-off build is built
+again. Here a stand-in `max` package plays MAX's importer: it builds slowly, in two writes, where no file is."""
 
 from __future__ import annotations
 
@@ -13,59 +12,72 @@ import sys
 import time
 from pathlib import Path
 
+from mojo import importer
+
 from gpt2tutor.maxenv import _whole_elf
 
-A_LIBRARY = Path(_ctypes.__file__)  # a whole shared library to stand for MAX's build
+A_LIBRARY = Path(_ctypes.__file__)  # a whole shared library, to stand for MAX's build
 
 STAND_IN = """
 import os, time
 from pathlib import Path
-built = Path(__file__).parent / "__mojocache__" / "kv_cache_ops.hash-0.so"
-log = open(os.environ["MOJO_LOG"], "a")
-if built.is_file():
-    log.write(f"loaded {built.stat().st_size}\\n")
-else:
+built = Path(os.environ["MOJO_BUILT"])
+if not built.is_file():
     whole = Path(os.environ["MOJO_WHOLE"]).read_bytes()
     built.parent.mkdir(exist_ok=True)
     with open(built, "wb") as f:
         f.write(whole[:1000]); f.flush(); time.sleep(1.5); f.write(whole[1000:])
-    log.write("built\\n")
+    with open(os.environ["MOJO_LOG"], "a") as log:
+        log.write("built\\n")
 """
 
 
 def _stand_in(root: Path) -> Path:
+    """A `max` package holding only a Mojo package; returns where its build goes."""
     package = root / "max" / "_kv_cache_ops"
     package.mkdir(parents=True)
     (root / "max" / "__init__.py").write_text("")
     (package / "__init__.py").write_text(STAND_IN)
-    return package / "__mojocache__" / "kv_cache_ops.hash-0.so"
+    (package / "kv_cache_ops.mojo").write_text("# the sources mojo.importer hashes\n")
+    return package / "__mojocache__" / f"kv_cache_ops.hash-{importer._calculate_mojo_source_hash(package)}.so"
 
 
-def _importer(root: Path, log: Path) -> subprocess.Popen:
+def _ensure(root: Path, built: Path, log: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), *sys.path]), "MOJO_LOG": str(log),
-           "MOJO_WHOLE": str(A_LIBRARY)}
+           "MOJO_WHOLE": str(A_LIBRARY), "MOJO_BUILT": str(built)}
     return subprocess.Popen([sys.executable, "-c", "from gpt2tutor.maxenv import mojo_packages; mojo_packages()"],
                             env=env)
 
 
-def test_a_second_process_waits_for_the_build_and_loads_it_whole(tmp_path: Path) -> None:
+def test_a_second_process_returns_once_the_first_has_built_it_whole(tmp_path: Path) -> None:
     built, log = _stand_in(tmp_path), tmp_path / "log"
-    first = _importer(tmp_path, log)
+    first = _ensure(tmp_path, built, log)
     deadline = time.monotonic() + 30
-    while not built.is_file() and time.monotonic() < deadline:  # the first is writing it
+    while not built.is_file() and time.monotonic() < deadline:  # the first one's child is writing it
         time.sleep(0.02)
-    second = _importer(tmp_path, log)
-    assert first.wait(60) == 0 and second.wait(60) == 0
-    assert log.read_text().splitlines() == ["built", f"loaded {A_LIBRARY.stat().st_size}"]
+    assert built.is_file()
+    second = _ensure(tmp_path, built, log)
+    assert second.wait(60) == 0
+    assert _whole_elf(built), "the second process returned while the build was half-written"
+    assert first.wait(60) == 0
+    assert log.read_text().splitlines() == ["built"]
 
 
 def test_a_cut_off_build_is_built_again(tmp_path: Path) -> None:
     built, log = _stand_in(tmp_path), tmp_path / "log"
     built.parent.mkdir()
     built.write_bytes(A_LIBRARY.read_bytes()[:1000])  # what a build cut off by Ctrl-C leaves
-    assert _importer(tmp_path, log).wait(60) == 0
+    assert _ensure(tmp_path, built, log).wait(60) == 0
     assert log.read_text().splitlines() == ["built"]
     assert built.read_bytes() == A_LIBRARY.read_bytes()
+
+
+def test_a_whole_build_is_left_alone(tmp_path: Path) -> None:
+    built, log = _stand_in(tmp_path), tmp_path / "log"
+    built.parent.mkdir()
+    shutil.copy(A_LIBRARY, built)
+    assert _ensure(tmp_path, built, log).wait(60) == 0
+    assert not log.exists()
 
 
 def test_only_a_whole_library_is_whole(tmp_path: Path) -> None:
