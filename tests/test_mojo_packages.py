@@ -12,8 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-from mojo import importer
-
 from gpt2tutor.maxenv import _whole_elf
 
 A_LIBRARY = Path(_ctypes.__file__)  # a whole shared library, to stand for MAX's build
@@ -32,19 +30,26 @@ if not built.is_file():
 """
 
 
+def _on_path(root: Path, **extra: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), *sys.path]), **extra}
+
+
 def _stand_in(root: Path) -> Path:
-    """A `max` package holding only a Mojo package; returns where its build goes."""
+    """A `max` package holding only a Mojo package; returns where its build goes, as maxinternals finds it."""
     package = root / "max" / "_kv_cache_ops"
     package.mkdir(parents=True)
     (root / "max" / "__init__.py").write_text("")
     (package / "__init__.py").write_text(STAND_IN)
     (package / "kv_cache_ops.mojo").write_text("# the sources mojo.importer hashes\n")
-    return package / "__mojocache__" / f"kv_cache_ops.hash-{importer._calculate_mojo_source_hash(package)}.so"
+    ask = "from gpt2tutor import maxinternals; print(maxinternals.mojo_build())"
+    found = subprocess.run([sys.executable, "-c", ask], env=_on_path(root), capture_output=True, text=True,
+                           check=True).stdout.strip()
+    assert found != "None" and Path(found).is_relative_to(package), found
+    return Path(found)
 
 
 def _ensure(root: Path, built: Path, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), *sys.path]), "MOJO_LOG": str(log),
-           "MOJO_WHOLE": str(A_LIBRARY), "MOJO_BUILT": str(built)}
+    env = _on_path(root, MOJO_LOG=str(log), MOJO_WHOLE=str(A_LIBRARY), MOJO_BUILT=str(built))
     return subprocess.Popen([sys.executable, "-c", "from gpt2tutor.maxenv import mojo_packages; mojo_packages()"],
                             env=env)
 
