@@ -15,7 +15,7 @@ class GPT2LMHeadModel(Module):
     def __init__(self, config: GPT2Config):
         # TODO: self.transformer: the whole GPT2Model (its parameters become transformer.wte.weight, ...).
         # TODO: self.lm_head: a Linear from n_embd to vocab_size with no bias (lm_head.weight: [vocab_size, n_embd]).
-        #       GPT-2 ties it to transformer.wte: the weight loader copies wte's values into it, not your code.
+        #       GPT-2 ties it to transformer.wte: your step-12 conversion copies wte's values into it, not this step.
         raise NotImplementedError("TODO: create transformer and lm_head")
 
     def forward(self, input_ids: Tensor) -> Tensor:
