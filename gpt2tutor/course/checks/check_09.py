@@ -4,7 +4,7 @@ import dataclasses
 
 import numpy as np
 
-from gpt2tutor.checking import Mistake, Probe, StepChecks
+from gpt2tutor.checking import CheckFailed, Mistake, Probe, StepChecks
 
 from ._numpy_gpt2 import EPS, block
 
@@ -34,6 +34,12 @@ def block_mistakes(ref):
                 lambda x: x + mlp(ln_2(x))),
         Mistake("ln_1 and ln_2 are swapped: ln_1 goes before attention, ln_2 before the MLP",
                 two(lambda x: x + attn(ln_2(x)), lambda h: h + mlp(ln_1(h)))),
+        Mistake("the MLP reads ln_1 again: each sublayer has a LayerNorm of its own (with weights of its own), "
+                "ln_1 before attention and ln_2 before the MLP: a + mlp(ln_2(a))",
+                two(lambda x: x + attn(ln_1(x)), lambda h: h + mlp(ln_1(h)))),
+        Mistake("attention reads ln_2 as well: each sublayer has a LayerNorm of its own, ln_1 before attention "
+                "(x + attn(ln_1(x))) and ln_2 before the MLP",
+                two(lambda x: x + attn(ln_2(x)), lambda h: h + mlp(ln_2(h)))),
         Mistake(mlp_first, two(lambda x: x + mlp(ln_2(x)), lambda h: h + attn(ln_1(h)))),
         Mistake(mlp_first, two(lambda x: x + mlp(ln_1(x)), lambda h: h + attn(ln_2(h)))),
         Mistake("attention and the MLP both read the block's input (the parallel layout): GPT-2's MLP reads "
@@ -51,7 +57,14 @@ def block_mistakes(ref):
 @checks.structure("GPT2Block(config) holds ln_1, attn, ln_2 and mlp with GPT-2's names and shapes")
 def structure(ctx):
     cfg = ctx.config()
-    ctx.expect_reference_parameters(ctx.learner_module("GPT2Block", ["config"], cfg), "GPT2Block", cfg)
+    block = ctx.learner_module("GPT2Block", ["config"], cfg)
+    shared = ctx.shared_parameters(block, "GPT2Block")
+    if shared:
+        a, b = shared[0]
+        raise CheckFailed(f"{a} and {b} are the same tensor: one module serves as two (`self.ln_2 = self.ln_1`, "
+                          "say), so both would hold one set of weights. Build each sub-module of its own: ln_1 and "
+                          "ln_2 are two LayerNorms, each with its own weight and bias")
+    ctx.expect_reference_parameters(block, "GPT2Block", cfg)
 
 
 @checks.behaviour("GPT2Block.forward matches the reference on random inputs")
