@@ -14,14 +14,15 @@ if TYPE_CHECKING:
 
 
 def show_hint(hint: api.Hint, out: Console) -> None:
-    from rich.markdown import Markdown  # markdown-it and pygments: loaded when a hint is drawn, not for --help
     from rich.panel import Panel
+
+    from .flow import lesson_markdown  # markdown-it and pygments: loaded when a hint is drawn, not for --help
 
     step = hint.step
     if hint.repeated:
         out.print(f"[yellow]No more hints for step {step.id}[/]: here is the last one again. "
                   f"If you are still stuck, `{PROG} solution {step.id}` shows the reference answer.")
-    out.print(Panel(Markdown(hint.text), title=f"Step {step.id} · hint {hint.index + 1} of {hint.total}: {hint.label}",
+    out.print(Panel(lesson_markdown(hint.text), title=f"Step {step.id} · hint {hint.index + 1} of {hint.total}: {hint.label}",
                     title_align="left"))
     if hint.next_label is not None:
         out.print(f"Still stuck? `{PROG} hint {step.id}` again gives the next tier ({hint.next_label}).")

@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from rich.console import Console, Group
 from rich.live import Live
 from rich.markup import escape
-from rich.padding import Padding
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.progress_bar import ProgressBar
 from rich.table import Table
@@ -21,6 +20,7 @@ from rich.text import Text
 from .. import api
 from ..course import STEPS, Step, get_step
 from .common import PROG
+from .flow import Flow
 
 STATUS_LABELS = {"locked": "locked", "todo": "todo", "passed": "passed", "changed": "changed since passed",
                  "differs": "compiled graph differs"}
@@ -87,14 +87,14 @@ def overview(tutor: api.Tutor, state: api.State) -> Group:
     return Group(step_table(statuses), Text(""), progress_bar(state), *([Text("")] + notes if notes else []))
 
 
-def next_step_hint(state: api.State) -> str:
-    """What to do next, as rich markup."""
+def next_step_hint(state: api.State) -> Flow:
+    """What to do next, each command kept on one line."""
     if all(state.record(s).passed for s in STEPS):
-        return (f"[green bold]Every step passes.[/] Your GPT-2 is complete: try "
-                f"[bold]{PROG} generate \"Hello, I'm a language model,\"[/].")
+        return Flow(f"[green bold]Every step passes.[/] Your GPT-2 is complete: try "
+                    f"[bold]{PROG} generate \"Hello, I'm a language model,\"[/].")
     step = state.current
-    return (f"Next: step {step.id} · {escape(step.title)} — read the lesson with [bold]{PROG} show {step.id}[/], "
-            f"edit [bold]exercises/{step.filename}[/], then run [bold]{PROG} check {step.id}[/].")
+    return Flow(f"Next: step {step.id} · {escape(step.title)} — read the lesson with [bold]{PROG} show {step.id}[/], "
+                f"edit [bold]exercises/{step.filename}[/], then run [bold]{PROG} check {step.id}[/].")
 
 
 def summary(console: Console, report: api.CheckReport) -> None:
@@ -105,8 +105,8 @@ def summary(console: Console, report: api.CheckReport) -> None:
     elif failed is None:
         console.print(f"\n[green bold]✓ step {step.id} passes![/] ({len(report.results)} checks)")
     else:
-        console.print(f"\n[red bold]✗ step {step.id} does not pass yet[/]: {escape(failed.name)}. "
-                      f"Stuck? [bold]{PROG} hint {step.id}[/]")
+        console.print(Flow(f"\n[red bold]✗ step {step.id} does not pass yet[/]: {escape(failed.name)}. "
+                           f"Stuck? [bold]{PROG} hint {step.id}[/]"))
 
 
 class ResultPrinter:
@@ -129,10 +129,9 @@ class ResultPrinter:
             self._phase = result.phase
             out.print(Text(PHASE_TITLES.get(result.phase, result.phase), style="bold cyan"))
         mark = Text("  ✓ ", style="green") if result.passed else Text("  ✗ ", style="red bold")
-        out.print(mark + Text(result.name, style="" if result.passed else "red"))
+        out.print(Flow(mark + Text(result.name, style="" if result.passed else "red"), hang=4))
         if result.message:
-            body = Text(result.message.rstrip(), style="dim" if result.passed else "")
-            out.print(Padding(body, (0, 0, 0, 6), expand=False))
+            out.print(Flow(Text(result.message.rstrip(), style="dim" if result.passed else ""), indent=6))
 
 
 # --- what MAX is doing while a check runs ----------------------------------------------------------

@@ -27,7 +27,7 @@ def solution(step: RequiredStepArgument, yes: YesOption = False, workspace: Work
 
         out = console()
         out.print(f"[bold]Reference solution for step {chosen.id} · {chosen.title}[/]")
-        out.print(Syntax(text, "python", background_color="default", word_wrap=True))
+        out.print(Syntax(text, "python", background_color="default", word_wrap=False))
         out.print(f"[dim]To use it as your file (keep a copy of yours first): "
                   f"gpt2tutor solution {chosen.id} --yes > exercises/{chosen.filename}[/]")
     else:
