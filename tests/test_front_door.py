@@ -10,7 +10,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -161,20 +160,21 @@ def test_the_variables_a_command_reads_are_in_its_help(command: str, variables: 
         assert f"env var: {variable}" in text, text
 
 
-@pytest.mark.parametrize("value", ["abc", "0", "-5", ""])
+@pytest.mark.parametrize("value", ["abc", "0", "-5", "90s"])
 def test_a_bad_timeout_variable_is_one_line_and_exit_2(ws: Path, value: str) -> None:
     result = cli("check", "-w", ws, env={"GPT2TUTOR_TIMEOUT": value})
-    if value == "":  # unset, as far as the shell's users are concerned: the default
-        assert result.exit_code in (0, 1), result.output
-        return
     assert result.exit_code == 2, result.output
     assert len(lines(result.stderr)) == 1 and "GPT2TUTOR_TIMEOUT" in result.stderr, result.stderr
     assert "Traceback" not in result.output
 
 
 def test_a_good_timeout_variable_is_used(ws: Path) -> None:
-    result = cli("check", "01", "-w", ws, env={"GPT2TUTOR_TIMEOUT": "90"})
-    assert result.exit_code == 1, result.output  # the skeleton fails its check: it ran
+    """A file that never finishes is stopped at the variable's limit, not the default's (120 s)."""
+    (ws / "exercises" / get_step(1).filename).write_text("while True:\n    pass\n")
+    result = cli("check", "01", "--json", "-w", ws, env={"GPT2TUTOR_TIMEOUT": "3"})
+    assert result.exit_code == 1, result.output
+    failed = [r for r in json.loads(result.stdout) if not r["passed"]]
+    assert failed and "did not finish within 3 s" in failed[-1]["message"], result.output
 
 
 def test_start_dir_wins_over_the_workspace_variable(tmp_path: Path) -> None:
@@ -231,10 +231,8 @@ def test_watch_sees_a_save_on_a_polled_file_system(ws: Path, how: dict) -> None:
         seen: list[str] = []
         read_until(proc, "does not pass yet", seen, timeout=120)
         read_until(proc, "save it to re-check", seen, timeout=60)
-        saved = time.monotonic()
         exercise.write_text(STEP.solution())
-        read_until(proc, f"step {STEP.id} passes", seen, timeout=120)
-        assert time.monotonic() - saved < 60
+        read_until(proc, f"step {STEP.id} passes", seen, timeout=120)  # never, where no save is seen
         interrupt(proc)
         code, output = finish(proc, timeout=30, seen=seen)
         assert code == 130, output

@@ -156,7 +156,7 @@ def test_commands_wait_for_the_background_compile(tmp_path: Path, own_cache: Pat
     assert proc.wait(timeout=60) == 0 and not graphs.jobs()
 
 
-def test_the_background_compile_agrees_for_the_reference_and_generate_uses_it(tmp_path: Path, checkpoint: Path) -> None:  # noqa: F811
+def test_the_background_compile_agrees_for_the_reference(tmp_path: Path, checkpoint: Path) -> None:  # noqa: F811
     """For real: the job compiles the reference solutions' cached model at the small checkpoint's sizes and
     finds the compiled numbers equal to the eager ones."""
     config = json.loads((checkpoint / "config.json").read_text())
