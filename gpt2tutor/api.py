@@ -769,6 +769,8 @@ def generate(prompt: str, *, reference: bool = False, tutor: Tutor | None = None
         who = "the reference GPT-2" if reference else "your GPT-2 with your load_cached_gpt2"
         if not reference:
             tutor.wait_for_graph({k: getattr(config, k) for k in graphs_sizes()}, on_event)
+        background.wait_for_generation(on_event=on_event)  # generate_tokens' kernels, compiled in the background:
+        kernels.preload_generation()  # loaded here, so that none compiles before the first token
         try:
             with (nullcontext() if reference else learner_code(tutor.exercises)) as code:
                 code = code or reference_code()

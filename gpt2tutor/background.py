@@ -2,7 +2,8 @@
 
 It compiles the checks' kernel batches (gpt2tutor.kernels) in the order a learner meets the steps, while
 they read the first lesson, then the graph jobs (gpt2tutor.graphs: the learner's cached model, compiled at the
-shapes `generate` uses, and compared with itself run eagerly). `start` launches it, and so does any command
+shapes `generate` uses, and compared with itself run eagerly), then, once a learner has reached the generation
+step, the generation batch (the kernels `generate` uses that no check batch holds, if any). `start` launches it, and so does any command
 that finds work for it (a process that was killed resumes where it stopped: finished batches are in MAX's
 cache and the marker, and jobs stay queued until their verdict is written). A command that needs a batch or
 a graph waits for it here (`wait_for_kernels`, `wait_for_graph`) instead of compiling the same thing beside
@@ -160,7 +161,16 @@ def needed() -> bool:
     """Whether there is work for it: a kernel batch (the extra one included) not compiled yet, a graph job, or
     a request for a spare check process."""
     return kernels.background_enabled() and (bool(kernels.missing(kernels.batches())) or bool(graphs.jobs())
-                                  or spares.enabled() and bool(spares.wanted()))
+                                  or bool(_generation_todo()) or spares.enabled() and bool(spares.wanted()))
+
+
+def _generation_todo() -> list[kernels.Batch]:
+    """The generation batch (the kernels `generate` uses) when it is missing and due: once a learner of this MAX
+    cache has reached the generation step (their cached model's compile is queued or done), after that compile."""
+    batch = kernels.generation_batch()
+    if batch is None or not graphs.reached():
+        return []
+    return kernels.missing([batch])
 
 
 def launch() -> subprocess.Popen | None:
@@ -194,12 +204,13 @@ def run() -> int:
         names.insert(1, MOJO)
     report = Report(state="starting", pid=os.getpid(), todo=names,
                     task=todo[0].name if todo else None, task_started=time.time(),
-                    estimates={MOJO: MOJO_ESTIMATE, **{b.name: b.estimate for b in kernels.batches()}},
+                    estimates={MOJO: MOJO_ESTIMATE, **{b.name: b.estimate for b in _known_batches()}},
                     labels={MOJO: "MAX's Mojo packages (once per environment)",
                             SPARE: "a check process ready for the next check",
-                            **{b.name: f"step {b.name}'s kernels" if b.step else "more kernels"
-                               for b in kernels.batches()}})
+                            **{b.name: f"step {b.name}'s kernels" if b.step else b.label
+                               for b in _known_batches()}})
     _add_jobs(report)
+    report.todo += [b.name for b in _generation_todo()]
     _write(report)
     print(f"{time.strftime('%H:%M:%S')} background {os.getpid()}: {len(todo)} kernel batches to compile "
           f"({', '.join(b.name for b in todo) or 'none'}) into {maxenv.cache_dir()}, "
@@ -269,13 +280,28 @@ def _compile(report: Report, todo: list) -> None:
     while True:
         pending = graphs.jobs()
         if not pending:
-            return
+            break
         job = pending[0]
         _add_jobs(report)
         _begin(report, job.name)
         started = time.perf_counter()
         _run_job(job)
         _end(report, job.name, time.perf_counter() - started)
+    for batch in _generation_todo():  # after the learner's model: `generate` needs that first
+        if batch.name not in report.todo:
+            report.todo.append(batch.name)
+        _begin(report, batch.name)
+        started = time.perf_counter()
+        _compile_batch(batch)
+        _end(report, batch.name, time.perf_counter() - started)
+        print(f"{time.strftime('%H:%M:%S')} batch {batch.name}: {len(batch.keys)} kernels in "
+              f"{report.seconds[batch.name]} s", flush=True)
+
+
+def _known_batches() -> list[kernels.Batch]:
+    """Every batch the background may compile: the checks', then the generation batch."""
+    extra = kernels.generation_batch()
+    return kernels.batches() + ([extra] if extra is not None else [])
 
 
 MOJO = "mojo"  # the task that builds MAX's Mojo packages
@@ -319,8 +345,9 @@ def _build_mojo_packages() -> None:
 
 def _add_jobs(report: Report) -> None:
     for job in graphs.jobs():
-        if job.name not in report.todo:
-            report.todo.append(job.name)
+        if job.name not in report.todo:  # before the generation batch, which waits for the learner's model
+            at = report.todo.index(kernels.GENERATION) if kernels.GENERATION in report.todo else len(report.todo)
+            report.todo.insert(at, job.name)
             report.estimates[job.name] = graphs.ESTIMATE
             report.labels[job.name] = "your cached GPT-2, compiled at 124M's sizes and checked"
 
@@ -415,6 +442,22 @@ def _wait(needed_now: list, launched: subprocess.Popen | None, who: str, on_even
         time.sleep(POLL)
     on_event(WaitOver(who, time.monotonic() - started, True))
     return True
+
+
+def wait_for_generation(*, on_event: OnEvent = ignore) -> bool:
+    """Before `generate` runs the model: when the generation batch is due and missing, makes sure the background
+    process runs and waits for it (Waiting events), rather than compiling its kernels here beside it. Returns
+    whether they are compiled; not due (no learner reached the generation step), MAX compiles as it goes."""
+    batch = kernels.generation_batch()
+    todo = _generation_todo()
+    if batch is None or not kernels.enabled():
+        return False
+    if not todo or not kernels.background_enabled():
+        return not kernels.missing([batch])
+    launched = launch_if_needed()
+    if _gave_up or maxenv.full_cache_compiled():
+        return False
+    return _wait(todo, launched, "generate", on_event)
 
 
 def wait_for_graph(graph_key: str, *, who: str, on_event: OnEvent = ignore) -> graphs.Verdict | None:

@@ -149,6 +149,12 @@ def run(job: Job) -> Verdict:
     maxenv.tune_process()
     exercises = Path(job.exercises)
     config_sizes = sizes()
+def reached() -> bool:
+    """Whether a learner of this MAX cache has passed every step of the cached model (a job or a verdict exists):
+    the generation step is open to them, and `generate` comes next (the background then compiles its kernels)."""
+    return bool(jobs()) or any(_folder("graphs").glob("*.json"))
+
+
     rng = np.random.default_rng(0)
     try:
         with learner_code(exercises) as code:

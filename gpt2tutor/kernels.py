@@ -15,6 +15,12 @@ checks first need new ones, written by tools/record_kernels.py), the background 
 loads the compiled ones into MAX's eager caches before the learner's code runs. Anything else (an op only
 the learner's own code uses) takes MAX's usual path.
 
+`generate` runs eager ops too (the generation step's loop: the last position's logits, greedy argmax,
+temperature, top-k and the seeded draw), at GPT-2's sizes. A target is named by op, device, dtype (and for
+some ops rank), never by shape, so the checks' batches hold most of them; the *generation* batch holds the
+rest, recorded from a real `generate` run. The background compiles it once a learner reaches the generation
+step, and `generate` loads every compiled batch before its first token (`preload_generation`).
+
 Which batches are compiled is recorded in a marker next to MAX's compiled modules (so it cannot outlive
 them), keyed by a hash of the batch's targets and the MAX version. Only the background process writes it.
 Nothing here imports MAX at module level: the CLI reads the marker to decide what to show. MAX's
@@ -42,6 +48,7 @@ from .files import write_atomic
 MARKER_NAME = "gpt2tutor_kernels.json"
 ENV_SWITCH = "GPT2TUTOR_KERNELS"  # "0": no batches, no background process (MAX's own behaviour)
 EXTRA = "extra"  # the batch of targets only some learners' code uses: compiled last, never waited for
+GENERATION = "generation"  # the batch of targets only `generate` uses (not a check's: see background.py)
 BATCH_FORMAT = "mlirbc-1"  # how a batch's module is made (part of its id: a change recompiles)
 
 
@@ -84,7 +91,14 @@ class Batch:
 
     @property
     def step(self) -> course.Step | None:
-        return course.get_step(self.name) if self.name != EXTRA else None
+        return course.get_step(self.name) if self.name not in (EXTRA, GENERATION) else None
+
+    @property
+    def label(self) -> str:
+        """The batch, for people."""
+        if self.step is not None:
+            return f"the kernels for step {self.name}"
+        return "the kernels generate uses" if self.name == GENERATION else "more kernels"
 
     def batch_id(self, version: str | None = None) -> str:
         payload = json.dumps([BATCH_FORMAT, version or _max_version(), platform.machine(), sorted(self.keys)])
@@ -96,11 +110,27 @@ def _manifest() -> dict:
     return json.loads(resources.files(course).joinpath("kernels.json").read_text("utf-8"))
 
 
-def batches() -> list[Batch]:
+def _every_batch() -> list[Batch]:
     manifest = _manifest()
     estimates = manifest["estimates"]
     return [Batch(b["name"], tuple(tuple(k) for k in b["keys"]),
                   float(estimates.get(b["name"], 15 + 3 * len(b["keys"])))) for b in manifest["batches"]]
+
+
+def batches() -> list[Batch]:
+    """The checks' batches, in learner order, the extra one last (not the generation batch)."""
+    return [b for b in _every_batch() if b.name != GENERATION]
+
+
+def generation_batch() -> Batch | None:
+    """The batch of the targets `generate` uses that no check batch holds (None: the manifest has none)."""
+    return next((b for b in _every_batch() if b.name == GENERATION), None)
+
+
+def generate_targets() -> list[tuple[str, str]]:
+    """The (op family, target) pairs a real `generate --reference` looks up, greedy and sampled (the manifest's
+    `generate` list): each is in a check batch or the generation batch."""
+    return [tuple(k) for k in _manifest().get("generate", [])]
 
 
 def batches_for(step: course.Step | None) -> list[Batch]:
@@ -175,11 +205,24 @@ def preload(step: course.Step | None, emit: Callable[[object], None] | None = No
     loaded is left to MAX's usual path. Returns the names of the batches loaded."""
     if not enabled():
         return []
-    wanted = batches() if step is None else batches_for(step)
+    return _preload(batches() if step is None else batches_for(step), emit)
+
+
+def preload_generation(emit: Callable[[object], None] | None = None) -> list[str]:
+    """In `generate`'s process, before the model runs: loads every compiled batch, the generation one
+    included (the learner's generate_tokens may use what their check 14 used, or a variant's ops). As
+    `preload`, never compiles, never fails."""
+    if not enabled():
+        return []
+    extra = generation_batch()
+    return _preload(batches() + ([extra] if extra is not None else []), emit)
+
+
+def _preload(wanted: list[Batch], emit: Callable[[object], None] | None) -> list[str]:
     ready = [b for b in wanted if b not in missing(wanted)]
     loaded = []
     for batch in ready:
-        label = f"the kernels for step {batch.name}" if batch.step else "more kernels"
+        label = batch.label
         if emit is not None:  # loading takes ~0.01 s; it compiles only if MAX's cache lost the batch
             emit(Compiling(label, "batch"))
         started = time.perf_counter()
@@ -200,7 +243,7 @@ def watch_compiles(emit: Callable[[object], None]) -> None:
     loaded yet holds it (the extra batch, say), loads that batch; else lets MAX compile (or adopt) it,
     reporting Compiling(key) before and Compiled(key, seconds=s) after, so the runner can pause the time
     limit and the command line can say what is going on."""
-    home = {key: batch for batch in batches() for _, key in batch.keys} if enabled() else {}
+    home = {key: batch for batch in _every_batch() for _, key in batch.keys} if enabled() else {}
 
     def wrap(original):
         def model_for(self, key, device, build, **kwargs):
@@ -230,7 +273,7 @@ def main(argv: list[str]) -> int:
     """`python -m gpt2tutor.kernels NAME`: compiles one batch into MAX's cache and marks it compiled (the
     background process runs this in a niced child of its own)."""
     maxenv.tune_process()
-    batch = next((b for b in batches() if b.name == argv[0]), None)
+    batch = next((b for b in _every_batch() if b.name == argv[0]), None)
     if batch is None:
         print(f"no kernel batch {argv[0]!r}", file=sys.stderr)
         return 2

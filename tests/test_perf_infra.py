@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from gpt2tutor import api, background, kernels
+from gpt2tutor import api, background, graphs, kernels
 from gpt2tutor.checking import runner
 from gpt2tutor.checking.runner import SpareChecker, run_checks
 from gpt2tutor.cli.doctor import compile_full_cache
 from gpt2tutor.cli.render import Renderer
 from gpt2tutor.cli.start import StartView
-from gpt2tutor.course import STEPS, get_step
+from gpt2tutor.course import STEPS, by_role, get_step
 from gpt2tutor.maxenv import child_environment
 
 # A background process whose compiling is a sleep (argv[1] seconds a batch; "fail" raises instead).
@@ -122,6 +122,19 @@ def test_the_manifest_covers_what_the_reference_checks_use(tmp_path: Path) -> No
                 f"check {sid} uses {key} from batch {batch.name}: regenerate the manifest")
 
 
+def test_the_manifest_lists_what_generate_uses_and_each_is_compiled_before_it() -> None:
+    """`generate`'s targets, greedy and sampled, each in a check batch of a step up to the generation step (the
+    background compiles those first) or in the generation batch. tests/test_generate.py records a real run."""
+    used = kernels.generate_targets()
+    targets = {key for _, key in used}
+    assert "reduce_ReduceArgMaxOp_cpu_0_float32" in targets  # greedy
+    assert {"TopKOp_cpu_0_float32", "random_RandomUniformOp_cpu_0_float32"} <= targets  # top-k, the seeded draw
+    generation = kernels.generation_batch()
+    early = {k for b in kernels.batches_for(by_role("generation")) for k in b.keys}
+    assert set(used) <= early | set(generation.keys if generation is not None else ())
+    assert generation is None or generation.name == kernels.GENERATION and generation not in kernels.batches()
+
+
 # --- the background process ----------------------------------------------------------------------
 
 def test_background_compiles_every_batch_in_order_and_records_it(own_cache: Path, spawned) -> None:
@@ -192,6 +205,67 @@ def test_the_estimate_grows_while_a_batch_overruns() -> None:
     assert report.overdue() and report.remaining("a") >= 19
     report.task_started = time.time() - 120
     assert report.remaining("a") >= 39
+
+
+# --- the generation batch: the kernels generate uses that no check batch holds --------------------------
+# Today every target of generate's is in a check batch (the manifest test above), so these tests make one up.
+
+FAKE_GENERATION_BATCH = kernels.Batch(kernels.GENERATION, (("unary", "unary_FakeOp_cpu_0_float32"),), 1.0)
+FAKE_BACKGROUND_WITH_GENERATION = textwrap.dedent("""
+    import sys, time
+    import gpt2tutor.background as b, gpt2tutor.graphs as g, gpt2tutor.kernels as k
+    k.generation_batch = lambda: k.Batch(k.GENERATION, (("unary", "unary_FakeOp_cpu_0_float32"),), 1.0)
+    def compile_batch(batch):
+        time.sleep(float(sys.argv[1]))
+        k.mark_compiled(batch)
+    def run_job(job):  # the learner's cached model, compiled and compared
+        g.save(g.Verdict(job.key, "agrees", worst=1e-6))
+        g.done(job)
+    b._compile_batch, b._run_job, b._build_mojo_packages = compile_batch, run_job, lambda: None
+    sys.exit(b.run())
+""")
+
+
+def start_fake_with_generation(procs: list, arg: str) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", FAKE_BACKGROUND_WITH_GENERATION, arg], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                            env=child_environment())
+    procs.append(proc)
+    return proc
+
+
+def test_the_background_compiles_the_generation_batch_once_the_generation_step_is_reached(
+        own_cache: Path, spawned, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(kernels, "generation_batch", lambda: FAKE_GENERATION_BATCH)
+    assert start_fake_with_generation(spawned, "0.01").wait(timeout=60) == 0
+    assert kernels.GENERATION not in background.read_report().done  # no learner here reached the generation step
+    assert kernels.missing([FAKE_GENERATION_BATCH]) and not background.needed()
+    exercises = tmp_path / "exercises"
+    exercises.mkdir()
+    assert graphs.queue(exercises)  # what `check` does once the cached model's steps pass: step 14 is open
+    assert background.needed()
+    assert start_fake_with_generation(spawned, "0.01").wait(timeout=60) == 0
+    report = background.read_report()
+    assert report.done == [f"graph:{graphs.key(exercises)[:8]}", kernels.GENERATION] and report.todo == []
+    assert report.labels[kernels.GENERATION] == "the kernels generate uses"
+    assert not kernels.missing([FAKE_GENERATION_BATCH]) and not background.needed()
+
+
+def test_generate_waits_for_the_generation_batch_only_once_it_is_due(own_cache: Path, spawned, tmp_path: Path,
+                                                                      monkeypatch) -> None:
+    monkeypatch.setattr(kernels, "generation_batch", lambda: FAKE_GENERATION_BATCH)
+    monkeypatch.setattr(background.maxenv, "full_cache_compiled", lambda: False)
+    monkeypatch.setattr(background, "_gave_up", False)
+    monkeypatch.setattr(background, "launch", lambda: start_fake_with_generation(spawned, "0.2"))
+    assert background.wait_for_generation() is False and not spawned  # not due: MAX compiles as it goes
+    exercises = tmp_path / "exercises"
+    exercises.mkdir()
+    assert graphs.queue(exercises)
+    seen = []
+    assert background.wait_for_generation(on_event=seen.append) is True
+    kinds = [type(e).__name__ for e in seen]
+    assert "Waiting" in kinds and kinds[-1] == "WaitOver" and seen[-1].ready and seen[-1].who == "generate"
+    assert not kernels.missing([FAKE_GENERATION_BATCH]) and len(spawned) == 1
 
 
 # --- a check waiting for it -------------------------------------------------------------------------
