@@ -29,10 +29,13 @@ def linear(x, w, prefix):
 
 
 def layer_norm(x, w, eps, *, prefix="", axis=-1, ddof=0, divide=lambda var, eps: np.sqrt(var + eps), scale=True,
-               shift=True):
-    """LayerNorm in float64, with switches for the usual mistakes."""
+               shift=True, centre=True):
+    """LayerNorm in float64, with switches for the usual mistakes (centre=False: RMSNorm's mean square)."""
     x = x.astype(np.float64)
-    y = (x - x.mean(axis=axis, keepdims=True)) / divide(x.var(axis=axis, ddof=ddof, keepdims=True), eps)
+    if centre:
+        y = (x - x.mean(axis=axis, keepdims=True)) / divide(x.var(axis=axis, ddof=ddof, keepdims=True), eps)
+    else:
+        y = x / divide((x * x).mean(axis=axis, keepdims=True), eps)
     return y * (w[f"{prefix}weight"] if scale else 1.0) + (w[f"{prefix}bias"] if shift else 0.0)
 
 

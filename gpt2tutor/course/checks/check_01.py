@@ -4,6 +4,7 @@ Any class works whose instances carry the seven fields, built with no arguments 
 any of the fields as keyword arguments: a @dataclass (frozen or not), a NamedTuple, a hand-written __init__.
 """
 
+import dataclasses
 import inspect
 import math
 from numbers import Integral, Real
@@ -65,18 +66,40 @@ def config_class(ctx):
     return cls
 
 
+def unannotated(cls):
+    """The fields of a @dataclass written without a type annotation (`vocab_size = 50257`): @dataclass makes
+    them plain class attributes, so the class has them but GPT2Config(vocab_size=...) raises a TypeError."""
+    if not dataclasses.is_dataclass(cls):
+        return None
+    found = {f.name for f in dataclasses.fields(cls)}
+    missing = [name for name in DEFAULTS if name not in found and hasattr(cls, name)]
+    if not missing:
+        return None
+    lines = [f"`{name}: {'float' if name == 'layer_norm_epsilon' else 'int'} = {getattr(cls, name)!r}`"
+             for name in missing]
+    one = len(missing) == 1
+    return (f"{', '.join(missing)} {'has' if one else 'have'} no type annotation, so @dataclass takes "
+            f"{'it for a plain class attribute' if one else 'them for plain class attributes'}, not "
+            f"{'a field' if one else 'fields'}, and GPT2Config(name=value) can't set {'it' if one else 'them'}: "
+            f"add the type, {', '.join(lines)}")
+
+
 def build(ctx, cls, **fields):
     label = f"GPT2Config({', '.join(f'{k}={v!r}' for k, v in fields.items())})"
     try:
         return ctx.call(label, cls, **fields)
     except CheckFailed as exc:
-        raise CheckFailed(f"{exc}\nGPT2Config must take each field as a keyword argument with a default value, "
-                          "as a @dataclass does") from None
+        why = unannotated(cls) or ("GPT2Config must take each field as a keyword argument with a default value, "
+                                   "as a @dataclass does")
+        raise CheckFailed(f"{exc}\n{why}") from None
 
 
 @checks.structure("GPT2Config() has GPT-2's seven fields")
 def fields(ctx):
-    config = build(ctx, config_class(ctx))
+    cls = config_class(ctx)
+    if unannotated(cls):
+        raise CheckFailed(unannotated(cls))
+    config = build(ctx, cls)
     missing = [name for name in DEFAULTS if not hasattr(config, name)]
     if missing:
         raise CheckFailed(f"GPT2Config() has no {', '.join(missing)}: each field needs this exact name "

@@ -43,6 +43,18 @@ def mistakes(w, eps, default):
                 lambda x: layer_norm(x, w, eps, axis=0)),
         Mistake("mean and variance over the whole tensor: each vector is normalized on its own, along the last axis",
                 lambda x: layer_norm(x, w, eps, axis=None)),
+        Mistake("mean and variance over the sequence axis (axis=1 of [batch, seq, dim], or axis=-2): that mixes "
+                "tokens; each token's vector is normalized on its own, along the last axis (axis=-1)",
+                lambda x: layer_norm(x, w, eps, axis=-2)),
+        Mistake("the mean is never subtracted: x / sqrt(mean(x²) + eps) is RMSNorm (Llama's), not LayerNorm; "
+                "centre first, (x - mean) / sqrt(var + eps)",
+                lambda x: layer_norm(x, w, eps, centre=False)),
+        Mistake("the mean is never subtracted and bias unused: x / sqrt(mean(x²) + eps) * weight is RMSNorm "
+                "(Llama's), not LayerNorm; centre first, (x - mean) / sqrt(var + eps), and add self.bias",
+                lambda x: layer_norm(x, w, eps, centre=False, shift=False)),
+        Mistake("weight and bias swapped (γ and β): the normalized values are multiplied by self.weight, then "
+                "self.bias is added; F.layer_norm takes them in that order, (x, weight, bias, eps)",
+                lambda x: layer_norm(x, {"weight": w["bias"], "bias": w["weight"]}, eps)),
         Mistake("weight and bias unused: after normalizing, multiply by self.weight and add self.bias",
                 lambda x: layer_norm(x, w, eps, scale=False, shift=False)),
         Mistake("bias unused: after scaling by self.weight, add self.bias",

@@ -4,13 +4,15 @@ import math
 
 from gpt2tutor.checking import Mistake, Probe, StepChecks
 
+from ._embedding import built
+
 checks = StepChecks()
 
 
 @checks.structure("GPT2Embeddings(config) holds wte, a [vocab_size, n_embd] Embedding")
 def structure(ctx):
     cfg = ctx.config()
-    module = ctx.learner_module("GPT2Embeddings", ["config"], cfg)
+    module = built(ctx, "GPT2Embeddings", "vocab_size", cfg)
     v, d = cfg.vocab_size, cfg.n_embd
     ctx.refuse_known_shapes(module, "wte.weight", {
         (d, v): "the table is transposed: one row per token, [vocab_size, n_embd]",

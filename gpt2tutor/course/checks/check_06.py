@@ -8,6 +8,8 @@ import numpy as np
 
 from gpt2tutor.checking import CheckFailed, Mistake, Probe, StepChecks
 
+from ._embedding import built
+
 checks = StepChecks()
 
 
@@ -22,7 +24,7 @@ def spread(out, ids, n_embd):
 @checks.structure("GPT2PositionEmbeddings(config) holds wpe, an [n_positions, n_embd] Embedding")
 def structure(ctx):
     cfg = ctx.config()
-    module = ctx.learner_module("GPT2PositionEmbeddings", ["config"], cfg)
+    module = built(ctx, "GPT2PositionEmbeddings", "n_positions", cfg)
     ctx.refuse_known_shapes(module, "wpe.weight", {
         (cfg.n_embd, cfg.n_positions): "the table is transposed: one row per position, [n_positions, n_embd]",
         (cfg.vocab_size, cfg.n_embd): "the table has vocab_size rows: positions need n_positions rows, one per place "

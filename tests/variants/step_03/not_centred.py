@@ -1,4 +1,4 @@
-# expect: fail: max abs error
+# expect: fail: RMSNorm
 from max.experimental import functional as F
 from max.experimental.nn import Module
 from max.experimental.tensor import Tensor

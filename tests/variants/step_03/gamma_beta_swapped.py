@@ -1,0 +1,14 @@
+# expect: fail: weight and bias swapped
+from max.experimental import functional as F
+from max.experimental.nn import Module
+from max.experimental.tensor import Tensor
+
+
+class LayerNorm(Module):
+    def __init__(self, dim, *, eps=1e-5):
+        self.weight = Tensor.ones([dim])
+        self.bias = Tensor.zeros([dim])
+        self.eps = eps
+
+    def forward(self, x):
+        return F.layer_norm(x, self.bias, self.weight, self.eps)
