@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import check_file
+from conftest import SEED, check_file, write_solutions
 from test_cli import cli, ws  # noqa: F401 - ws is a fixture
+from gpt2tutor.checking.runner import run_checks
 from gpt2tutor.course import get_step
 from gpt2tutor.maxenv import child_environment
 from gpt2tutor.state import SCHEMA, State, load, save
@@ -94,6 +95,31 @@ def test_fault_at_import_time_names_the_file(tmp_path: Path) -> None:
     failure = next(r for r in outcome.results if not r.passed)
     assert failure.phase == "file"
     assert "SystemExit" in failure.message
+
+
+def test_a_failed_import_shows_the_learners_frames_only(tmp_path: Path) -> None:
+    """Python's own `<frozen importlib._bootstrap>` frames (which resolve under the check's working folder, the
+    exercises) are not the learner's: only their line shows, with no blank lines."""
+    step = get_step(5)
+    outcome = check_file(tmp_path, step, step.solution() + "\nimport no_such_module_anywhere\n", timeout=60)
+    failure = next(r for r in outcome.results if not r.passed)
+    assert failure.phase == "file"
+    assert "frozen" not in failure.message and "\n\n" not in failure.message, failure.message
+    assert frames(failure.message) == ["step_05.py"], failure.message
+    assert "import no_such_module_anywhere" in failure.message
+    assert failure.message.rstrip().endswith("No module named 'no_such_module_anywhere'"), failure.message
+
+
+def test_a_syntax_error_in_an_earlier_file_is_told_once(tmp_path: Path) -> None:
+    """Seen from a later step's check: the import line in the later file, then the earlier file's bad line once."""
+    exercises = tmp_path / "exercises"
+    write_solutions(exercises)
+    (exercises / "step_01.py").write_text(get_step(1).solution() + "\nbroken = (\n")
+    outcome = run_checks([get_step(5)], exercises, timeout=60, seed=SEED)[0]
+    failure = next(r for r in outcome.results if not r.passed)
+    assert "step_01.py" in failure.message and "frozen" not in failure.message, failure.message
+    assert failure.message.count("broken = (") == 1 and failure.message.count("SyntaxError") == 1, failure.message
+    assert frames(failure.message) == ["step_05.py", "step_01.py"], failure.message
 
 
 def test_no_process_is_left_behind(tmp_path: Path) -> None:

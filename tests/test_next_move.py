@@ -43,6 +43,16 @@ def test_a_known_mistake_is_named_instead() -> None:
     assert "Next move" not in message
 
 
+def test_a_named_mistake_keeps_what_the_code_printed() -> None:
+    def learner(x):
+        print("tripled:", (3 * x).shape)
+        return 3 * x
+
+    message = failure(learner, [Mistake("tripled, not doubled", lambda x: 3 * x)])
+    assert "Likely mistake: tripled, not doubled" in message
+    assert "Your code printed on this case:\ntripled: (3,)" in message
+
+
 def test_a_wrong_shape_gets_the_next_move_too() -> None:
     message = failure(lambda x: np.concatenate([x, x]))
     assert "the result has shape [6], expected [3]" in message and "Next move" in message

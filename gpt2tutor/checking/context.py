@@ -427,16 +427,14 @@ class Context:
 
     def _diagnose(self, inputs: Any, got: np.ndarray, mistakes: Sequence[Mistake], probe: Probe | None,
                   printed: str, atol: float, rtol: float) -> str:
+        printed = printed.strip()
+        shown = "" if not printed else "\nYour code printed on this case:\n" + (
+            printed if len(printed) <= PRINTED_TAIL else "…" + printed[-PRINTED_TAIL:])
         for mistake in mistakes:
             wrong = np.asarray(self.as_array(mistake.output(inputs), "a known mistake"))
             if wrong.shape == got.shape and _close(got, wrong, atol * 10, rtol * 10).all():
-                return f"\nLikely mistake: {mistake.message}"
-        advice = (probe or GENERIC_PROBE).advice(inputs)
-        printed = printed.strip()
-        if printed:
-            shown = printed if len(printed) <= PRINTED_TAIL else "…" + printed[-PRINTED_TAIL:]
-            advice += "\nYour code printed on this case:\n" + shown
-        return advice
+                return f"\nLikely mistake: {mistake.message}{shown}"
+        return (probe or GENERIC_PROBE).advice(inputs) + shown
 
 
 def _close(got: np.ndarray, expected: np.ndarray, atol: float, rtol: float) -> np.ndarray:
