@@ -11,75 +11,20 @@ shapes, where the compiled numbers are compared with the eager ones (gpt2tutor/g
 """
 
 import importlib
-import math
 
 import numpy as np
 
 from gpt2tutor.checking import CheckFailed, Mistake, Probe, StepChecks
 
 from . import _compiled
-from ._numpy_gpt2 import gelu_tanh, hidden_states, layer_norm, linear, softmax
+from ._kv_cache import (TOLERANCE, cache_slip, heads, judge_cache_shapes, judge_cache_values, np_attention,
+                        np_cached_run, qkv)
+from ._numpy_gpt2 import hidden_states
 from .check_12 import hf_checkpoint
 
 checks = StepChecks()
 
 LOADER = "load_cached_gpt2"
-TOLERANCE = 1e-4
-
-
-# --- GPT-2 with a cache, in numpy (float64); the keywords reproduce the usual mistakes ---------------
-
-def np_attention(x, w, name, cfg, past_k, past_v, *, mask="causal", scale="sqrt", softmax_axis=-1):
-    """x [b, s, e] (already normed); past [b, h, p, hd]. Returns (out [b, s, e], key, value).
-    The keywords reproduce the usual mistakes: a mask that ignores the cache, no mask, a mask on the wrong side
-    of the diagonal; no scale, or 1/head_dim instead of 1/sqrt(head_dim); the softmax over the wrong axis."""
-    b, s, e = x.shape
-    hd = e // cfg.n_head
-    p = past_k.shape[2]
-
-    def heads(t):
-        return t.reshape(b, s, cfg.n_head, hd).transpose(0, 2, 1, 3)
-
-    q, k, v = (heads(t) for t in np.split(linear(x, w, f"{name}.c_attn."), 3, axis=-1))
-    key, value = np.concatenate([past_k, k], axis=2), np.concatenate([past_v, v], axis=2)
-    divisor = {"sqrt": math.sqrt(hd), "none": 1.0, "full": float(hd)}[scale]
-    scores = q @ key.transpose(0, 1, 3, 2) / divisor
-    cols, rows = np.arange(p + s)[None, :], np.arange(s)[:, None]
-    if mask == "causal":
-        scores = scores + np.where(cols <= rows + p, 0.0, -np.inf)
-    elif mask == "from_zero":  # as if nothing were cached: query i sees columns 0..i
-        scores = scores + np.where(cols <= rows, 0.0, -np.inf)
-    elif mask == "future":  # the new keys masked on the other side of the diagonal: itself and what comes after
-        scores = scores + np.where((cols < p) | (cols >= rows + p), 0.0, -np.inf)
-    out = (softmax(scores, axis=softmax_axis) @ value).transpose(0, 2, 1, 3).reshape(b, s, e)
-    return linear(out, w, f"{name}.c_proj."), key, value
-
-
-def np_cached_run(w, cfg, chunks, *, positions_restart=False, mask="causal", scale="sqrt"):
-    """Feeds the id chunks [b, s_i] in turn from an empty cache: (logits of every fed position, last cache)."""
-    w = {k: v.astype(np.float64) for k, v in w.items()}
-    b = chunks[0].shape[0]
-    hd = cfg.n_embd // cfg.n_head
-    cache = [(np.zeros((b, cfg.n_head, 0, hd)), np.zeros((b, cfg.n_head, 0, hd))) for _ in range(cfg.n_layer)]
-    outs, seen = [], 0
-    for ids in chunks:
-        s = ids.shape[1]
-        start = 0 if positions_restart else seen
-        x = w["transformer.wte.weight"][ids] + w["transformer.wpe.weight"][start:start + s]
-        new_cache = []
-        for i, (pk, pv) in enumerate(cache):
-            p = f"transformer.h.{i}"
-            eps = cfg.layer_norm_epsilon
-            a, k, v = np_attention(layer_norm(x, w, eps, prefix=f"{p}.ln_1."), w, f"{p}.attn", cfg, pk, pv, mask=mask,
-                                   scale=scale)
-            x = x + a
-            h = gelu_tanh(linear(layer_norm(x, w, eps, prefix=f"{p}.ln_2."), w, f"{p}.mlp.c_fc."))
-            x = x + linear(h, w, f"{p}.mlp.c_proj.")
-            new_cache.append((k, v))
-        cache = new_cache
-        outs.append(layer_norm(x, w, cfg.layer_norm_epsilon, prefix="transformer.ln_f.") @ w["lm_head.weight"].T)
-        seen += s
-    return np.concatenate(outs, axis=1), cache
 
 
 def full_logits(w, cfg, ids):
@@ -107,48 +52,6 @@ def as_cache(ctx, value, cfg, what):
             raise CheckFailed(f"{what}: past_key_values[{i}] should be a (key, value) pair")
         pairs.append(tuple(np.asarray(ctx.as_array(t, what), dtype=np.float64) for t in pair))
     return pairs
-
-
-def judge_cache_shapes(got, want, fed, what):
-    """The cache's shapes name the mistakes precisely: not appended, appended twice, the wrong axis."""
-    b, h, total, hd = want[0][0].shape
-    for i, ((gk, gv), (wk, wv)) in enumerate(zip(got, want)):
-        for label, g in (("key", gk), ("value", gv)):
-            if g.shape == (b, h, total, hd):
-                continue
-            if g.ndim == 4 and g.shape[2] == fed:
-                raise CheckFailed(f"{what}: block {i}'s cached {label} holds {fed} positions after {total} tokens: "
-                                  "only the new ones. Append them to the cache: F.concat([past, new], axis=2)")
-            if g.ndim == 4 and g.shape[2] == total + fed:
-                raise CheckFailed(f"{what}: block {i}'s cached {label} holds {total + fed} positions after {total} "
-                                  "tokens: the new tokens were cached twice (e.g. the prompt concatenated onto a "
-                                  "cache that already held it). Each call appends its new keys once")
-            if g.ndim == 4 and g.shape[2] == total - fed:
-                raise CheckFailed(f"{what}: block {i}'s cached {label} did not grow: return the extended "
-                                  "cache, with this call's keys and values appended")
-            if g.size == b * h * total * hd:
-                raise CheckFailed(f"{what}: block {i}'s cached {label} has shape {list(g.shape)}, expected "
-                                  f"{[b, h, total, hd]}: the concatenation ran on the wrong axis. The cache grows "
-                                  "along the sequence axis, axis 2 of [batch, n_head, seq, head_dim]")
-            raise CheckFailed(f"{what}: block {i}'s cached {label} has shape {list(g.shape)}, expected "
-                              f"[batch, n_head, tokens so far, head_dim] = {[b, h, total, hd]}")
-
-
-def judge_cache_values(got, want, fed, what, *, named_only=False):
-    """Block by block, once the shapes are right: each block's own keys and values (with named_only, only the
-    mistakes with a name: one cache for every block)."""
-    total = want[0][0].shape[2]
-    if len(got) > 1 and all(np.allclose(got[0][0], g[0]) for g in got[1:]):
-        raise CheckFailed(f"{what}: every block returned the same cached keys: each block has its own keys and "
-                          "values (block 3's are not block 2's). Keep one (key, value) pair per block")
-    for i, ((gk, gv), (wk, wv)) in enumerate(zip(got, want)):
-        if i > 0 and total > fed and np.allclose(gk[:, :, :-fed], want[0][0][:, :, :-fed], atol=1e-4) \
-                and not np.allclose(wk, want[0][0]):
-            raise CheckFailed(f"{what}: block {i} read block 0's cache: zip the blocks with past_key_values, so "
-                              "each block reads and extends its own pair")
-        if not named_only and not (np.allclose(gk, wk, atol=TOLERANCE) and np.allclose(gv, wv, atol=TOLERANCE)):
-            raise CheckFailed(f"{what}: block {i}'s cached keys or values are not the ones its c_attn gives for "
-                              "these tokens (the cached ones first, then the new ones)")
 
 
 def random_model(ctx, cfg):
@@ -231,25 +134,39 @@ def attention(ctx):
         x, pk, pv = (a.astype(np.float64) for a in case)
         return np_attention(x, w, "attn", cfg, pk, pv, **mistake)[part]
 
-    for part, label in [(1, "the returned key"), (2, "the returned value")]:
-        for name, case in cases:
-            got = learner(case, part)
-            b, p, s = case[1].shape[0], case[1].shape[2], case[0].shape[1]
-            want_shape = (b, cfg.n_head, p + s, hd)
-            if got.shape != want_shape:
-                if got.shape == (b, cfg.n_head, p + 2 * s, hd):
-                    raise CheckFailed(f"cached_attention on {name}: {label} has shape {list(got.shape)}: the new "
-                                      "tokens were cached twice (appended to a cache that already held them). "
-                                      "Append them once: F.concat([past_key, k], axis=2)")
-                if got.shape == (b, cfg.n_head, s, hd) and p:
-                    raise CheckFailed(f"cached_attention on {name}: {label} has shape {list(got.shape)}: only the new "
-                                      "tokens. Append them to the cache: F.concat([past_key, k], axis=2)")
-                if got.size == np.prod(want_shape):
+    def slip(case, part, got):
+        """The known wrong cache the returned key (part 1) or value (part 2) is, named; else None."""
+        x, pk, pv = (a.astype(np.float64) for a in case)
+        q, k, v = qkv(x, w, "attn", cfg.n_head)
+        _, key, value = np_attention(x, w, "attn", cfg, pk, pv)
+        past, new, other = (pk, k, value) if part == 1 else (pv, v, key)
+        return cache_slip(got, past, new, other, "key" if part == 1 else "value", queries=q,
+                          inputs=heads(x, cfg.n_head))
+
+    def judge_cache():
+        """The returned key and value, case by case: a shape or a known wrong cache fails here, by name; at the
+        first one wrong in an unknown way, the output's mistakes and the comparisons below say more."""
+        for part, label in [(1, "the returned key"), (2, "the returned value")]:
+            for name, case in cases:
+                got = learner(case, part)
+                b, p, s = case[1].shape[0], case[1].shape[2], case[0].shape[1]
+                want_shape = (b, cfg.n_head, p + s, hd)
+                if got.shape == want_shape and np.allclose(got, expected(case, part), atol=TOLERANCE,
+                                                           rtol=TOLERANCE):
+                    continue
+                named = slip(case, part, got)
+                if named:
+                    raise CheckFailed(f"cached_attention on {name}: {named}")
+                if got.shape != want_shape and got.size == np.prod(want_shape):
                     raise CheckFailed(f"cached_attention on {name}: {label} has shape {list(got.shape)}, expected "
                                       f"{list(want_shape)}: the concatenation ran on the wrong axis; the sequence "
                                       "axis of [batch, n_head, seq, head_dim] is 2")
-                raise CheckFailed(f"cached_attention on {name}: {label} has shape {list(got.shape)}, expected "
-                                  f"{list(want_shape)}")
+                if got.shape != want_shape:
+                    raise CheckFailed(f"cached_attention on {name}: {label} has shape {list(got.shape)}, expected "
+                                      f"{list(want_shape)}")
+                return
+
+    judge_cache()
     mistakes = [
         Mistake("the mask ignores the cached tokens: new query i is at position past + i, so it sees every cached "
                 "key and the new keys up to its own. causal_mask(seq, 0) alone treats the chunk as if it started the "
@@ -265,6 +182,24 @@ def attention(ctx):
                 lambda case: expected(case, 0, scale="full")),
         Mistake("the softmax runs over the queries (axis -2): each query's weights over the keys sum to 1, so it "
                 "runs over the last axis, the keys", lambda case: expected(case, 0, softmax_axis=-2)),
+        Mistake("the mask hides the cached keys: new query i sees every cached key (columns 0 .. past-1, all 0 in "
+                "the mask) and the new keys up to its own", lambda case: expected(case, 0, mask="hides_cache")),
+        Mistake("the two pieces of the mask are joined in the wrong order: the cached columns come first, so the "
+                "all-visible [seq, past] block goes left of the new tokens' causal [seq, seq] block",
+                lambda case: expected(case, 0, mask="pieces_swapped")),
+        Mistake("the mask hides the diagonal: each new query sees its own key too (0 where key j <= past + i)",
+                lambda case: expected(case, 0, mask="diagonal_hidden")),
+        Mistake("the scores are divided by sqrt(n_embd): the scale is 1/sqrt(head_dim), one head's width "
+                "(n_embd // n_head), axis 3 of the cache", lambda case: expected(case, 0, scale="n_embd")),
+        Mistake("the scores are divided by sqrt(n_head): the scale is 1/sqrt(head_dim), one head's width, axis 3 "
+                "of the cache", lambda case: expected(case, 0, scale="n_head")),
+        Mistake("the scores are divided by the square root of the cache's length (axis 2 of past_key): head_dim "
+                "is axis 3, [batch, n_head, past, head_dim]", lambda case: expected(case, 0, scale="cache_length")),
+        Mistake("the new keys and values are swapped: c_attn's three parts are q, k, v in that order, and the keys "
+                "are what the queries are compared with", lambda case: expected(case, 0, kv="vk")),
+        Mistake("the new keys and values are put in front of the cached ones: the cache first, then the new "
+                "tokens, F.concat([past, new], axis=2), so that key j is token j",
+                lambda case: expected(case, 0, order="new_first")),
     ]
     probe = Probe("the attention weights after the softmax (each row sums to 1 over the keys)",
                   lambda case: (case[0].shape[0], cfg.n_head, case[0].shape[1], case[1].shape[2] + case[0].shape[1]),
@@ -298,13 +233,20 @@ def decoding(ctx):
                           if sum(splits[:i + 1]) <= seen]
                 for message, knobs in [
                     ("the new tokens' positions restarted at 0: they sit at past, past + 1, ... (Tensor.arange(seq) "
-                     "+ past), so wpe gets the wrong rows", {"positions_restart": True}),
+                     "+ past), so wpe gets the wrong rows", {"positions": "restart"}),
+                    ("the new tokens' positions are one too far: the first token of all sits at 0, so with past "
+                     "tokens cached the new ones sit at past, past + 1, ...", {"positions": "from_one"}),
                     ("the mask ignores the cached tokens: new query i is at position past + i and sees every cached "
                      "key; causal_mask(seq, 0) alone is right only for the prefill", {"mask": "from_zero"}),
                     ("no mask among the new tokens: wrong as soon as several arrive at once", {"mask": "none"}),
                     ("among the new tokens the mask is on the wrong side of the diagonal: each new query sees itself "
                      "and the new tokens after it, not the ones before", {"mask": "future"}),
+                    ("the mask hides the cached keys: every new query sees all of them", {"mask": "hides_cache"}),
+                    ("the mask's two pieces are joined in the wrong order: the all-visible cached columns first, "
+                     "then the new tokens' causal block", {"mask": "pieces_swapped"}),
+                    ("the mask hides the diagonal: each new query sees its own key", {"mask": "diagonal_hidden"}),
                     ("the attention scores are not scaled by 1/sqrt(head_dim)", {"scale": "none"}),
+                    ("the attention scores are divided by head_dim, not its square root", {"scale": "full"}),
                 ]:
                     if np.allclose(got, np_cached_run(w, cfg, chunks, **knobs)[0], atol=10 * TOLERANCE):
                         named = f"\nLikely mistake: {message}"
@@ -354,3 +296,4 @@ def compiled(ctx):
     err = float(np.abs(final - full_logits(ours, cfg, ids)).max())
     return (f"the graph traces with a symbolic cache length in {call.trace_seconds:.2f} s; a prefill of 4 through "
             f"what it returned matches, max abs error {err:.1e}" + _compiled.branch_note(call))
+
