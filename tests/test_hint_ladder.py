@@ -2,10 +2,11 @@
 
 A learner who asks for a nudge should get a nudge, not the line they were about to write. For every step:
 - no line of the reference solution appears in the lesson body or in a hint tier below the last. A line is a
-  statement of the reference as `ast.unparse` writes it, and the call it assigns or returns; both sides are
-  compared with whitespace removed, `self.` dropped and quotes made single. Imports, defs, classes,
-  docstrings, `pass` and lines under 20 characters once normalized (`return x`, `x = x + out`,
-  `self.eps = eps`) are too plain to give anything away and are not counted.
+  statement of the reference as `ast.unparse` writes it, or a call in it that takes two arguments or more
+  (`causal_mask(seq, 0, dtype=..., device=...)` inside a sum); both sides are compared with whitespace
+  removed, `self.` dropped and quotes made single. Imports, defs, classes, the headers of `if`/`for`/`with`,
+  docstrings, `pass`, and lines under 20 characters once normalized (`return x`, `x = x + out`,
+  `self.eps = eps`, `c_attn(hidden_states)`) are too plain to give anything away and are not counted.
 - no tier below the last holds every blank of the last tier. The last tier marks its blanks `...` or `___`;
   each blanked line is matched against the reference line it stands for, which says what fills the blank.
   An earlier tier holds a blank when its code (inline `code` or a code block) shows that fill after what
