@@ -7,7 +7,8 @@ A learner who asks for a nudge should get a nudge, not the line they were about 
   removed, `self.` dropped and quotes made single. Imports, defs, classes, the headers of `if`/`for`/`with`,
   docstrings, `pass`, and lines under 20 characters once normalized (`return x`, `x = x + out`,
   `self.eps = eps`, `c_attn(hidden_states)`) are too plain to give anything away and are not counted.
-- no tier below the last holds every blank of the last tier. The last tier marks its blanks `...` or `___`;
+- every code block of the last tier leaves a blank, and no tier below the last holds every blank of the last
+  tier. The last tier marks its blanks `...` or `___`;
   each blanked line is matched against the reference line it stands for, which says what fills the blank.
   An earlier tier holds a blank when its code (inline `code` or a code block) shows that fill after what
   comes before the blank in the last tier (a keyword such as `dim=`, an opening `[`, `return`). A tier that
@@ -116,7 +117,9 @@ def test_reference_lines_come_only_in_the_last_tier(step: Step) -> None:
 def test_no_earlier_tier_fills_every_blank_of_the_last(step: Step) -> None:
     source = step.reference_source()
     last = step.hints[-1]
-    assert BLANK.search(last), f"the last tier of step {step.id} leaves no blank (`...` or `___`) to fill"
+    blocks = re.findall(r"^```[^\n]*\n(.*?)^```", last, flags=re.M | re.S)
+    whole = [block for block in blocks if not BLANK.search(block)]
+    assert not whole, f"a code block of step {step.id}'s last tier leaves no blank (`...` or `___`): {whole[0][:80]!r}"
     found = blanks(last, source)  # empty when every blank stands for a whole body (step 07's merge_heads)
     for i, tier in enumerate(step.hints[:-1]):
         assert not found or not all(held(tier, b) for b in found), (
