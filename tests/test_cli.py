@@ -114,7 +114,6 @@ def test_start_check_solution_check_list(ws: Path) -> None:
 
 
 def test_passing_the_current_step_unlocks_the_next(ws: Path) -> None:
-    pytest.importorskip("gpt2tutor.course.checks.check_01")
     one = get_step(1)
     (ws / "exercises" / one.filename).write_text(one.solution())
     assert cli("check", "02", "-w", ws).exit_code == 2  # locked until 01 passes

@@ -77,8 +77,9 @@ def hidden_states(w, input_ids, cfg, *, blocks=None, first_position=0, positions
     w = {name: value.astype(np.float64) for name, value in w.items()}
     seq = input_ids.shape[1]
     x = w["wte.weight"][input_ids]
-    if positions:
-        x = x + np.take(w["wpe.weight"], np.arange(first_position, first_position + seq), axis=0, mode="clip")
+    if positions:  # "multiplied": the position embeddings multiplied in, not added
+        wpe = np.take(w["wpe.weight"], np.arange(first_position, first_position + seq), axis=0, mode="clip")
+        x = x * wpe if positions == "multiplied" else x + wpe
     for i in range(cfg.n_layer) if blocks is None else blocks:
         x = block(x, w, f"h.{i}.", cfg)
     return layer_norm(x, w, cfg.layer_norm_epsilon, prefix="ln_f.") if final_norm else x

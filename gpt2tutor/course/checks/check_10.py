@@ -55,6 +55,8 @@ def behaviour(ctx):
 
     mistakes = [
         Mistake("the position embeddings were not added: x = wte(input_ids) + wpe(positions)", wrong(positions=False)),
+        Mistake("the position embeddings were multiplied in: add them, x = wte(input_ids) + wpe(positions)",
+                wrong(positions="multiplied")),
         Mistake("ln_f was applied after every block: it runs once, after the last block", ln_f_every_block),
         Mistake("ln_f was not applied: the final LayerNorm comes after the last block", wrong(final_norm=False)),
         Mistake("positions started at 1: the first token is at position 0, so positions run 0 .. seq-1",

@@ -1,4 +1,4 @@
-# expect: fail: max abs error
+# expect: fail: No known mistake matches
 from max.dtype import DType
 from max.experimental.nn import Embedding, Module
 from max.experimental.tensor import Tensor

@@ -1,4 +1,4 @@
-# expect: fail: values differ
+# expect: fail: No known mistake matches
 from max.dtype import DType
 from max.experimental import functional as F
 from max.experimental import random
