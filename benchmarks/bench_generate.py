@@ -1,7 +1,8 @@
-"""Greedy generation speed on the CPU: the course's pipeline (the reference solutions', and a learner's written
+"""Greedy generation speed on the CPU or a GPU: the course's pipeline (the reference solutions', and a learner's written
 differently), against HF transformers.
 
     python benchmarks/bench_generate.py [--new-tokens 64] [--prompt-tokens 16] [--repeats 3] [--with-nocache]
+                                        [--device cpu|gpu]
 
 Builds the full GPT-2 (124M) configuration with random weights (HF's own init; the same values go to
 every implementation), then generates greedily from the same prompt with:
@@ -15,7 +16,7 @@ every implementation), then generates greedily from the same prompt with:
               the reference: tests/variants/step_13/other_style.py and tests/variants/step_14/numpy_sampler.py
               (the rest the reference solutions)
   nocache     with --with-nocache: step 12's load_gpt2 (no cache), the whole sequence again for every token
-  hf          transformers' GPT2LMHeadModel.generate in PyTorch on the CPU, with its KV cache
+  hf          transformers' GPT2LMHeadModel.generate in PyTorch on the same device, with its KV cache
   hf_loop     the same PyTorch model called token by token with its past key/values and argmax, by
               hand: no generate() machinery (logits processors, stopping criteria), the bare model
 
@@ -63,11 +64,24 @@ VARIANTS = ROOT / "tests" / "variants"
 LEARNER_FILES = {by_role("cached_model"): "other_style.py", by_role("generation"): "numpy_sampler.py"}
 
 
+DEVICE = "cpu"  # --device: where every implementation runs
+
+
 def hf_model() -> torch.nn.Module:
     transformers.logging.set_verbosity_error()
     config = transformers.GPT2Config(n_positions=1024, n_embd=768, n_layer=12, n_head=12, vocab_size=50257)
     torch.manual_seed(0)
     return transformers.GPT2LMHeadModel(config).eval()
+
+
+def torch_device() -> str:
+    return "cuda" if DEVICE == "gpu" else "cpu"
+
+
+def max_device():
+    from gpt2tutor.generation.pipeline import pick_device
+
+    return pick_device(DEVICE)
 
 
 class TokenClock:
@@ -89,7 +103,7 @@ class TokenClock:
 
 def run_hf(model, prompt: list[int], new_tokens: int) -> tuple[list[int], Timings]:
     clock = TokenClock()
-    ids = torch.tensor([prompt])
+    ids = torch.tensor([prompt], device=torch_device())
     with torch.no_grad():
         clock.timings.start = time.perf_counter()
         out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=new_tokens,
@@ -100,7 +114,7 @@ def run_hf(model, prompt: list[int], new_tokens: int) -> tuple[list[int], Timing
 
 def run_hf_loop(model, prompt: list[int], new_tokens: int) -> tuple[list[int], Timings]:
     timings = Timings()
-    ids, past, out = torch.tensor([prompt]), None, []
+    ids, past, out = torch.tensor([prompt], device=torch_device()), None, []
     with torch.inference_mode():
         timings.start = time.perf_counter()
         for _ in range(new_tokens):
@@ -116,7 +130,7 @@ class NoCacheModel:
     """Step 12's reference load_gpt2: one compiled graph; every token reruns the whole sequence."""
 
     def __init__(self, config, hf_weights: dict[str, np.ndarray]):
-        self._run = by_role("conversion").reference().load_gpt2(config, hf_weights)
+        self._run = by_role("conversion").reference().load_gpt2(config, hf_weights, device=max_device())
 
     def generate(self, prompt: list[int], new_tokens: int) -> tuple[list[int], Timings]:
         from max.experimental.tensor import Tensor
@@ -124,7 +138,7 @@ class NoCacheModel:
         ids = list(prompt)
         timings = Timings()
         for _ in range(new_tokens):
-            logits = self._run(Tensor.from_dlpack(np.asarray([ids], dtype=np.int64)))
+            logits = self._run(Tensor.from_dlpack(np.asarray([ids], dtype=np.int64)).to(max_device()))
             logits = logits[0] if isinstance(logits, (list, tuple)) else logits
             ids.append(int(np.argmax(logits.to_numpy()[0, -1])))  # logits: [1, seq, vocab]
             timings.mark()
@@ -135,15 +149,11 @@ class Pipeline:
     """The course's pipeline from some code (the reference solutions, or a learner's), as `generate` drives it."""
 
     def __init__(self, code, config, hf_weights: dict[str, np.ndarray]):
-        from max.driver import CPU
-
-        self.model = CachedModel(code, config, hf_weights, CPU())
+        self.model = CachedModel(code, config, hf_weights, max_device())
 
     def generate(self, prompt: list[int], new_tokens: int) -> tuple[list[int], Timings]:
-        from max.driver import CPU
-
         timings = Timings()
-        ids = generate(self.model, prompt, new_tokens, SamplingSettings(greedy=True), CPU(),
+        ids = generate(self.model, prompt, new_tokens, SamplingSettings(greedy=True), max_device(),
                        lambda token: timings.mark())
         return ids, timings
 
@@ -165,16 +175,21 @@ def main() -> None:
     parser.add_argument("--prompt-tokens", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--with-nocache", action="store_true", help="also the recomputing model (a compile more)")
+    parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = args.device
 
     threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     torch.set_num_threads(threads)
+    where = (f"GPU {torch.cuda.get_device_name(0)}" if DEVICE == "gpu" else "CPU") + f", {threads} threads"
     print(f"GPT-2 124M, random weights · greedy · {args.prompt_tokens}-token prompt, {args.new_tokens} new tokens · "
-          f"CPU, {threads} threads · torch {torch.__version__}, transformers {transformers.__version__} · "
+          f"{where} · torch {torch.__version__}, transformers {transformers.__version__} · "
           f"load {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
     hf = hf_model()
     hf_weights = {k: v.detach().numpy() for k, v in hf.state_dict().items()}
+    hf = hf.to(torch_device())
     config = by_role("config").reference().GPT2Config()
     prompt = [int(t) for t in np.random.default_rng(0).integers(0, config.vocab_size, args.prompt_tokens)]
 

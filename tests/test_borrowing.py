@@ -55,3 +55,36 @@ def test_importing_earlier_exercise_files_is_allowed(tmp_path: Path) -> None:
     source = "import step_03\nfrom step_07 import GPT2MultiHeadAttention  # noqa: F401\n" + EIGHT.solution()
     outcome = check_file(tmp_path, EIGHT, source)
     assert outcome.passed, [r.message for r in outcome.results if not r.passed]
+
+
+def test_an_import_made_while_the_guard_resolves_a_file_does_not_recurse(tmp_path: Path, monkeypatch) -> None:
+    """On Python 3.12, pathlib imports ntpath on its first use, and that import came back through the guard's
+    hook for the same file, without end (RecursionError in every check process). Whatever resolving a file
+    imports is now let through."""
+    import builtins
+    import os
+    import pathlib
+
+    from gpt2tutor.checking import borrowing
+
+    exercises = tmp_path / "exercises"
+    exercises.mkdir()
+    learner = str(exercises / "step_08.py")
+    guard = borrowing.Guard(exercises)
+    calls = []
+
+    def importing(original):
+        def resolve(*args, **kwargs):  # what pathlib does on 3.12: an import, from the file being resolved
+            calls.append(1)
+            if len(calls) < 50:
+                guard.seen(learner, "ntpath")
+            return original(*args, **kwargs)
+        return resolve
+
+    monkeypatch.setattr(os.path, "realpath", importing(os.path.realpath))
+    monkeypatch.setattr(pathlib.Path, "resolve", importing(pathlib.Path.resolve))
+    assert guard.learner_file(learner) == "step_08.py"
+    assert len(calls) < 5, f"resolving one file came back through the hook {len(calls)} times"
+    with pytest.raises(borrowing.BorrowedImport):
+        guard.seen(learner, "gpt2tutor.course.reference.step_08")
+    assert builtins.__import__ is not None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import builtins
 import importlib
+import os
 import sys
 from pathlib import Path
 
@@ -28,6 +29,7 @@ class BorrowedImport(ImportError):
 class Guard:
     def __init__(self, exercises: Path):
         self.exercises = exercises.resolve()
+        self._root = os.path.realpath(self.exercises)
         self.borrowed: dict[str, str] = {}  # learner file name -> the first tutor module it imported
         self.uses: dict[str, set[str]] = {}  # learner file name -> the exercise files it imports
         self._files: dict[str, str | None] = {}
@@ -37,11 +39,15 @@ class Guard:
         if not filename:
             return None
         if filename not in self._files:
+            # os.path, not pathlib: on Python 3.12 Path() imports ntpath on first use, and that import comes
+            # back through this hook, for this same file, without end
+            self._files[filename] = None  # and whatever this imports meanwhile is not asked about again
             try:
-                path = Path(filename).resolve()
-                self._files[filename] = path.name if path.parent == self.exercises else None
+                path = os.path.realpath(filename)
+                if os.path.dirname(path) == self._root:
+                    self._files[filename] = os.path.basename(path)
             except (OSError, ValueError):
-                self._files[filename] = None
+                pass
         return self._files[filename]
 
     def seen(self, importer: str | None, name: str) -> None:

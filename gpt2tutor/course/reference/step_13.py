@@ -48,7 +48,9 @@ class GPT2CachedLMHeadModel(GPT2LMHeadModel):
         t = self.transformer
         past = past_key_values[0][0].shape[2]
         seq = input_ids.shape[1]
-        positions = Tensor.arange(seq, dtype=DType.int64, device=input_ids.device) + past
+        # past .. past+seq-1, made by arange itself: `arange(seq) + past` would turn the symbolic `past` into a
+        # scalar on the CPU, which a graph for a GPU refuses to add to a tensor on the GPU
+        positions = Tensor.arange(past, past + seq, out_dim=seq, dtype=DType.int64, device=input_ids.device)
         x = t.wte(input_ids) + t.wpe(positions)  # the new tokens sit at positions past .. past+seq-1
         new_past = []
         for block, (past_key, past_value) in zip(t.h, past_key_values):

@@ -34,7 +34,9 @@ class GPT2CachedLMHeadModel(GPT2LMHeadModel):
     def forward(self, input_ids, past_key_values):
         body = self.transformer
         start = past_key_values[0][0].shape[2]
-        where = Tensor.arange(input_ids.shape[1], dtype=DType.int64, device=input_ids.device) + start
+        # the cache's length as a tensor, moved to the ids' device before it meets them (a GPU needs that)
+        where = Tensor.arange(input_ids.shape[1], dtype=DType.int64, device=input_ids.device) + Tensor.from_dim(
+            start).to(input_ids.device)
         x = body.wte(input_ids) + body.wpe(where)
         extended = []
         blocks = list(body.h)

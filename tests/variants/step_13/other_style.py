@@ -34,7 +34,7 @@ class GPT2CachedLMHeadModel(GPT2LMHeadModel):
         body = self.transformer
         offset = past_key_values[0][1].shape[2]
         n = input_ids.shape[-1]
-        h = body.wte(input_ids) + body.wpe(Tensor.arange(n, dtype=DType.int64, device=input_ids.device) + offset)
+        h = body.wte(input_ids) + body.wpe(Tensor.arange(offset, offset + n, out_dim=n, dtype=DType.int64, device=input_ids.device))
         cache = []
         for i, block in enumerate(body.h):
             a, k, v = cached_attention(block.attn, block.ln_1(h), *past_key_values[i])

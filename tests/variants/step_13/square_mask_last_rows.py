@@ -49,7 +49,7 @@ class GPT2CachedLMHeadModel(GPT2LMHeadModel):
         t = self.transformer
         past = past_key_values[0][0].shape[2]
         seq = input_ids.shape[1]
-        positions = Tensor.arange(seq, dtype=DType.int64, device=input_ids.device) + past
+        positions = Tensor.arange(past + seq, dtype=DType.int64, device=input_ids.device)[past:]  # the last seq
         x = t.wte(input_ids) + t.wpe(positions)  # the new tokens sit at positions past .. past+seq-1
         new_past = []
         for block, (past_key, past_value) in zip(t.h, past_key_values):
