@@ -54,14 +54,28 @@ def expected(checkpoint: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def server(checkpoint: Path, tmp_path_factory):
-    log = tmp_path_factory.mktemp("serve-log") / "serve.log"
-    proc = ServeProcess(["--reference", "--model", str(checkpoint)], free_port(), log=log)
+def servers(checkpoint: Path, tmp_path_factory):
+    """The module's server, shared by its tests, and started again for a test that comes after one that stopped
+    it (Ctrl-C), whatever order the tests run in."""
+    started: list[ServeProcess] = []
+
+    def running() -> ServeProcess:
+        if not started or started[-1].proc.poll() is not None:
+            log = tmp_path_factory.mktemp("serve-log") / "serve.log"
+            started.append(ServeProcess(["--reference", "--model", str(checkpoint)], free_port(), log=log))
+            started[-1].wait_ready(READY_TIMEOUT_S)
+        return started[-1]
+
     try:
-        proc.wait_ready(READY_TIMEOUT_S)
-        yield proc
+        yield running
     finally:
-        proc.kill_everything()
+        for proc in started:
+            proc.kill_everything()
+
+
+@pytest.fixture
+def server(servers) -> ServeProcess:
+    return servers()
 
 
 def client(server) -> "openai.OpenAI":
@@ -147,8 +161,7 @@ def test_listens_on_loopback_only(server) -> None:
 
 
 def test_ctrl_c_stops_every_process_and_frees_the_port(server) -> None:
-    # the last test of the module's server: it stops it
-    code = server.ctrl_c()
+    code = server.ctrl_c()  # a test after this one gets a new server
     assert code is not None, "gpt2tutor serve did not exit within 60 s of Ctrl-C"
     assert code in (0, 130), server.tail()
     left = server.left_behind()

@@ -93,8 +93,9 @@ def next_step_hint(state: api.State) -> Flow:
         return Flow(f"[green bold]Every step passes.[/] Your GPT-2 is complete: try "
                     f"[bold]{PROG} generate \"Hello, I'm a language model,\"[/].")
     step = state.current
-    return Flow(f"Next: step {step.id} · {escape(step.title)} — read the lesson with [bold]{PROG} show {step.id}[/], "
-                f"edit [bold]exercises/{step.filename}[/], then run [bold]{PROG} check {step.id}[/].")
+    return Flow(f"Next: step {step.id} · {escape(step.title)} — read the lesson with "
+                f"[bold]{PROG} show {step.id}[/], edit [bold]exercises/{step.filename}[/], then run "
+                f"[bold]{PROG} check {step.id}[/].")
 
 
 def summary(console: Console, report: api.CheckReport) -> None:
