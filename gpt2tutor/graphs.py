@@ -35,7 +35,9 @@ SIZES = dict(vocab_size=50257, n_positions=1024, n_embd=768, n_layer=12, n_head=
 ENV_SIZES = "GPT2TUTOR_GRAPH_SIZES"  # JSON sizes to compile at instead (the tests use a small model)
 ENV_SWITCH = "GPT2TUTOR_GRAPHS"  # "0": no background compile of the learner's model (generate compiles it itself)
 ESTIMATE = 240.0  # seconds to compile and compare, from an empty MAX cache on 2 cores
-TOLERANCE = 1e-3  # compiled against eager, float32 on both sides
+TOLERANCE = {"cpu": 1e-3, "gpu": 1e-2}  # compiled against eager, float32 on both sides; a GPU's kernels sum in
+# other orders in the compiled graph than op by op
+DEVICES = ("cpu", "gpu")
 JOB_TIMEOUT = 3600.0
 
 
@@ -49,9 +51,11 @@ def model_steps():
     return up_to(by_role("cached_model"))
 
 
-def key(exercises: Path) -> str:
-    """What the graph depends on: MAX's version, the sizes, and the learner's files that make the model."""
-    digest = hashlib.sha256(json.dumps([maxenv.max_version(), sizes()]).encode())
+def key(exercises: Path, device: str = "cpu") -> str:
+    """What the graph depends on: MAX's version, the sizes, the device, and the learner's files that make the
+    model."""
+    digest = hashlib.sha256(json.dumps([maxenv.max_version(), sizes()] + ([device] if device != "cpu" else []))
+                            .encode())
     for step in model_steps():
         try:
             digest.update((exercises / step.filename).read_bytes())
@@ -104,22 +108,30 @@ class Job:
     key: str
     exercises: str
     queued: float
+    device: str = "cpu"
 
     @property
     def name(self) -> str:
-        return f"graph:{self.key[:8]}"
+        return f"graph:{self.key[:8]}" + (f" ({self.device})" if self.device != "cpu" else "")
 
 
-def queue(exercises: Path) -> bool:
-    """Asks the background process to compile the cached model of these files, unless it is compiled (a
-    verdict exists) or queued already. Returns whether a job was added."""
+def queue(exercises: Path, device: str = "cpu") -> bool:
+    """Asks the background process to compile the cached model of these files for this device, unless it is
+    compiled (a verdict exists) or queued already. Returns whether a job was added."""
     if not kernels.background_enabled() or os.environ.get(ENV_SWITCH, "1") == "0":
         return False
-    graph_key = key(exercises)
+    graph_key = key(exercises, device)
     if verdict(graph_key) is not None or job_path(graph_key).exists():
         return False
-    write_atomic(job_path(graph_key), json.dumps(asdict(Job(graph_key, str(exercises.resolve()), time.time()))))
+    write_atomic(job_path(graph_key), json.dumps(asdict(Job(graph_key, str(exercises.resolve()), time.time(),
+                                                            device))))
     return True
+
+
+def gpu_present() -> bool:
+    """Whether this machine has a GPU driver MAX could use, told without importing MAX (a command that only
+    queues a job must not pay for it): NVIDIA's or AMD's device nodes."""
+    return any(Path(node).exists() for node in ("/dev/nvidiactl", "/dev/kfd"))
 
 
 def jobs() -> list[Job]:
@@ -137,6 +149,12 @@ def done(job: Job) -> None:
     job_path(job.key).unlink(missing_ok=True)
 
 
+def reached() -> bool:
+    """Whether a learner of this MAX cache has passed every step of the cached model (a job or a verdict exists):
+    the generation step is open to them, and `generate` comes next (the background then compiles its kernels)."""
+    return bool(jobs()) or any(_folder("graphs").glob("*.json"))
+
+
 # --- the job itself, in a process of its own -------------------------------------------------------------
 
 def run(job: Job) -> Verdict:
@@ -144,38 +162,34 @@ def run(job: Job) -> Verdict:
     import numpy as np
 
     from .checking.compiles import recording, select_into_softmax
-    from .generation.pipeline import learner_code
+    from .generation.pipeline import learner_code, pick_device
 
     maxenv.tune_process()
+    kernels.preload(None)  # the comparison's eager run: the compiled batches, not one compile per target
     exercises = Path(job.exercises)
     config_sizes = sizes()
-def reached() -> bool:
-    """Whether a learner of this MAX cache has passed every step of the cached model (a job or a verdict exists):
-    the generation step is open to them, and `generate` comes next (the background then compiles its kernels)."""
-    return bool(jobs()) or any(_folder("graphs").glob("*.json"))
-
-
     rng = np.random.default_rng(0)
     try:
         with learner_code(exercises) as code:
             config = code.role("config").GPT2Config(**config_sizes)
             weights = _random_hf_weights(config_sizes, rng)
             started = time.perf_counter()
+            target = pick_device(job.device)
             with recording(exercises, compile=True) as calls:
-                compiled = code.role("cached_model").load_cached_gpt2(config, weights)
+                compiled = code.role("cached_model").load_cached_gpt2(config, weights, device=target)
             compile_s = time.perf_counter() - started
             if not calls:
                 return Verdict(job.key, "failed", "load_cached_gpt2 never called Module.compile", compile_s,
                                sizes=config_sizes)
             call = calls[-1]
-            found = _compare(compiled, call, config_sizes, rng)
+            found = _compare(compiled, call, config_sizes, rng, target)
     except Exception as exc:  # noqa: BLE001 - the learner's code, or MAX, failed: said in the verdict
         message = " ".join(f"{type(exc).__name__}: {exc}".split())[:400]
         return Verdict(job.key, "failed", f"compiling your cached model failed: {message}", sizes=config_sizes)
     worst, where = found
     branches = f" Your code compares a symbolic dim ({'; '.join(call.dim_branches[:2])}): a branch on it is " \
                "decided once, when tracing, for every call." if call.dim_branches else ""
-    if worst is not None and worst <= TOLERANCE:
+    if worst is not None and worst <= TOLERANCE.get(job.device, TOLERANCE["cpu"]):
         return Verdict(job.key, "agrees", "", compile_s, worst, config_sizes)
     if where.get("nan") and select_into_softmax(call.graph_text):
         advice = ("your cached_attention masks the scores with F.where(mask, -inf, scores) right before the softmax: "
@@ -187,7 +201,8 @@ def reached() -> bool:
     else:
         advice = "the compiled graph computes something else than your code does eagerly"
     shown = "NaN" if worst is None or not np.isfinite(worst) else f"{worst:.3g}"
-    message = (f"compiled at GPT-2 {_size_name(config_sizes)}'s sizes, your cached model disagrees with itself run "
+    on = f" for the {job.device.upper()}" if job.device != "cpu" else ""
+    message = (f"compiled{on} at GPT-2 {_size_name(config_sizes)}'s sizes, your cached model disagrees with itself run "
                f"eagerly on {where.get('call', 'a call')} (by up to {shown}): {advice}.{branches}")
     return Verdict(job.key, "disagrees", message, compile_s, None if worst is None or not np.isfinite(worst)
                    else worst, config_sizes)
@@ -224,7 +239,7 @@ def _random_hf_weights(config_sizes: dict, rng) -> dict:
     return state
 
 
-def _compare(compiled, call, config_sizes: dict, rng) -> tuple[float | None, dict]:
+def _compare(compiled, call, config_sizes: dict, rng, device) -> tuple[float | None, dict]:
     """Runs the compiled model and the recorded module eagerly (with the recorded weights) on a prefill of 3, a
     chunk of 2 and two single tokens, batch 2; returns the largest difference (None: NaN) and where it was worst."""
     import numpy as np
@@ -239,15 +254,16 @@ def _compare(compiled, call, config_sizes: dict, rng) -> tuple[float | None, dic
     ids = rng.integers(0, config_sizes["vocab_size"], size=(b, 7), dtype=np.int64)
 
     def empty():
-        return [(Tensor.from_dlpack(np.zeros((b, h, 0, hd), np.float32)),
-                 Tensor.from_dlpack(np.zeros((b, h, 0, hd), np.float32))) for _ in range(config_sizes["n_layer"])]
+        return [(Tensor.from_dlpack(np.zeros((b, h, 0, hd), np.float32)).to(device),
+                 Tensor.from_dlpack(np.zeros((b, h, 0, hd), np.float32)).to(device))
+                for _ in range(config_sizes["n_layer"])]
 
     def array(t):
         return np.asarray(t.to(CPU()).to_numpy(), dtype=np.float64)
 
     past_c, past_e, seen, worst, where = empty(), empty(), 0, 0.0, {}
     for n in (3, 2, 1, 1):
-        chunk = Tensor.from_dlpack(np.ascontiguousarray(ids[:, seen:seen + n]))
+        chunk = Tensor.from_dlpack(np.ascontiguousarray(ids[:, seen:seen + n])).to(device)
         label = f"the call with {n} new token{'s' if n > 1 else ''} after {seen} cached"
         logits_c, past_c = compiled(chunk, past_c)
         logits_e, past_e = eager(chunk, past_e)

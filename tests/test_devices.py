@@ -63,8 +63,8 @@ def probe() -> dict:
 
 
 def test_a_virtual_gpu_takes_the_reference_and_names_the_pitfall_a_real_one_refused(probe) -> None:
-    assert probe["inside"] == "bfloat16"  # MAX's default dtype on a GPU: the trace sees what a GPU machine would
-    assert probe["reference"] == "gpu:0"
+    assert probe["inside"] == "DType.bfloat16"  # MAX's default dtype on a GPU: the trace sees what a GPU machine would
+    assert probe["reference"] == "Device(type=gpu,id=0)"
     message = probe["plus_past"]
     assert message is not None and "a symbolic dim" in message and "on the CPU" in message, message
     assert "int64 scalar on cpu" in message and "`.to(x.device)`" in message, message
@@ -75,7 +75,7 @@ def test_an_error_about_something_else_is_no_device_mistake(probe) -> None:
 
 
 def test_max_is_back_on_the_cpu_after_the_trace(probe) -> None:
-    assert probe["after"][0] == "float32"
+    assert probe["after"][0] == "DType.float32"
     assert probe["eager"] == [0, 1, 2]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import io
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -53,6 +54,8 @@ class Probe:
                 f"prints on the failing case is shown below. (`gpt2tutor hint --debugging`: printing in MAX.)")
 
 
+DEVICE_ENV = "GPT2TUTOR_DEVICE"  # "gpu": `check --device gpu` runs the learner's code on the GPU
+GPU_SLACK = 50.0  # 2e-5 on the CPU is 1e-3 on a GPU
 GENERIC_PROBE = Probe("the shape of each intermediate in your code, line by line, against the lesson's "
                       "'Shapes' table", "as the table says", "print(x.shape)")
 PRINTED_TAIL = 2000  # characters of what the learner's code printed on a failing case, kept for the message
@@ -122,6 +125,27 @@ class Context:
         self.rng = np.random.default_rng(seed)
         self._emit = emit  # progress records for the runner (it pauses the time limit while compiling)
         self.lazy = False  # in a lazy-first run (StepChecks.behaviour(lazy_first=True)): forward() builds lazily
+        self.device = os.environ.get(DEVICE_ENV, "cpu")  # where the learner's code runs: "cpu" or "gpu"
+
+    @contextmanager
+    def on_device(self) -> Iterator[None]:
+        """Around a step's checks: on a GPU (`check --device gpu`), MAX's default device is the GPU and the default
+        dtype float32 (a GPU's own default is bfloat16), so the learner's modules are made there and inputs follow
+        (`tensor`); outputs come back to the CPU to be judged (`as_array`) against references computed there."""
+        if self.device != "gpu":
+            yield
+            return
+        from max.driver import Accelerator
+        from max.dtype import DType
+        from max.experimental.tensor import default_device, default_dtype
+
+        with default_device(Accelerator()), default_dtype(DType.float32):
+            yield
+
+    @property
+    def slack(self) -> float:
+        """How much looser numeric comparisons are on a GPU, whose kernels sum in other orders."""
+        return GPU_SLACK if self.device == "gpu" else 1.0
 
     @contextmanager
     def compiling(self, label: str) -> Iterator[None]:
@@ -144,6 +168,32 @@ class Context:
         if isinstance(result, Recorded):
             return result, result.call
         return result, (calls[-1] if calls else None)
+
+    def on_gpu(self, what: str, run: Callable[[Any], Any]) -> str:
+        """The GPU check of a step: `run(gpu)` traces the learner's code for a GPU (checking/devices.py; no GPU
+        needed) and returns the tensors or types that should be on it. A device mistake fails with its name; code
+        that can't be traced for another reason is not judged here (the other checks judge it)."""
+        from . import devices
+
+        with devices.gpu() as gpu:
+            try:
+                with contextlib.redirect_stdout(io.StringIO()):
+                    results = run(gpu)
+            except CheckFailed:
+                raise
+            except NotImplementedError as exc:
+                raise CheckFailed(f"{what} is still a placeholder:\n{learner_traceback(exc, self.exercises)}") from None
+            except Exception as exc:  # noqa: BLE001 - judged: a device mistake, or not this check's business
+                found = devices.device_mistake(exc, self.exercises)
+                if found:
+                    raise CheckFailed(found) from None
+                return (f"{what} could not be traced for a GPU ({type(exc).__name__}), so its devices are not "
+                        "judged here")
+            for result in results if isinstance(results, (list, tuple)) else [results]:
+                found = devices.wrong_device(what, result)
+                if found:
+                    raise CheckFailed(found)
+        return f"{what} traces for a GPU with every tensor on it (a virtual GPU when the machine has none)"
 
     # --- looking things up --------------------------------------------------------------
 
@@ -328,11 +378,16 @@ class Context:
     def token_ids(self, vocab_size: int, *shape: int) -> np.ndarray:
         return self.rng.integers(0, vocab_size, size=shape, dtype=np.int64)
 
-    @staticmethod
-    def tensor(array: np.ndarray) -> Any:
+    def tensor(self, array: np.ndarray) -> Any:
+        """A MAX tensor of this array on the checks' device."""
         from max.experimental.tensor import Tensor
 
-        return Tensor.from_dlpack(np.ascontiguousarray(array))
+        value = Tensor.from_dlpack(np.ascontiguousarray(array))
+        if self.device == "gpu":
+            from max.driver import Accelerator
+
+            value = value.to(Accelerator())
+        return value
 
     # --- judging outputs ------------------------------------------------------------------
 
@@ -342,7 +397,7 @@ class Context:
         to_numpy = getattr(value, "to_numpy", None)
         if to_numpy is None:
             raise CheckFailed(f"{what} returned a {type(value).__name__}, not a MAX Tensor")
-        return np.asarray(self.call(what, to_numpy))
+        return np.asarray(self.call(what, to_numpy))  # from any device: MAX copies to the CPU first
 
     def compare(
         self,
@@ -365,6 +420,7 @@ class Context:
         where it keeps state between calls or reads values midway.
         """
         cases = list(cases)
+        atol, rtol = atol * self.slack, rtol * self.slack
         lazily = self._lazily([inputs for _, inputs in cases], learner) if lazy else [None] * len(cases)
         worst, n = 0.0, 0
         for (label, inputs), got in zip(cases, lazily):

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..frames import learner_frames
 
-ON_GPU = "runs on a GPU: every tensor on its inputs' device, dtypes stated (traced for a GPU; none needed)"
+ON_GPU = "runs on a GPU: every tensor on its inputs' device (traced for a GPU; none needed)"
 VIRTUAL_API, VIRTUAL_ARCH = "cuda", "sm_90a"  # an NVIDIA Hopper GPU, which MAX supports
 
 _DIM = re.compile(r"Dim\('?([^)']*)'?\)")
@@ -112,6 +112,10 @@ def wrong_device(what: str, tensor: Any) -> str | None:
     device = getattr(tensor, "device", None)
     if device is None:
         return None
+    from max import driver
+
+    if driver.is_virtual_device_mode() and getattr(tensor, "real", False):
+        return None  # made with data (from NumPy, say): a virtual GPU can't hold it, so `.to(gpu)` leaves it here
     label = getattr(device, "label", None)
     label = label if isinstance(label, str) else str(device).split(":")[0]
     if label == "gpu":

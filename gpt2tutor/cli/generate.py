@@ -19,8 +19,12 @@ from .common import WorkspaceOption, console
 from .render import Renderer, heatmap
 
 class DeviceChoice(str, Enum):
+    auto = "auto"
     cpu = "cpu"
     gpu = "gpu"
+
+
+DEVICE_HELP = "Where the model runs: auto is the GPU when MAX sees one, else the CPU."
 
 
 _CONTROLS = {c: "\ufffd" for c in range(32) if chr(c) not in "\n\t"} | {127: "\ufffd"}
@@ -54,7 +58,7 @@ def generate(
                                                 help="Random seed: the same seed gives the same text.")] = None,
     greedy: Annotated[bool, typer.Option("--greedy", help="Always take the most likely token "
                                                           "(no sampling).")] = False,
-    device: Annotated[DeviceChoice, typer.Option("--device", help="Where the model runs.")] = DeviceChoice.cpu,
+    device: Annotated[DeviceChoice, typer.Option("--device", help=DEVICE_HELP)] = DeviceChoice.auto,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (prompt, token ids, text, "
                                                          "timings) instead of streaming.")] = False,
     workspace: WorkspaceOption = None,

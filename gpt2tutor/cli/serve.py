@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from .. import api
 from .common import PROG, WorkspaceOption, console
-from .generate import DeviceChoice
+from .generate import DEVICE_HELP, DeviceChoice
 from .render import Renderer
 
 
@@ -27,7 +27,7 @@ def serve(
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="The HTTP port.")] = 8000,
     max_batch_size: Annotated[int, typer.Option("--max-batch-size", min=1, metavar="N",
                                                 help="How many requests MAX runs together in one step.")] = 4,
-    device: Annotated[DeviceChoice, typer.Option("--device", help="Where the model runs.")] = DeviceChoice.cpu,
+    device: Annotated[DeviceChoice, typer.Option("--device", help=DEVICE_HELP)] = DeviceChoice.auto,
     eject: Annotated[Optional[Path], typer.Option("--eject", metavar="DIR", show_default=False,
                                                   help="Write the architecture package MAX runs into DIR as "
                                                        "plain files, print the `max serve` command that uses "

@@ -189,3 +189,26 @@ def judge_cache_types(cache, cfg, batch: str, seq: str, loader: str) -> None:
             if not _symbolic(b) or b.name != batch:
                 raise CheckFailed(f"{what} is {shown}: its first dim is the batch, the same as the ids' ({batch!r}): "
                                   f"[{batch!r}, n_head, \"past\", head_dim]")
+
+
+def on_gpu(ctx, loader: str, cfg, hf: dict, gpu) -> list:
+    """Runs the learner's `loader(cfg, hf, device=gpu)` with Module.compile recorded (within ctx.on_gpu): a trace
+    that failed is raised (a device mistake is named there), and the input types and parameters are returned,
+    which should all be on the GPU. Nothing when the loader never compiled (the other checks say so)."""
+    from gpt2tutor.checking.compiles import recording
+
+    with recording(ctx.exercises) as calls:
+        getattr(ctx.learner, loader)(cfg, {k: v.copy() for k, v in hf.items()}, device=gpu)
+    if not calls:
+        return []
+    call = calls[-1]
+    if call.error is not None:
+        raise call.error
+    types, todo = [], list(call.input_types)
+    while todo:
+        item = todo.pop()
+        if isinstance(item, (list, tuple)):
+            todo.extend(item)
+        else:
+            types.append(item)
+    return types + [t for _, t in call.module.parameters]

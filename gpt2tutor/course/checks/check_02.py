@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from gpt2tutor.checking import CheckFailed, Mistake, Probe, StepChecks
+from gpt2tutor.checking import ON_GPU, CheckFailed, Mistake, Probe, StepChecks
 
 checks = StepChecks()
 BLOCKED = -1e4
@@ -119,3 +119,17 @@ def dtypes(ctx):
                               "the mask holds the same 0 and -inf in every dtype")
     skipped = "" if "float16" in judged else " (float16 skipped: MAX's CPU interpreter lacks an op your code uses)"
     return f"{', '.join(judged)} masks{skipped}"
+
+
+@checks.behaviour(ON_GPU)
+def on_gpu(ctx):
+    fn = ctx.function("causal_mask", ["sequence_length", "num_tokens", "dtype", "device"])
+
+    def run(gpu):
+        from max.dtype import DType
+        from max.experimental import functional as F
+
+        with F.lazy():
+            return [fn(5, 3, dtype=DType.float32, device=gpu), fn(4, 0, dtype=DType.float32, device=gpu)]
+
+    return ctx.on_gpu("causal_mask(..., device=<a GPU>)", run)

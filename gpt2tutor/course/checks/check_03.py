@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from gpt2tutor.checking import CheckFailed, Mistake, Probe, StepChecks
+from gpt2tutor.checking import ON_GPU, CheckFailed, Mistake, Probe, StepChecks, tensor_type, trace_module
 
 from ._numpy_gpt2 import layer_norm
 
@@ -100,3 +100,10 @@ def compare(ctx, eps, default):
     what = "LayerNorm(dim).forward" if default else f"LayerNorm(dim, eps={eps:.2g}).forward"
     return ctx.compare(what, cases, lambda x: learner(ctx.tensor(x)), lambda x: reference(ctx.tensor(x)),
                        mistakes(w, eps, default), atol=TOLERANCE, rtol=TOLERANCE, probe=NORMALIZED)
+
+
+@checks.behaviour(ON_GPU)
+def on_gpu(ctx):
+    cls = ctx.module_class("LayerNorm")
+    return ctx.on_gpu("LayerNorm.forward", lambda gpu: trace_module(
+        lambda: cls(24), lambda m, x: m(x), [tensor_type("float32", ["batch", "seq", 24])]))

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from gpt2tutor.checking import Mistake, Probe, StepChecks
+from gpt2tutor.checking import ON_GPU, Mistake, Probe, StepChecks, tensor_type, trace_module
 
 from ._numpy_gpt2 import gelu_erf, gelu_tanh, mlp
 
@@ -38,3 +38,11 @@ def behaviour(ctx):
                        lambda x: reference(ctx.tensor(x)), mistakes,
                        probe=Probe("the hidden layer after c_fc and the GELU", lambda x: [*x.shape[:-1], cfg.n_inner],
                                    "print(h.shape, h.to_numpy().ravel()[:6])"))
+
+
+@checks.behaviour(ON_GPU)
+def on_gpu(ctx):
+    cfg = ctx.config()
+    cls = ctx.module_class("GPT2MLP")
+    return ctx.on_gpu("GPT2MLP.forward", lambda gpu: trace_module(
+        lambda: cls(cfg.n_inner, cfg), lambda m, x: m(x), [tensor_type("float32", ["batch", "seq", cfg.n_embd])]))

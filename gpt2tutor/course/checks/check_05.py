@@ -2,7 +2,7 @@
 
 import math
 
-from gpt2tutor.checking import Mistake, Probe, StepChecks
+from gpt2tutor.checking import ON_GPU, Mistake, Probe, StepChecks, tensor_type, trace_module
 
 from ._embedding import built
 
@@ -49,3 +49,11 @@ def behaviour(ctx):
                        lambda ids: reference(ctx.tensor(ids)), mistakes,
                        probe=Probe("the ids you look up and the result", lambda ids: [*ids.shape, cfg.n_embd],
                                    "print(input_ids.to_numpy(), out.shape)"))
+
+
+@checks.behaviour(ON_GPU)
+def on_gpu(ctx):
+    cfg = ctx.config()
+    cls = ctx.module_class("GPT2Embeddings")
+    return ctx.on_gpu("GPT2Embeddings.forward", lambda gpu: trace_module(
+        lambda: cls(cfg), lambda m, ids: m(ids), [tensor_type("int64", ["batch", "seq"])]))

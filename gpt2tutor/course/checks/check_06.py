@@ -6,7 +6,7 @@ to [batch, seq, n_embd] is broadcast to it before comparing.
 
 import numpy as np
 
-from gpt2tutor.checking import CheckFailed, Mistake, Probe, StepChecks
+from gpt2tutor.checking import ON_GPU, CheckFailed, Mistake, Probe, StepChecks, tensor_type, trace_module
 
 from ._embedding import built
 
@@ -67,3 +67,11 @@ def behaviour(ctx):
             raise CheckFailed(f"{failed}\nLikely mistake: the positions are floats (Tensor.arange's default dtype): "
                               "an Embedding looks up integers, so pass dtype=DType.int64") from None
         raise
+
+
+@checks.behaviour(ON_GPU)
+def on_gpu(ctx):
+    cfg = ctx.config()
+    cls = ctx.module_class("GPT2PositionEmbeddings")
+    return ctx.on_gpu("GPT2PositionEmbeddings.forward", lambda gpu: trace_module(
+        lambda: cls(cfg), lambda m, ids: m(ids), [tensor_type("int64", ["batch", "seq"])]))

@@ -3,7 +3,7 @@
 import math
 
 
-from gpt2tutor.checking import CheckFailed, Mistake, Probe, StepChecks
+from gpt2tutor.checking import ON_GPU, CheckFailed, Mistake, Probe, StepChecks, tensor_type, trace_module
 
 from ._numpy_gpt2 import attention
 
@@ -98,3 +98,11 @@ def behaviour(ctx):
                     lambda x: [x.shape[0], h, x.shape[1], x.shape[1]], "print(weights.shape, weights.to_numpy()[0, 0])")
     return ctx.compare("GPT2MultiHeadAttention.forward", cases, lambda x: learner(ctx.tensor(x)),
                        lambda x: attention(w, x, h), mistakes, probe=weights)  # numpy, float64: the reference's numbers
+
+
+@checks.behaviour(ON_GPU)
+def on_gpu(ctx):
+    cfg = ctx.config()
+    cls = ctx.module_class("GPT2MultiHeadAttention")
+    return ctx.on_gpu("GPT2MultiHeadAttention.forward", lambda gpu: trace_module(
+        lambda: cls(cfg), lambda m, x: m(x), [tensor_type("float32", ["batch", "seq", cfg.n_embd])]))

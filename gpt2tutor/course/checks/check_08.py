@@ -1,6 +1,6 @@
 """Step 08 checks: apply_residual_connection and the pre-norm ResidualBlock."""
 
-from gpt2tutor.checking import Mistake, Probe, StepChecks
+from gpt2tutor.checking import ON_GPU, Mistake, Probe, StepChecks, tensor_type, trace_module
 
 checks = StepChecks()
 
@@ -83,3 +83,11 @@ def residual_block_eps(ctx):
                         lambda x: default(x, affine))]
     return ctx.compare(f"ResidualBlock({DIM}, eps={eps}).forward", cases,
                        lambda x: learner(x, affine), lambda x: reference(x, affine), mistakes, probe=NORMED)
+
+
+@checks.behaviour(ON_GPU)
+def on_gpu(ctx):
+    cls = ctx.module_class("ResidualBlock")
+    add = ctx.function("apply_residual_connection", ["residual", "sublayer_output"])
+    return ctx.on_gpu("ResidualBlock.forward and apply_residual_connection", lambda gpu: trace_module(
+        lambda: cls(24), lambda m, x: add(x, m(x, lambda y: y * 2.0)), [tensor_type("float32", ["batch", "seq", 24])]))

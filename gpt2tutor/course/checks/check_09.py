@@ -4,7 +4,7 @@ import dataclasses
 
 import numpy as np
 
-from gpt2tutor.checking import CheckFailed, Mistake, Probe, StepChecks
+from gpt2tutor.checking import ON_GPU, CheckFailed, Mistake, Probe, StepChecks, tensor_type, trace_module
 
 from ._numpy_gpt2 import EPS, block
 
@@ -85,3 +85,11 @@ def behaviour(ctx):
     return ctx.compare("GPT2Block.forward", cases, lambda x: learner(ctx.tensor(x)),
                        lambda x: block(x.astype(np.float64), w64, "", cfg),  # numpy, float64: the reference's numbers
                        mistakes, probe=stream)
+
+
+@checks.behaviour(ON_GPU)
+def on_gpu(ctx):
+    cfg = ctx.config()
+    cls = ctx.module_class("GPT2Block")
+    return ctx.on_gpu("GPT2Block.forward", lambda gpu: trace_module(
+        lambda: cls(cfg), lambda m, x: m(x), [tensor_type("float32", ["batch", "seq", cfg.n_embd])]))

@@ -4,7 +4,7 @@ import dataclasses
 
 import numpy as np
 
-from gpt2tutor.checking import CheckFailed, Mistake, Probe, StepChecks
+from gpt2tutor.checking import ON_GPU, CheckFailed, Mistake, Probe, StepChecks, tensor_type, trace_module
 
 from ._numpy_gpt2 import EPS, block, hidden_states, layer_norm
 
@@ -79,3 +79,11 @@ def behaviour(ctx):
                      lambda ids: [*ids.shape, cfg.n_embd], "print(x.shape, x.to_numpy()[0, :, 0])")
     return ctx.compare("GPT2Model.forward", cases, lambda ids: learner(ctx.tensor(ids)),
                        wrong(), mistakes, probe=embedded)  # numpy, float64: the reference's numbers
+
+
+@checks.behaviour(ON_GPU)
+def on_gpu(ctx):
+    cfg = ctx.config()
+    cls = ctx.module_class("GPT2Model")
+    return ctx.on_gpu("GPT2Model.forward", lambda gpu: trace_module(
+        lambda: cls(cfg), lambda m, ids: m(ids), [tensor_type("int64", ["batch", "seq"])]))

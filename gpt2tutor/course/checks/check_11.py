@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from gpt2tutor.checking import CheckFailed, Mistake, Probe, StepChecks
+from gpt2tutor.checking import ON_GPU, CheckFailed, Mistake, Probe, StepChecks, tensor_type, trace_module
 
 from ._numpy_gpt2 import EPS, hidden_states, layer_norm, softmax
 
@@ -65,3 +65,11 @@ def behaviour(ctx):
                    "print(hidden.shape, hidden.to_numpy()[0, -1, :4])")
     return ctx.compare("GPT2LMHeadModel.forward", cases, lambda ids: learner(ctx.tensor(ids)),
                        logits, mistakes, probe=hidden)  # numpy, float64: the reference's numbers
+
+
+@checks.behaviour(ON_GPU)
+def on_gpu(ctx):
+    cfg = ctx.config()
+    cls = ctx.module_class("GPT2LMHeadModel")
+    return ctx.on_gpu("GPT2LMHeadModel.forward", lambda gpu: trace_module(
+        lambda: cls(cfg), lambda m, ids: m(ids), [tensor_type("int64", ["batch", "seq"])]))

@@ -9,7 +9,7 @@ model's logits for two input shapes are compared with a numpy GPT-2 holding the 
 
 import numpy as np
 
-from gpt2tutor.checking import CheckFailed, StepChecks
+from gpt2tutor.checking import ON_GPU, CheckFailed, StepChecks
 
 from . import _compiled
 from ._numpy_gpt2 import hidden_states
@@ -188,3 +188,11 @@ def compiled_logits(ctx):
         worst = max(worst, err)
     return (f"the graph traces with symbolic [batch, seq] in {call.trace_seconds:.2f} s; logits for [1, 5] and "
             f"[3, 7] match, max abs error {worst:.1e}" + _compiled.branch_note(call))
+
+
+@checks.behaviour(ON_GPU)
+def on_gpu(ctx):
+    cfg = ctx.config()
+    hf, _ = hf_checkpoint(ctx, cfg, prefixed=False)
+    return ctx.on_gpu(f"{LOADER}(config, state_dict, device=<a GPU>)",
+                      lambda gpu: _compiled.on_gpu(ctx, LOADER, cfg, hf, gpu))

@@ -14,7 +14,7 @@ import importlib
 
 import numpy as np
 
-from gpt2tutor.checking import CheckFailed, Mistake, Probe, StepChecks
+from gpt2tutor.checking import ON_GPU, CheckFailed, Mistake, Probe, StepChecks
 
 from . import _compiled
 from ._kv_cache import (TOLERANCE, cache_slip, heads, judge_cache_shapes, judge_cache_values, np_attention,
@@ -297,3 +297,10 @@ def compiled(ctx):
     return (f"the graph traces with a symbolic cache length in {call.trace_seconds:.2f} s; a prefill of 4 through "
             f"what it returned matches, max abs error {err:.1e}" + _compiled.branch_note(call))
 
+
+@checks.behaviour(ON_GPU)
+def on_gpu(ctx):
+    cfg = ctx.config()
+    hf, _ = hf_checkpoint(ctx, cfg, prefixed=False)
+    return ctx.on_gpu(f"{LOADER}(config, state_dict, device=<a GPU>)",
+                      lambda gpu: _compiled.on_gpu(ctx, LOADER, cfg, hf, gpu))

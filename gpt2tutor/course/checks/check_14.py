@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from gpt2tutor.checking import CheckFailed, Mistake, Probe, StepChecks
+from gpt2tutor.checking import ON_GPU, CheckFailed, Mistake, Probe, StepChecks
 
 from ._numpy_gpt2 import softmax
 
@@ -807,3 +807,27 @@ def top_k_any_order(ctx):
     return judge_frequencies(f"generate_next_token(top_k={k}) with F.top_k's values out of order", ranks,
                              restricted(LOGITS, k), [(TRUSTED_ORDER, np.eye(len(LOGITS))[0])],
                              slip=lambda: sampling_slip(seen, logits[:, -1], 1.0, k))
+
+
+@checks.behaviour(ON_GPU)
+def on_gpu(ctx):
+    """Sampling runs eagerly on the logits' device: noise, constants and masks must be made there too."""
+    next_token, tokens = ctx.attr("generate_next_token"), ctx.attr("generate_tokens")
+
+    def run(gpu):
+        from max.dtype import DType
+        from max.experimental import functional as F
+        from max.experimental import random
+        from max.experimental.tensor import Tensor
+
+        def model(input_ids):  # a GPU model's logits for these ids
+            return random.normal([2, input_ids.shape[1], 61], dtype=DType.float32, device=gpu)
+
+        with F.lazy():
+            ids = Tensor.zeros([2, 3], dtype=DType.int64, device=gpu)
+            for settings in [dict(do_sample=False), dict(temperature=0.7, top_k=5, seed=3), dict(seed=4)]:
+                next_token(model, ids, **settings)
+                tokens(model, ids, 2, **settings)
+        return []  # where the tokens end up is not judged: the pipeline reads them back to the CPU
+
+    return ctx.on_gpu("generate_next_token and generate_tokens, greedy and sampled, on a GPU's logits", run)
