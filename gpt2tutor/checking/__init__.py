@@ -13,7 +13,7 @@ import importlib
 
 _TOOLKIT = {"CheckFailed": ".context", "Context": ".context", "Mistake": ".context", "Probe": ".context",
             "StepChecks": ".context", "learner_traceback": "..frames", "select_into_softmax": ".compiles",
-            "symbolic_hint": ".compiles", "ON_GPU": ".devices", "tensor_type": ".devices",
+            "symbolic_hint": ".compiles", "recording": ".compiles", "ON_GPU": ".devices", "tensor_type": ".devices",
             "trace_module": ".devices"}
 __all__ = list(_TOOLKIT)
 

@@ -195,7 +195,7 @@ def on_gpu(ctx, loader: str, cfg, hf: dict, gpu) -> list:
     """Runs the learner's `loader(cfg, hf, device=gpu)` with Module.compile recorded (within ctx.on_gpu): a trace
     that failed is raised (a device mistake is named there), and the input types and parameters are returned,
     which should all be on the GPU. Nothing when the loader never compiled (the other checks say so)."""
-    from gpt2tutor.checking.compiles import recording
+    from gpt2tutor.checking import recording
 
     with recording(ctx.exercises) as calls:
         getattr(ctx.learner, loader)(cfg, {k: v.copy() for k, v in hf.items()}, device=gpu)
