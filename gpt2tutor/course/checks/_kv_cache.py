@@ -78,8 +78,9 @@ def np_attention(x, w, name, cfg, past_k, past_v, *, mask="causal", scale="sqrt"
 
 def np_cached_run(w, cfg, chunks, *, positions="continue", swap_cache=False, **attention):
     """Feeds the id chunks [b, s_i] in turn from an empty cache: (logits of every fed position, last cache).
-    positions="restart": each call's tokens at 0..s-1; "from_one": at past+1..past+s. swap_cache: each block
-    appends (value, key). `attention`: np_attention's switches."""
+    positions="restart": each call's tokens at 0..s-1; "from_one": at past+1..past+s; "new_count": from s;
+    "n_head": from n_head (the cache's axis 1). swap_cache: each block appends (value, key). `attention`:
+    np_attention's switches."""
     w = {k: v.astype(np.float64) for k, v in w.items()}
     b = chunks[0].shape[0]
     hd = cfg.n_embd // cfg.n_head
@@ -87,7 +88,7 @@ def np_cached_run(w, cfg, chunks, *, positions="continue", swap_cache=False, **a
     outs, seen = [], 0
     for ids in chunks:
         s = ids.shape[1]
-        start = {"continue": seen, "restart": 0, "from_one": seen + 1}[positions]
+        start = {"continue": seen, "restart": 0, "from_one": seen + 1, "new_count": s, "n_head": cfg.n_head}[positions]
         x = w["transformer.wte.weight"][ids] + np.take(w["transformer.wpe.weight"], np.arange(start, start + s),
                                                        axis=0, mode="clip")
         new_cache = []

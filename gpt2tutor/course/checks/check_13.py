@@ -236,6 +236,10 @@ def decoding(ctx):
                      "+ past), so wpe gets the wrong rows", {"positions": "restart"}),
                     ("the new tokens' positions are one too far: the first token of all sits at 0, so with past "
                      "tokens cached the new ones sit at past, past + 1, ...", {"positions": "from_one"}),
+                    ("the new tokens' positions start at the number of new tokens: they start at the cache's "
+                     "length, axis 2 of a cached key (past_key_values[0][0].shape[2])", {"positions": "new_count"}),
+                    ("the new tokens' positions start at n_head: the cache's length is axis 2 of a cached key, "
+                     "[batch, n_head, past, head_dim]; axis 1 holds the heads", {"positions": "n_head"}),
                     ("the mask ignores the cached tokens: new query i is at position past + i and sees every cached "
                      "key; causal_mask(seq, 0) alone is right only for the prefill", {"mask": "from_zero"}),
                     ("no mask among the new tokens: wrong as soon as several arrive at once", {"mask": "none"}),
