@@ -59,13 +59,13 @@ def checkpoint(folder: Path) -> Path:
     return folder
 
 
-def on_pty(args: list[str], cwd: Path, until, limit: float = 1800,
-           drain: bool = False) -> tuple[float | None, str, subprocess.Popen]:
+def on_pty(args: list[str], cwd: Path, until, limit: float = 1800, drain: bool = False,
+           env: dict | None = None) -> tuple[float | None, str, subprocess.Popen]:
     """Runs the tutor on a pseudo-terminal until `until(text)` holds: (seconds to then, the text, the process).
     `drain`: then reads on until the command ends (closing its terminal early would end it with an error)."""
     master, slave = pty.openpty()
     started = time.perf_counter()
-    proc = subprocess.Popen([*tutor(), *args], cwd=cwd, env=ENV, stdin=slave, stdout=slave, stderr=slave,
+    proc = subprocess.Popen([*tutor(), *args], cwd=cwd, env=env or ENV, stdin=slave, stdout=slave, stderr=slave,
                             start_new_session=True)
     os.close(slave)
     text, when = "", None
@@ -89,10 +89,10 @@ def on_pty(args: list[str], cwd: Path, until, limit: float = 1800,
     return when, text, proc
 
 
-def wait_for_background(ws: Path) -> float:
+def wait_for_background(ws: Path, env: dict | None = None) -> float:
     started = time.perf_counter()
     while True:
-        out = subprocess.run([*tutor(), "doctor", "--json"], cwd=ws, env=ENV, capture_output=True, text=True)
+        out = subprocess.run([*tutor(), "doctor", "--json"], cwd=ws, env=env or ENV, capture_output=True, text=True)
         try:
             running = json.loads(out.stdout)["background"]["running"]
         except (ValueError, KeyError):

@@ -345,6 +345,40 @@ def test_attention_waits_for_its_kernels_on_a_cold_machine(checkpoint: Path, own
     assert "block 0 · head 0" in result.stdout
 
 
+RECORDER = Path(__file__).resolve().parents[1] / "tools" / "record_kernels.py"
+
+
+def test_the_manifest_covers_what_generate_uses(checkpoint: Path, tmp_path: Path) -> None:
+    """A real `generate --reference`, greedy and sampled, with every target it looks up recorded: each is in the
+    manifest's generate list (tests/test_perf_infra.py checks a batch holds each). When generate's path starts
+    using another op, this fails: regenerate with `python tools/record_kernels.py --generate`."""
+    from gpt2tutor import kernels
+
+    out = tmp_path / "used.json"
+    done = subprocess.run([sys.executable, str(RECORDER), "_record_generation", str(checkpoint), str(out)],
+                          capture_output=True, text=True, timeout=600,
+                          env={**child_environment(), kernels.BACKGROUND_SWITCH: "0"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    used = {tuple(k) for k in json.loads(out.read_text())}
+    assert used, "no target recorded: the recording is broken"
+    assert used <= set(kernels.generate_targets()), sorted(used - set(kernels.generate_targets()))
+
+
+def test_generate_loads_the_compiled_kernels_before_the_model_runs(checkpoint: Path, monkeypatch) -> None:
+    """The checks' batches (and the generation batch) hold what generate_tokens runs; loading them is what spares
+    the first generate MAX's compile of each target."""
+    from gpt2tutor import kernels
+    from gpt2tutor.generation import pipeline
+
+    order = []
+    monkeypatch.setattr(kernels, "preload_generation", lambda emit=None: order.append("kernels") or [])
+    real = pipeline.generate
+    monkeypatch.setattr(pipeline, "generate", lambda *a, **kw: order.append("generate_tokens") or real(*a, **kw))
+    result = cli(PROMPT, "--reference", "--greedy", "-n", "2", "--model", checkpoint)
+    assert result.exit_code == 0, result.output
+    assert order == ["kernels", "generate_tokens"]
+
+
 def test_the_checks_kernels_cover_attention(checkpoint: Path) -> None:
     """attention waits only for the kernel batches of steps up to the model step: every kernel it runs is in
     one. In a fresh process without the batches, MAX reports each kernel on its first use."""
