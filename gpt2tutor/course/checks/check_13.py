@@ -232,8 +232,8 @@ def decoding(ctx):
                 chunks = [ids[:, sum(splits[:i]):sum(splits[:i + 1])] for i in range(len(splits))
                           if sum(splits[:i + 1]) <= seen]
                 for message, knobs in [
-                    ("the new tokens' positions restarted at 0: they sit at past, past + 1, ... (Tensor.arange(seq) "
-                     "+ past), so wpe gets the wrong rows", {"positions": "restart"}),
+                    ("the new tokens' positions restarted at 0: they sit at past, past + 1, ... (an arange from past "
+                     "to past + seq), so wpe gets the wrong rows", {"positions": "restart"}),
                     ("the new tokens' positions are one too far: the first token of all sits at 0, so with past "
                      "tokens cached the new ones sit at past, past + 1, ...", {"positions": "from_one"}),
                     ("the new tokens' positions start at the number of new tokens: they start at the cache's "
