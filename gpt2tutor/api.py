@@ -43,13 +43,14 @@ from .course import (
     span,
 )
 from .checking.results import Result
-from .errors import TutorError
+from .errors import CheckCancelled, TutorError
 from .events import Compiled, Compiling, Launched, Notice, OnEvent, Phase, StepSettled, Waiting, WaitOver, ignore
 from .state import State
 from .workspace import DEFAULT_DIR, ENV_VAR, Workspace, WorkspaceError, edited, is_tutor_source, locate
 
 __all__ = [
-    "TutorError", "Tutor", "find", "open", "start", "step", "generate", "attention", "doctor", "lesson", "LESSONS", "STEPS",
+    "TutorError", "CheckCancelled", "Tutor", "find", "open", "start", "step", "generate", "attention", "doctor",
+    "lesson", "LESSONS", "STEPS",
     "Step", "State", "Workspace", "DEBUGGING_GUIDE", "debugging_guide", "Result", "Compiling", "Compiled",
     "Launched", "Notice", "Phase", "StepSettled", "Waiting", "WaitOver", "Migrated",
 ]
@@ -84,6 +85,7 @@ class CheckReport:
     results: list
     state: State
     notes: list[str] = field(default_factory=list)  # earlier files it builds on that changed or don't pass
+    cause: str = ""  # the run was no verdict on the step's own file, so nothing was recorded (StepOutcome.cause)
 
     @property
     def passed(self) -> bool:
@@ -229,15 +231,18 @@ class Tutor:
     # --- checking
 
     def check(self, arg: str | int | Step | None = None, *, force: bool = False, timeout: float | None = None,
-              on_event: OnEvent = ignore, spares=None, state: State | None = None) -> CheckReport:
+              on_event: OnEvent = ignore, spares=None, state: State | None = None,
+              cancel: Callable[[], bool] | None = None) -> CheckReport:
         """Checks one step (default: the current one), records the outcome and returns it. Each Result is
         sent to `on_event` as it is decided; waiting for MAX's kernels and compiles come as events too.
-        `spares`: a checking.runner.SpareChecker to run in (`watch`)."""
+        `spares`: a checking.runner.SpareChecker to run in (`watch`). `cancel()`, asked a few times a second
+        while the check runs, stops it when True (`watch`: the file was saved again): CheckCancelled is raised,
+        and nothing is recorded."""
         chosen, state = self.choose(arg, force=force, state=state, timeout=timeout, on_event=on_event)
         background.wait_for_kernels([chosen], who=f"step {chosen.id}", on_event=on_event)
-        return self._check_and_record(chosen, timeout=timeout, on_event=on_event, spares=spares)
+        return self._check_and_record(chosen, timeout=timeout, on_event=on_event, spares=spares, cancel=cancel)
 
-    def _check_and_record(self, chosen: Step, *, timeout, on_event, spares=None) -> CheckReport:
+    def _check_and_record(self, chosen: Step, *, timeout, on_event, spares=None, cancel=None) -> CheckReport:
         from .progress import apply_outcomes, check_steps
 
         from .checking import spares as spare_processes
@@ -245,7 +250,7 @@ class Tutor:
         taken = spare_processes.claim(self.exercises) if spares is None else None
         try:
             outcome, = check_steps(self.workspace, [chosen], timeout=timeout, on_result=on_event,
-                                   on_progress=on_event, spares=spares, prestarted=taken)
+                                   on_progress=on_event, spares=spares, prestarted=taken, cancel=cancel)
         finally:
             if spares is None and spare_processes.enabled():
                 spare_processes.want(self.exercises)  # the next check finds one ready
@@ -254,8 +259,10 @@ class Tutor:
         state = self.progress(timeout=timeout)  # fresh: another command may have changed it meanwhile
         apply_outcomes(state, [outcome])
         self.save(state)
-        report = CheckReport(chosen, outcome.results, state)
-        if not report.passed:
+        report = CheckReport(chosen, outcome.results, state, cause=outcome.cause)
+        if outcome.cause:
+            report.notes = [not_judged_note(state, chosen, outcome.cause)]
+        elif not report.passed:
             report.notes = dependency_notes(self.workspace, state, chosen)
         else:
             self._queue_graph(state, on_event)
@@ -294,12 +301,14 @@ class Tutor:
                   settle: bool = False) -> RebuildReport:
         """Checks every unlocked step in order (every step, forced) and rebuilds the progress from the results;
         `settle`: a StepSettled event for each step checked, at the end."""
+        from .progress import apply_outcomes
+
         state = self.progress(timeout=timeout, on_event=on_event)
         new_state, outcomes = self._rebuild(state, timeout=timeout, force=force, on_event=on_event, settle=settle)
         for outcome in outcomes:
             if outcome.step == by_role("cached_model"):
                 self._judge_graph(outcome.step, outcome, on_event)
-                new_state.mark(outcome.step, outcome.passed, outcome.file_hash)
+                apply_outcomes(new_state, [outcome])
         self.save(new_state)
         self._queue_graph(new_state, on_event)
         return RebuildReport(outcomes, new_state)
@@ -462,6 +471,31 @@ def dependency_notes(ws: Workspace, state: State, chosen: Step) -> list[str]:
 
     return [f"{chosen.module} builds on {dep.filename}, {why} — run `{PROG} check {dep.id}`"
             for dep, why in stale_dependencies(ws, state, chosen)]
+
+
+def default_timeout() -> float:
+    """The seconds one step's checks may take: $GPT2TUTOR_TIMEOUT, else 120 (a TutorError for a bad value)."""
+    from .checking.runner import default_timeout as limit
+
+    return limit()
+
+
+def not_judged_note(state: State, chosen: Step, cause: str) -> str:
+    """For a check that was no verdict on the step's own file: what stopped it, and that nothing was recorded."""
+    from .checking.results import TIME_LIMIT
+    from .course import following
+
+    nxt = following(chosen)
+    if state.record(chosen).passed:
+        kept = f"step {chosen.id} stays passed" + (f" and step {nxt.id} open" if nxt and state.unlocked(nxt) else "")
+    else:
+        kept = f"step {chosen.id} stays as it was"
+    if cause == TIME_LIMIT:
+        return f"The time limit stopped the check before a verdict, so nothing was recorded: {kept}."
+    other = next((s for s in STEPS if s.filename == cause), None)
+    then = f", then `{PROG} check {other.id}`" if other is not None else ""
+    return (f"{cause}, another step's file, failed first, so step {chosen.id} was not judged and nothing was "
+            f"recorded: {kept}. Fix {cause}{then}.")
 
 
 def require_unlocked(state: State, chosen: Step, force: bool) -> None:
@@ -912,6 +946,11 @@ def doctor(workspace: Path | str | None = None) -> DoctorReport:
         rows.append(_device())
         fine, text = background.kernels_status()
         row("ok" if fine else "warn", "Kernel cache", f"{text} ({maxenv.cache_dir()})")
+        other = background.another_installation()
+        if other is not None:
+            row("warn", "Background", f"the background process of this MAX cache belongs to another installation, "
+                                      f"{other}: it compiles for both, but keeps check processes ready only for its "
+                                      "own, so checks here start their own (slower) until it ends")
         if maxenv.full_cache_compiled():
             row("ok", "MAX's full cache", "compiled: every eager op MAX has")
         else:

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import graphs, kernels, maxenv
+from . import graphs, installation, kernels, maxenv
 from .checking import spares
 from .course import Step
 from .events import Launched, OnEvent, Waiting, WaitOver, ignore
@@ -103,6 +103,8 @@ class Report:
     estimates: dict[str, float] = field(default_factory=dict)  # seconds each task takes on 2 cores
     labels: dict[str, str] = field(default_factory=dict)  # each task, for people: "step 03's batch", ...
     error: str | None = None
+    installation: str | None = None  # installation.identity() of the process: it keeps spares for that one only
+    installed: str | None = None  # installation.describe() of it, for people
     alive: bool = False  # the lock is held: the process is running (not stored)
 
     def label(self, task: str | None = None) -> str:
@@ -202,7 +204,8 @@ def run() -> int:
     names = [b.name for b in todo]
     if todo:  # MAX's Mojo packages, built on the first import of max.experimental.nn: after the first batch
         names.insert(1, MOJO)
-    report = Report(state="starting", pid=os.getpid(), todo=names,
+    report = Report(state="starting", pid=os.getpid(), todo=names, installation=installation.identity(),
+                    installed=installation.describe(),
                     task=todo[0].name if todo else None, task_started=time.time(),
                     estimates={MOJO: MOJO_ESTIMATE, **{b.name: b.estimate for b in _known_batches()}},
                     labels={MOJO: "MAX's Mojo packages (once per environment)",
@@ -491,6 +494,16 @@ def wait_for_graph(graph_key: str, *, who: str, on_event: OnEvent = ignore) -> g
             except OSError:
                 launched = None
         time.sleep(POLL)
+
+
+def another_installation() -> str | None:
+    """When the background process running now belongs to another installation of the tutor (another virtual
+    environment, say): that installation, for people. It compiles for both, but keeps spare check processes for
+    its own only."""
+    report = read_report()
+    if not report.alive or not report.installation or report.installation == installation.identity():
+        return None
+    return report.installed or "another installation"
 
 
 def task_now() -> dict:

@@ -1,4 +1,5 @@
-"""The one kind of error a learner can fix: `TutorError`, a one-line message and an exit code."""
+"""The one kind of error a learner can fix: `TutorError`, a one-line message and an exit code; and
+`CheckCancelled`, a check stopped on request before any verdict."""
 
 
 class TutorError(Exception):
@@ -8,3 +9,8 @@ class TutorError(Exception):
         super().__init__(message)
         self.message = message
         self.code = code
+
+
+class CheckCancelled(Exception):
+    """A check was stopped because its `cancel()` said so (`watch`: the file was saved again): its process was
+    ended, nothing was decided and nothing recorded."""

@@ -24,21 +24,24 @@ class Checker(Protocol):
     def __call__(self, ws: Workspace, steps: Sequence[Step], *, timeout: float | None = None,
                  on_result: Callable[[Result], None] | None = None,
                  on_progress: Callable[[object], None] | None = None,
-                 stop_before: Callable[[Step], bool] | None = None) -> list[StepOutcome]: ...
+                 stop_before: Callable[[Step], bool] | None = None,
+                 cancel: Callable[[], bool] | None = None) -> list[StepOutcome]: ...
 
 
 def check_steps(ws: Workspace, steps: Sequence[Step], *, timeout: float | None = None,
                 on_result: Callable[[Result], None] | None = None,
                 on_progress: Callable[[object], None] | None = None,
                 stop_before: Callable[[Step], bool] | None = None,
-                spares=None, prestarted=None) -> list[StepOutcome]:
+                spares=None, prestarted=None, cancel: Callable[[], bool] | None = None) -> list[StepOutcome]:
     """Runs the steps' checks in order in a child process; returns the outcome of each step that ran,
     with the hash its file had when the run began. `spares`, a runner.SpareChecker, runs them in its
-    spare process (`watch`); `prestarted`, a spare taken from the background process, runs the first."""
+    spare process (`watch`); `prestarted`, a spare taken from the background process, runs the first.
+    `cancel`: see runner.run_checks."""
     from .checking.runner import run_checks
 
     hashes = {s.id: ws.file_hash(s) for s in steps}
-    kwargs = dict(timeout=timeout, on_result=on_result, on_progress=on_progress, stop_before=stop_before)
+    kwargs = dict(timeout=timeout, on_result=on_result, on_progress=on_progress, stop_before=stop_before,
+                  cancel=cancel)
     if spares is not None:
         outcomes = spares.run(steps, **kwargs)
     else:
@@ -49,8 +52,11 @@ def check_steps(ws: Workspace, steps: Sequence[Step], *, timeout: float | None =
 
 
 def apply_outcomes(state: State, outcomes: Sequence[StepOutcome]) -> None:
+    """Records each outcome that is a verdict on its step's own file. One that is not (`outcome.cause`: the time
+    limit ended it, or another file failed first) changes nothing: a passed step stays passed, the next one open."""
     for outcome in outcomes:
-        state.mark(outcome.step, outcome.passed, outcome.file_hash)
+        if not outcome.cause:
+            state.mark(outcome.step, outcome.passed, outcome.file_hash)
 
 
 def _keeping_hints(old: State) -> State:
@@ -63,7 +69,8 @@ def rebuild(ws: Workspace, old: State, *, force: bool = False, checker: Checker 
 
     A step is checked when the new outcomes unlock it (so from a fresh state the run stops at the first
     failing step), or it was unlocked in `old` (so `check --all` re-checks every step that was unlocked),
-    or always with `force`. Steps never checked keep their old record; hints used are kept.
+    or always with `force`. Steps never checked keep their old record, and so do steps whose outcome is no
+    verdict on their own file (`StepOutcome.cause`); hints used are kept.
     """
     new = _keeping_hints(old)
     on_result = run_kwargs.pop("on_result", None)
@@ -79,7 +86,10 @@ def rebuild(ws: Workspace, old: State, *, force: bool = False, checker: Checker 
 
     def stop_before(step: Step) -> bool:
         for sid, results in seen.items():  # the steps settled so far
-            new.steps[sid].passed = all(r.passed for r in results)
+            if any(not r.passed and r.cause for r in results):  # no verdict: as it was
+                new.steps[sid].passed = old.steps[sid].passed
+            else:
+                new.steps[sid].passed = all(r.passed for r in results)
         return not allowed(step)
 
     outcomes: list[StepOutcome] = []
@@ -94,7 +104,7 @@ def rebuild(ws: Workspace, old: State, *, force: bool = False, checker: Checker 
         while todo and not allowed(todo[0]):
             todo.pop(0)
     state = _keeping_hints(old)
-    checked = {o.step.id for o in outcomes}
+    checked = {o.step.id for o in outcomes if not o.cause}
     for step in STEPS:
         if step.id not in checked:
             state.steps[step.id] = old.record(step)

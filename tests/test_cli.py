@@ -83,7 +83,7 @@ def test_start_check_solution_check_list(ws: Path) -> None:
     failing = cli("check", "04", "--force", "--json", "-w", ws)
     assert failing.exit_code == 1, failing.output
     results = json.loads(failing.stdout)
-    assert results and all(set(r) == {"step", "phase", "name", "passed", "message"} for r in results)
+    assert results and all(set(r) == {"step", "phase", "name", "passed", "message", "cause"} for r in results)
     assert {r["step"] for r in results} == {"04"} and not all(r["passed"] for r in results)
     assert state_json(ws)["steps"]["04"]["passed"] is False
 
@@ -311,12 +311,26 @@ def test_corrupt_state_rebuilds_the_steps_that_pass(ws: Path) -> None:
 
 # --- locking --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("command", ["check", "show", "open", "hint", "watch"])
+@pytest.mark.parametrize("command", ["check", "open", "hint", "watch"])
 def test_locked_steps_refuse_without_force(ws: Path, command: str) -> None:
     result = cli(command, "05", "-w", ws)
     assert result.exit_code == 2, result.output
     assert stderr_lines(result) == [line for line in stderr_lines(result) if "locked" in line]
     assert len(stderr_lines(result)) == 1 and "step 04" in result.stderr
+
+
+def test_a_locked_steps_lesson_can_be_read_as_in_the_book(ws: Path) -> None:
+    """`show` reads any step's lesson, as the book does, and says what a locked one waits for; its hints stay
+    locked in both (the book's page of a locked step holds none)."""
+    result = cli("show", "05", "-w", ws)
+    assert result.exit_code == 0, result.output
+    assert "Step 05 is locked: pass step 04 first" in result.stdout and "gpt2tutor check 04" in result.stdout
+    assert get_step(5).title in result.stdout
+    assert "is locked" not in cli("show", "05", "--force", "-w", ws).stdout
+    assert cli("book", "--no-open", "-w", ws).exit_code == 0
+    page = (ws / ".gpt2tutor" / "book" / "step_05.html").read_text()
+    assert '<details class="hint"' not in page and "This step is locked" in page
+    assert '<details class="hint"' in (ws / ".gpt2tutor" / "book" / "step_01.html").read_text()
 
 
 def test_the_last_step_waits_for_every_earlier_step(ws: Path) -> None:
@@ -327,12 +341,12 @@ def test_the_last_step_waits_for_every_earlier_step(ws: Path) -> None:
         if step.number != 7:
             state.mark(step, True, "x")
     save(Workspace(ws), state)
-    result = cli("show", last.id, "-w", ws)
+    result = cli("open", last.id, "-w", ws)
     assert result.exit_code == 2 and "07" in result.stderr
-    assert cli("show", last.id, "--force", "-w", ws).exit_code == 0
+    assert cli("open", last.id, "--force", "-w", ws).exit_code == 0
     state.mark(STEPS[6], True, "x")
     save(Workspace(ws), state)
-    assert cli("show", last.id, "-w", ws).exit_code == 0
+    assert cli("open", last.id, "-w", ws).exit_code == 0
 
 
 def test_list_json(ws: Path) -> None:

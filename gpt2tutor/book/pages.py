@@ -158,13 +158,19 @@ def _hints(view: StepView) -> str:
     tiers = view.hints_html
     if not tiers:
         return ""
+    if view.status == "locked":  # as in the terminal: `gpt2tutor hint` gives a locked step's hints only with --force
+        return (f'<section class="hints" id="hints" aria-label="Hints"><h2>Hints</h2>'
+                f'<p>This step is locked: its {len(tiers)} hints open when you reach it, here once you build the book '
+                f'again and in the terminal with <code>gpt2tutor hint {view.step.id}</code> (now, only with '
+                f'<code>--force</code>). The lesson above is yours to read ahead.</p></section>')
     folded = "".join(
         f'<details class="hint" id="hint-{n}"><summary>Hint {n} of {len(tiers)}</summary>'
         f'<div class="hint-body">{tier}</div></details>'
         for n, tier in enumerate(tiers, start=1))
     return (f'<section class="hints" id="hints" aria-label="Hints"><h2>Hints</h2>'
             f'<p>Stuck? Open one hint at a time, from a nudge to a near-solution. '
-            f'(<code>gpt2tutor hint {view.step.id}</code> gives them in the terminal.)</p>{folded}</section>')
+            f'(<code>gpt2tutor hint {view.step.id}</code> gives them in the terminal, and counts them in your '
+            f'progress; here they are not counted.)</p>{folded}</section>')
 
 
 def step_page(views: list[StepView], index: int, lessons: list[LessonView] = ()) -> str:

@@ -21,7 +21,7 @@ from gpt2tutor.processes import become_subreaper, die_with_parent, end_descendan
 from . import borrowing
 from .context import CheckFailed, Context
 from .learner import LearnerFileError, import_step
-from .protocol import Finished, Go, Seed, Started, Writer
+from .protocol import STACK_SIGNAL, Finished, Go, Seed, Started, Writer, stack_path
 from .results import Result
 
 
@@ -46,6 +46,7 @@ def placeholders(path: Path) -> list[str]:
 
 def run_step(step: Step, exercises: Path, emit: Writer, seed: int) -> None:
     sid = step.id
+    cause = ""  # the other file an import failed in: then the failure is no verdict on this step's own file
 
     def record(phase: str, name: str, fn) -> bool:
         try:
@@ -57,16 +58,17 @@ def run_step(step: Step, exercises: Path, emit: Writer, seed: int) -> None:
         refused = _borrowed(step)  # the tutor's own code, imported by the learner's: never a pass
         if refused:
             passed, message = False, refused
-        emit(Result(sid, phase, name, passed, message))
+        emit(Result(sid, phase, name, passed, message, "" if passed or refused else cause))
         return passed
 
     learner = None
 
     def do_import():
-        nonlocal learner
+        nonlocal learner, cause
         try:
             learner = import_step(step, exercises)
         except LearnerFileError as exc:
+            cause = exc.other_file or ""
             raise CheckFailed(str(exc)) from None
 
     if not record("file", f"{step.filename} imports cleanly", do_import):
@@ -161,6 +163,20 @@ def _wait_for_order(where: Path, relay: _Relay) -> dict:
     return order
 
 
+_stack_file = None  # kept open for faulthandler as long as the process lives
+
+
+def _stack_on_signal(path: Path) -> None:
+    """On STACK_SIGNAL (the time limit is up), every thread's stack goes to `path`: the runner names the learner's
+    line that was running. Python's faulthandler writes it from the signal handler itself, so a loop, a sleep or
+    a native call all answer."""
+    import faulthandler
+
+    global _stack_file
+    _stack_file = open(path, "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+    faulthandler.register(STACK_SIGNAL, file=_stack_file, all_threads=True, chain=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--exercises", type=Path, required=True)
@@ -202,10 +218,14 @@ def _main(args) -> int:
         order = _wait_for_order(args.spare, emit) if args.spare else _wait_for_go()
         steps, seed = [get_step(s) for s in order["steps"]], order.get("seed")
         emit(Go())
+        results = Path(order["results"]) if args.spare else args.results
     else:
         _prepare(emit, steps)
+        results = args.results
     if not steps:
         return 0
+    if results is not None:
+        _stack_on_signal(stack_path(results))
     sys.path.insert(0, str(exercises))
     sys.dont_write_bytecode = True  # leave no __pycache__ in the learner's folder
     borrowing.install(exercises)

@@ -14,17 +14,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
-from ..course import Step
+from ..course import STEPS, Step
 from ..frames import learner_frames, learner_traceback
 
 
 class LearnerFileError(Exception):
     """A learner's file can't be imported; the message says why, in their terms."""
 
-    def __init__(self, message: str, step: Step, cause: BaseException | None = None):
+    def __init__(self, message: str, step: Step, cause: BaseException | None = None, other_file: str | None = None):
         super().__init__(message)
         self.step = step
         self.cause = cause
+        self.other_file = other_file  # the failure is in another step's file ("step_01.py"), not in this one
 
 
 def _validate(step: Step, exercises: Path) -> None:
@@ -51,13 +52,17 @@ def import_step(step: Step, exercises: Path) -> ModuleType:
     except (Exception, SystemExit) as exc:
         where = _earlier_file(exc, exercises, step)
         lead = f"importing {step.filename} failed" + (f" inside {where}, an earlier step's file" if where else "")
-        raise LearnerFileError(f"{lead}:\n{learner_traceback(exc, exercises)}", step, exc) from None
+        raise LearnerFileError(f"{lead}:\n{learner_traceback(exc, exercises)}", step, exc, where) from None
 
 
 def _earlier_file(exc: BaseException, exercises: Path, step: Step) -> str | None:
+    """The other step's file the import failed in: the innermost of the learner's frames, a file with a syntax
+    error, or a step's module that is not there (`No module named 'step_01'`)."""
     names = [Path(f.filename).name for f in learner_frames(exc, exercises)]
     if isinstance(exc, SyntaxError) and exc.filename:
         names.append(Path(exc.filename).name)
+    if isinstance(exc, ModuleNotFoundError) and exc.name in {s.module for s in STEPS}:
+        names.append(f"{exc.name}.py")
     earlier = [n for n in names if n != step.filename and n.startswith("step_")]
     return earlier[-1] if earlier else None
 

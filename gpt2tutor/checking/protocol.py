@@ -8,12 +8,19 @@ format. Appending line by line means a crash loses nothing already decided.
     Started(step) ... Finished(step)   around each step's checks
     Result                       one check's verdict (checking.results.Result)
     Compiling(what, kind) ... Compiled(what, kind, seconds)   MAX preparing kernels or a graph
+
+Beside the results file, the stack file (`stack_path`): a check process that gets STACK_SIGNAL writes the
+stack of each of its threads there (Python's faulthandler, which answers even from inside native code), so
+the time limit can say which of the learner's lines was running (`learner_stack`).
 """
 
 from __future__ import annotations
 
 import json
+import re
+import signal
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from ..events import Compiled, Compiling
 from .results import Result
@@ -66,3 +73,39 @@ class Writer:
     def __call__(self, record: Record) -> None:
         self._file.write(encode(record))
         self._file.flush()
+
+
+STACK_SIGNAL = signal.SIGUSR1
+_FRAME = re.compile(r'^\s+File "(?P<file>.+)", line (?P<line>\d+) in (?P<name>.+)$')
+
+
+def stack_path(results) -> Path:
+    """Where the check process writing `results` writes its stack on STACK_SIGNAL."""
+    return Path(f"{results}.stack")
+
+
+def learner_stack(path: Path, exercises: Path, most: int = 5) -> list[tuple[Path, int, str, str]]:
+    """From a stack file: the learner's frames (files under `exercises`) of the first thread running any, as
+    (file, line, function, source line), outermost first and at most `most` of the innermost."""
+    try:
+        text = path.read_text("utf-8", "replace")
+    except OSError:
+        return []
+    root = exercises.resolve()
+    threads: list[list[tuple[Path, int, str]]] = []
+    for line in text.splitlines():
+        if not line.startswith(" "):  # "Current thread 0x... (most recent call first):", "Thread 0x...:"
+            threads.append([])
+            continue
+        found = _FRAME.match(line)
+        if found and threads and Path(found["file"]).resolve().is_relative_to(root):
+            threads[-1].append((Path(found["file"]), int(found["line"]), found["name"]))
+    frames = next((t for t in threads if t), [])[:most][::-1]  # the dump is innermost first
+    return [(file, line, name, _source(file, line)) for file, line, name in frames]
+
+
+def _source(file: Path, line: int) -> str:
+    try:
+        return file.read_text("utf-8", "replace").splitlines()[line - 1].strip()
+    except (OSError, IndexError):
+        return ""

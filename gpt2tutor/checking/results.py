@@ -14,6 +14,9 @@ PHASE_TITLES = {
 }
 
 
+TIME_LIMIT = "time limit"  # a Result's cause when the time limit ended the check
+
+
 @dataclass
 class Result:
     step: str
@@ -21,6 +24,7 @@ class Result:
     name: str
     passed: bool
     message: str = ""
+    cause: str = ""  # a failure that is no verdict on the step's own file: TIME_LIMIT, or the other file that failed
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -36,3 +40,10 @@ class StepOutcome:
     @property
     def passed(self) -> bool:
         return bool(self.results) and all(r.passed for r in self.results)
+
+    @property
+    def cause(self) -> str:
+        """Why this run says nothing about the step's own file ("" when it does: it passed, or its file failed):
+        the time limit ended it (TIME_LIMIT), or another file failed first (its name, "step_01.py"). Such an
+        outcome is not recorded: a passed step stays passed, and the next one stays open."""
+        return next((r.cause for r in self.results if not r.passed and r.cause), "")

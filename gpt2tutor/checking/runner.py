@@ -15,13 +15,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..course import Step, get_step
-from ..errors import TutorError
+from ..errors import CheckCancelled, TutorError
 from ..events import Compiled, Compiling
 from ..maxenv import child_environment
 from ..processes import kill_tree
 from . import protocol
 from .protocol import Finished, Started
-from .results import Result, StepOutcome
+from .results import TIME_LIMIT, Result, StepOutcome
 
 DEFAULT_TIMEOUT = 120.0  # seconds one step's checks may take
 TIMEOUT_ENV = "GPT2TUTOR_TIMEOUT"
@@ -31,6 +31,10 @@ OUTPUT_TAIL = 4000  # characters of the learner's printed output kept for a repo
 
 class _Stopped(Exception):
     """`stop_before` said no to the next step: the run ends there."""
+
+
+CANCEL_EVERY = 0.25  # seconds between two questions to `cancel`
+STACK_WAIT = 1.0  # seconds a check process that ran out of time gets to say where the learner's code was
 
 
 def default_timeout() -> float:
@@ -198,6 +202,7 @@ def run_checks(
     on_progress: Callable[[Compiling | Compiled], None] | None = None,
     prestarted: Spare | None = None,
     stop_before: Callable[[Step], bool] | None = None,
+    cancel: Callable[[], bool] | None = None,
 ) -> list[StepOutcome]:
     """Checks each step in a child process; a step that crashes or hangs its process fails alone.
 
@@ -205,7 +210,8 @@ def run_checks(
     on the fly (the time limit is paused meanwhile). `prestarted`, a Spare for these exercises, runs the
     first steps (it is used up).
     `stop_before(step)` is asked as each step starts, the earlier ones settled; True ends the run there,
-    and only the steps that ran are returned.
+    and only the steps that ran are returned. `cancel()`, asked every CANCEL_EVERY seconds while a check
+    process runs, ends it when True: CheckCancelled is raised.
     """
     timeout = default_timeout() if timeout is None else timeout
     seed = default_seed() if seed is None else seed
@@ -218,7 +224,7 @@ def run_checks(
                 pre.close()
                 pre = None
             done = _run_child(pending, exercises, timeout, outcomes, on_result, seed, on_progress, pre,
-                              stop_before)
+                              stop_before, cancel)
             pending = pending[done:]
     except _Stopped:
         return [outcomes[s.id] for s in steps if outcomes[s.id].results]
@@ -237,7 +243,7 @@ def _spawn(exercises: Path, args: list[str], *, stdin=subprocess.DEVNULL) -> sub
 
 
 def _run_child(steps, exercises, timeout, outcomes, on_result, seed, on_progress=None, pre=None,
-               stop_before=None) -> int:
+               stop_before=None, cancel=None) -> int:
     """Runs the steps in one child until it ends; returns how many steps it settled."""
     if pre is not None:
         try:
@@ -247,7 +253,7 @@ def _run_child(steps, exercises, timeout, outcomes, on_result, seed, on_progress
                 pass
             else:
                 return _watch_child(pre.proc, pre.output, pre.results, steps, timeout, outcomes, on_result,
-                                    on_progress, stop_before)
+                                    on_progress, stop_before, cancel, exercises)
         finally:
             pre.close()
     with tempfile.TemporaryDirectory(prefix="gpt2tutor-") as tmp:
@@ -263,15 +269,16 @@ def _run_child(steps, exercises, timeout, outcomes, on_result, seed, on_progress
             _kill_group(proc)
             raise
         return _watch_child(proc, output, results_path, steps, timeout, outcomes, on_result, on_progress,
-                            stop_before)
+                            stop_before, cancel, exercises)
 
 
 def _watch_child(proc, output, results_path, steps, timeout, outcomes, on_result, on_progress,
-                 stop_before=None) -> int:
+                 stop_before=None, cancel=None, exercises=None) -> int:
     """Follows a running child's results file until it ends; returns how many steps it settled."""
     current: str | None = None
     settled = 0
     paused_at: float | None = None  # MAX is compiling a kernel: the learner's time limit waits
+    asked = time.monotonic()  # when `cancel` was last asked
     try:
         deadline = time.monotonic() + timeout
         with open(results_path, encoding="utf-8") as feed:
@@ -307,17 +314,23 @@ def _watch_child(proc, output, results_path, steps, timeout, outcomes, on_result
                     exited = True  # one more pass reads what it wrote last
                     continue
                 now = time.monotonic()
+                if cancel is not None and now - asked >= CANCEL_EVERY:
+                    asked = now
+                    if cancel():
+                        _kill_group(proc)
+                        raise CheckCancelled
                 if paused_at is not None and now - paused_at > COMPILE_LIMIT:
                     _kill_group(proc)
                     _fail(outcomes, current or steps[settled].id, on_result,
                           f"MAX spent over {COMPILE_LIMIT / 60:.0f} minutes compiling kernels for this step and was "
-                          f"stopped: try again, or run `max warm-interpreter-cache` first")
+                          f"stopped: try again, or run `max warm-interpreter-cache` first", TIME_LIMIT)
                     return settled + 1
                 if paused_at is None and now > deadline:
+                    where = _where_it_ran(proc, results_path, exercises)
                     _kill_group(proc)
                     _fail(outcomes, current or steps[settled].id, on_result,
                           f"the checks did not finish within {timeout:.0f} s: an infinite loop, or code "
-                          f"waiting for something? (set {TIMEOUT_ENV} to allow longer)")
+                          f"waiting for something? (set {TIMEOUT_ENV} to allow longer){where}", TIME_LIMIT)
                     return settled + 1
                 time.sleep(0.02)
     except BaseException:
@@ -334,10 +347,35 @@ def _watch_child(proc, output, results_path, steps, timeout, outcomes, on_result
     return settled
 
 
-def _fail(outcomes, sid: str, on_result, message: str) -> None:
+def _where_it_ran(proc, results_path: Path, exercises: Path | None) -> str:
+    """Asks a check process that ran out of time where it is (protocol.STACK_SIGNAL: it writes its stack, even
+    from inside native code), and gives the learner's lines it was running, innermost last, as a traceback
+    shows them; "" when it does not answer within STACK_WAIT seconds, or ran none of them."""
+    if exercises is None:
+        return ""
+    stack = protocol.stack_path(results_path)
+    try:
+        os.kill(proc.pid, protocol.STACK_SIGNAL)
+    except (ProcessLookupError, PermissionError):
+        return ""
+    deadline, size = time.monotonic() + STACK_WAIT, -1
+    while time.monotonic() < deadline:  # written from a signal handler in one go: done once it stops growing
+        time.sleep(0.05)
+        now = stack.stat().st_size if stack.exists() else 0
+        if now and now == size:
+            break
+        size = now
+    frames = protocol.learner_stack(stack, exercises)
+    if not frames:
+        return ""
+    lines = "\n".join(f"  {path.name}, line {line}, in {name}\n    {source}" for path, line, name, source in frames)
+    return f"\nWhen it was stopped, your code was running:\n{lines}"
+
+
+def _fail(outcomes, sid: str, on_result, message: str, cause: str = "") -> None:
     results = outcomes[sid].results
     phase = results[-1].phase if results else "file"
-    result = Result(sid, phase, "the checks ran to the end", False, message)
+    result = Result(sid, phase, "the checks ran to the end", False, message, cause)
     results.append(result)
     if on_result:
         on_result(result)

@@ -10,8 +10,11 @@ the pipe, and follows it as it would a process of its own (`Claimed`). The learn
 afresh, stdin is closed, and whatever their code does dies with that process. The background process, its
 parent, reaps it and writes its exit status where the command reads it.
 
-A spare is used only by the same gpt2tutor version, for the same kernel batches it loaded, and an
-environment of the same fingerprint; else the command starts a process of its own, as without spares.
+A spare is used only by the same installation of the tutor (gpt2tutor.installation: the same interpreter and
+the same code, so a check never runs in another virtual environment's Python), for the same kernel batches it
+loaded, and an environment of the same fingerprint; else the command starts a process of its own, as without
+spares. The background process keeps spares only for requests of its own installation: two installations that
+share a MAX cache share its compiles, never a check process.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import __version__, kernels
+from .. import __version__, installation, kernels
 from ..files import write_atomic
 from ..processes import alive, kill_tree
+from .protocol import stack_path
 
 IDLE_S = 15 * 60.0  # the background process keeps spares this long after the last request
 # Variables that differ between two shells without changing what a check computes
@@ -48,9 +52,9 @@ def fingerprint(env: dict[str, str]) -> str:
 
 
 def slot(exercises: Path, env: dict[str, str]) -> Path:
-    """The folder of the spare for these exercises in this environment."""
-    name = hashlib.sha256(f"{exercises.resolve()}\0{fingerprint(env)}".encode()).hexdigest()[:16]
-    return folder() / name
+    """The folder of the spare for these exercises in this environment, for this installation."""
+    key = f"{exercises.resolve()}\0{fingerprint(env)}\0{installation.identity()}"
+    return folder() / hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def want(exercises: Path, env: dict[str, str] | None = None) -> Path:
@@ -58,7 +62,8 @@ def want(exercises: Path, env: dict[str, str] | None = None) -> Path:
     env = dict(os.environ if env is None else env)
     where = slot(exercises, env)
     write_atomic(where.with_suffix(".want"), json.dumps({"exercises": str(exercises.resolve()), "env": env,
-                                                         "at": time.time()}))
+                                                         "at": time.time(),
+                                                         "installation": installation.identity()}))
     return where
 
 
@@ -68,21 +73,24 @@ class Wanted:
     exercises: Path
     env: dict
     at: float
+    installation: str  # installation.identity() of the command that asked
 
 
 def wanted() -> list[Wanted]:
-    """The requests of the last IDLE_S seconds, newest first; older ones are removed."""
+    """This installation's requests of the last IDLE_S seconds, newest first; older ones (any installation's)
+    are removed. Another installation's requests are its own background process's to serve."""
     found = []
     for path in folder().glob("*.want") if folder().is_dir() else []:
         try:
             data = json.loads(path.read_text("utf-8"))
-            entry = Wanted(path.with_suffix(""), Path(data["exercises"]), dict(data["env"]), float(data["at"]))
+            entry = Wanted(path.with_suffix(""), Path(data["exercises"]), dict(data["env"]), float(data["at"]),
+                           str(data.get("installation", "")))
         except (OSError, ValueError, KeyError, TypeError):
             path.unlink(missing_ok=True)
             continue
         if time.time() - entry.at > IDLE_S:
             path.unlink(missing_ok=True)
-        else:
+        elif entry.installation == installation.identity():
             found.append(entry)
     return sorted(found, key=lambda w: -w.at)
 
@@ -99,9 +107,18 @@ def ready_record(where: Path) -> dict | None:
 
 
 def mark_ready(where: Path) -> None:
-    """In the spare, once prepared: who it is and what it loaded."""
+    """In the spare, once prepared: who it is (its installation, as it sees itself) and what it loaded."""
     write_atomic(where / "ready.json", json.dumps({"pid": os.getpid(), "version": __version__,
+                                                   "installation": installation.identity(),
                                                    "batches": sorted(kernels.compiled_ids()), "at": time.time()}))
+
+
+def fits(record: dict | None) -> bool:
+    """Whether a spare that wrote this ready record may run this process's checks: the same installation (its
+    interpreter and its code), the same kernel batches, and still running."""
+    return (record is not None and record.get("version") == __version__
+            and record.get("installation") == installation.identity()
+            and set(record.get("batches", [])) == kernels.compiled_ids() and alive(int(record.get("pid", 0))))
 
 
 # --- the command's end: taking a spare, and following it --------------------------------------------------
@@ -136,8 +153,9 @@ class Claimed:
     def close(self) -> None:
         if alive(self.pid):
             kill_tree(self.pid)
-        for name in ("results.jsonl", "output.txt", "ready.json", "order"):
-            (self.where / name).unlink(missing_ok=True)
+        for path in (self.results, stack_path(self.results), self.output_path, self.where / "ready.json",
+                     self.where / "order"):
+            path.unlink(missing_ok=True)
         try:
             self.where.rmdir()
         except OSError:
@@ -200,8 +218,7 @@ def claim(exercises: Path) -> Claimed | None:
         return None
     where = slot(exercises, dict(os.environ))
     record = ready_record(where)
-    if record is None or record.get("version") != __version__ or not alive(int(record.get("pid", 0))) \
-            or set(record.get("batches", [])) != kernels.compiled_ids():
+    if not fits(record):
         return None
     taken = where.with_name(f"{where.name}.{os.getpid()}-{time.monotonic_ns()}")
     try:

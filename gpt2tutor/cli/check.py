@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
-from contextlib import nullcontext
+import threading
+import time
+from contextlib import contextmanager, nullcontext
 from typing import Annotated
 
 import typer
@@ -12,7 +14,9 @@ from rich.markup import escape
 
 from .. import api
 from .common import CliError, ForceOption, StepArgument, TimeoutOption, WorkspaceOption, console
-from .render import Renderer, ResultPrinter, next_step_hint, overview, summary
+from .render import Renderer, ResultPrinter, duration, next_step_hint, overview, summary
+
+ALIVE_EVERY = 15.0  # seconds between the lines that say a check still runs, off a terminal
 
 
 def check(
@@ -20,7 +24,9 @@ def check(
     all_steps: Annotated[bool, typer.Option(
         "--all", help="Check every unlocked step in order and rebuild your progress from the results.")] = False,
     as_json: Annotated[bool, typer.Option(
-        "--json", help="Print only JSON: a list of {step, phase, name, passed, message}.")] = False,
+        "--json", help="Print only JSON: a list of {step, phase, name, passed, message, cause}; a failure's cause, "
+                       "when set, says it is no verdict on the step's own file (\"time limit\", or the other file "
+                       "that failed), so nothing was recorded.")] = False,
     timeout: TimeoutOption = None,
     force: ForceOption = False,
     workspace: WorkspaceOption = None,
@@ -54,7 +60,9 @@ def check(
                 ui.print(f"[bold]Checking step {chosen.id} · {escape(chosen.title)}[/] "
                          f"({escape(str(tutor.exercise(chosen)))})\n")
                 view.results = ResultPrinter(ui)
-            with view.live(f"Checking step {chosen.id}…", console=ui):
+            limit = duration(timeout if timeout is not None else api.default_timeout())
+            with view.live(f"Checking step {chosen.id} (time limit {limit})…", console=ui), \
+                    still_running(ui, f"step {chosen.id}", limit):
                 report = tutor.check(chosen, force=True, timeout=timeout, on_event=view, state=state)
             if not as_json:
                 summary(ui, report)
@@ -70,6 +78,27 @@ def check(
         sys.stdout.write(json.dumps([r.to_json() for r in report.results], indent=2) + "\n")
         sys.stdout.flush()
     raise typer.Exit(0 if report.passed else 1)
+
+
+@contextmanager
+def still_running(ui, what: str, limit: str):
+    """Off a terminal (where no live panel ticks), a line every ALIVE_EVERY seconds while the block runs."""
+    if ui.is_terminal:
+        yield
+        return
+    done, started = threading.Event(), time.monotonic()
+
+    def tell() -> None:
+        while not done.wait(ALIVE_EVERY):
+            ui.print(f"… still checking {what}: {duration(time.monotonic() - started)} so far (time limit {limit})")
+
+    teller = threading.Thread(target=tell, daemon=True)
+    teller.start()
+    try:
+        yield
+    finally:
+        done.set()
+        teller.join()
 
 
 def register(app: typer.Typer) -> None:

@@ -13,7 +13,9 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
-def show_hint(hint: api.Hint, out: Console) -> None:
+def show_hint(hint: api.Hint, out: Console, *, again: str | None = None) -> None:
+    """Draws a hint tier; `again` says how to get the next one where that is not `gpt2tutor hint NN` (`watch`:
+    "Press h again for")."""
     from rich.panel import Panel
 
     from .flow import lesson_markdown  # markdown-it and pygments: loaded when a hint is drawn, not for --help
@@ -25,7 +27,8 @@ def show_hint(hint: api.Hint, out: Console) -> None:
     out.print(Panel(lesson_markdown(hint.text), title=f"Step {step.id} · hint {hint.index + 1} of {hint.total}: {hint.label}",
                     title_align="left"))
     if hint.next_label is not None:
-        out.print(f"Still stuck? `{PROG} hint {step.id}` again gives the next tier ({hint.next_label}).")
+        how = again or f"`{PROG} hint {step.id}` again gives"
+        out.print(f"Still stuck? {how} the next tier ({hint.next_label}).")
     out.print(f"To look inside your tensors: `{PROG} hint --debugging` ({api.DEBUGGING_GUIDE}).")
 
 

@@ -105,6 +105,8 @@ def summary(console: Console, report: api.CheckReport) -> None:
         console.print(f"[red]✗ step {step.id}: no checks ran.[/]")
     elif failed is None:
         console.print(f"\n[green bold]✓ step {step.id} passes![/] ({len(report.results)} checks)")
+    elif report.cause:  # no verdict on the step's own file: its note says what stopped it
+        console.print(f"\n[yellow bold]✗ step {step.id} was not judged.[/]")
     else:
         console.print(Flow(f"\n[red bold]✗ step {step.id} does not pass yet[/]: {escape(failed.name)}. "
                            f"Stuck? [bold]{PROG} hint {step.id}[/]"))

@@ -7,11 +7,13 @@ from rich.markup import escape
 
 from .. import api
 from .common import PROG, ForceOption, StepArgument, WorkspaceOption, console
+from .flow import Flow
 from .render import Renderer
 
 
 def show(step: StepArgument = None, force: ForceOption = False, workspace: WorkspaceOption = None) -> None:
-    """Show the lesson of a step (default: your current step), or `show serve`: how serving works."""
+    """Show the lesson of a step (default: your current step), or `show serve`: how serving works. Any step's
+    lesson can be read, as in `gpt2tutor book`; a locked one says what to pass first."""
     from rich.markdown import Markdown  # markdown-it and pygments: loaded when a lesson is drawn, not for --help
     from rich.rule import Rule
 
@@ -24,8 +26,14 @@ def show(step: StepArgument = None, force: ForceOption = False, workspace: Works
         return
     picked = api.step(step) if step is not None else None  # a bad step is the error, before any other
     tutor = api.open(workspace)
-    chosen, _ = tutor.choose(picked, force=force, on_event=Renderer(console(stderr=True)))
+    state = tutor.progress(on_event=Renderer(console(stderr=True)))
+    chosen = picked or state.current
     out = console()
+    blockers = [] if force else state.blockers(chosen)
+    if blockers:  # reading ahead is fine: its hints and its check wait until it unlocks
+        steps = f"step{'s' if len(blockers) > 1 else ''} {', '.join(s.id for s in blockers)}"
+        out.print(Flow(f"Step {chosen.id} is locked: pass {steps} first ([bold]{PROG} check {blockers[0].id}[/]). "
+                       "Its lesson is here to read ahead; its hints and its check open with it.", style="yellow"))
     out.print(Rule(f"Step {chosen.id} · {escape(chosen.title)}"))
     out.print(Markdown(chosen.lesson))
     out.print(Rule())

@@ -3,8 +3,10 @@
 File events come from watchfiles, which polls by itself where events don't work (on WSL, or with
 WATCHFILES_FORCE_POLLING set; `--poll` asks for it). Every half second the files' contents are compared
 anyway (their hashes), so a save whose event never arrives (a network mount, another machine writing)
-is still seen within a tick. After a pass, Enter (or `n`) moves on to the next step; `h` shows the next hint
-tier. On a terminal each key acts at once (cbreak mode, restored on exit); elsewhere keys are lines.
+is still seen within a tick, and a save while a check runs stops that check and starts the new one (an
+endless loop no longer holds the watch for the whole time limit). After a pass, Enter (or `n`) moves on to
+the next step; `h` shows the next hint tier; `q` quits. On a terminal each key acts at once (cbreak mode,
+restored on exit); elsewhere keys are lines.
 """
 
 from __future__ import annotations
@@ -145,34 +147,43 @@ def watch(
         checker.close()
 
 
-def _check_once(tutor: api.Tutor, step: Step, out: Console, timeout: float | None, checker=None) -> bool:
-    out.rule(f"step {step.id} · {escape(step.title)} · {time.strftime('%H:%M:%S')}")
-    view = Renderer(out, console(stderr=True), results=ResultPrinter(out))
-    with view.live(f"Checking step {step.id}…"):
-        report = tutor.check(step, force=True, timeout=timeout, on_event=view, spares=checker)
-    summary(out, report)
-    for note in report.notes:
-        out.print(f"[yellow]{escape(note)}[/]")
-    return report.passed
+def _check_once(tutor: api.Tutor, step: Step, out: Console, timeout: float | None, checker=None) -> tuple[bool, tuple]:
+    """Checks the step; a save meanwhile stops that check and starts one of the new version. Returns whether
+    it passes, and the contents (`Tutor.stamp`) the verdict is for."""
+    while True:
+        stamp = tutor.stamp(step)
+        out.rule(f"step {step.id} · {escape(step.title)} · {time.strftime('%H:%M:%S')}")
+        view = Renderer(out, console(stderr=True), results=ResultPrinter(out))
+        try:
+            with view.live(f"Checking step {step.id}…"):
+                report = tutor.check(step, force=True, timeout=timeout, on_event=view, spares=checker,
+                                     cancel=lambda: tutor.stamp(step) != stamp)
+        except api.CheckCancelled:
+            out.print("[yellow]Saved again while the check ran: it was stopped, and the new version is checked.[/]")
+            continue
+        summary(out, report)
+        for note in report.notes:
+            out.print(f"[yellow]{escape(note)}[/]")
+        return report.passed, stamp
 
 
 def _watch_step(tutor: api.Tutor, step: Step, out: Console, keys: Keys, polling: bool,
                 timeout: float | None, checker=None) -> Step | None:
     """Watches one step until the learner moves on (returns the next step) or presses Ctrl-C."""
-    last = tutor.stamp(step)
-    passed = _check_once(tutor, step, out, timeout, checker)
+    passed, last = _check_once(tutor, step, out, timeout, checker)
     nxt = following(step)
+    press = "press" if keys.single else "type"
+    then = "" if keys.single else " and Enter"
+    stop = f"[bold]q[/]{then} (or Ctrl-C) to stop"
 
     def prompt() -> None:
         how = " (polling)" if polling else ""
-        press = "press" if keys.single else "type"
-        then = "" if keys.single else " and Enter"
         if passed and nxt is not None:
             out.print(f"Press [bold]Enter[/] (or {press} [bold]n[/]{then}) to move on to step {nxt.id} · "
-                      f"{escape(nxt.title)}; or keep editing. Ctrl-C stops.")
+                      f"{escape(nxt.title)}; or keep editing. {press.capitalize()} {stop}.")
         else:
             out.print(f"Watching [bold]{escape(str(tutor.exercise(step)))}[/]{how}: save it to re-check, "
-                      f"{press} [bold]h[/]{then} for a hint. Ctrl-C stops.")
+                      f"{press} [bold]h[/]{then} for a hint, {press} {stop}.")
 
     prompt()
     for _changes in ticks(tutor.exercises, polling, out):
@@ -181,7 +192,7 @@ def _watch_step(tutor: api.Tutor, step: Step, out: Console, keys: Keys, polling:
             if key in ("q", "quit", "exit"):
                 return None
             if key in ("h", "hint"):
-                show_hint(tutor.next_hint(step), out)
+                show_hint(tutor.next_hint(step), out, again=f"{press.capitalize()} [bold]h[/]{then} again for")
                 prompt()
                 continue
             if key in ("", "n", "next"):
@@ -194,10 +205,8 @@ def _watch_step(tutor: api.Tutor, step: Step, out: Console, keys: Keys, polling:
                               f"(`{PROG} list` shows which).")
                 else:
                     return nxt
-        now = tutor.stamp(step)
-        if now != last:
-            last = tutor.stamp(step)
-            passed = _check_once(tutor, step, out, timeout, checker)
+        if tutor.stamp(step) != last:
+            passed, last = _check_once(tutor, step, out, timeout, checker)
             prompt()
     return None
 
