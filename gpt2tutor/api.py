@@ -290,7 +290,8 @@ class Tutor:
 
         if not all(state.status(s, self.workspace) == "passed" for s in graphs.model_steps()):
             return
-        if graphs.queue(self.exercises):
+        devices = ["gpu", "cpu"] if graphs.gpu_present() else ["cpu"]  # a GPU's first: a learner who has one uses it
+        if [graphs.queue(self.exercises, device) for device in devices][-1]:
             launched = background.launch_if_needed()
             on_event(Notice("MAX compiles your cached GPT-2 in the background now, at the real GPT-2's sizes, and "
                             "checks the compiled numbers against your eager model: `gpt2tutor generate` finds it "
@@ -429,16 +430,17 @@ class Tutor:
             raise TutorError(f"{command} can't run your model: {wrong} (`{PROG} check {by_role('cached_model').id}` "
                              "checks it again after a change)", code=1)
 
-    def wait_for_graph(self, config_sizes: dict, on_event: OnEvent = ignore) -> None:
-        """Before compiling the learner's cached model at these sizes: when they are the background compile's,
-        makes sure it is queued and waits for it (then MAX's cache serves the compile here), and refuses a graph
-        whose compiled numbers disagree with the eager model."""
+    def wait_for_graph(self, config_sizes: dict, on_event: OnEvent = ignore, device: str = "cpu") -> None:
+        """Before compiling the learner's cached model at these sizes for this device: when they are the
+        background compile's, makes sure it is queued for that device and waits for it (then MAX's cache serves
+        the compile here), and refuses a graph whose compiled numbers disagree with the eager model."""
         from . import graphs
 
         if not kernels.background_enabled() or config_sizes != graphs.sizes():
             return
-        graphs.queue(self.exercises)
-        found = background.wait_for_graph(graphs.key(self.exercises), who="your cached GPT-2", on_event=on_event)
+        graphs.queue(self.exercises, device)
+        who = "your cached GPT-2" + (f" for the {device.upper()}" if device != "cpu" else "")
+        found = background.wait_for_graph(graphs.key(self.exercises, device), who=who, on_event=on_event)
         if found is not None and found.state == "disagrees":
             raise TutorError(f"your compiled model can't be trusted: {found.message}", code=1)
 
@@ -734,6 +736,33 @@ def validate_settings(prompt: str, max_new_tokens: int, temperature: float, top_
         raise TutorError(f"--top-p must be in (0, 1], not {top_p}")
 
 
+def resolve_device(name: str) -> str:
+    """--device auto|cpu|gpu as "cpu" or "gpu": auto is the GPU when MAX sees one. A GPU asked for where MAX
+    sees none is a TutorError."""
+    if name not in ("auto", "cpu", "gpu"):
+        raise TutorError(f"--device must be auto, cpu or gpu, not {name!r}")
+    if name == "cpu":
+        return "cpu"
+    from max import driver
+
+    seen = driver.accelerator_count() > 0
+    if name == "gpu" and not seen:
+        raise TutorError("--device gpu: no GPU (accelerator) is available to MAX on this machine; use --device cpu")
+    return "gpu" if seen else "cpu"
+
+
+def run_checks_on(device: str) -> str:
+    """`check --device`: where check processes run the learner's code (the children read DEVICE_ENV). On a GPU
+    the CPU's kernel batches and the spare processes that preload them don't apply, so they are off."""
+    from .checking.context import DEVICE_ENV
+
+    name = resolve_device(device)
+    os.environ[DEVICE_ENV] = name
+    if name == "gpu":
+        os.environ[kernels.ENV_SWITCH] = "0"
+    return name
+
+
 def _load_max() -> None:
     """MAX's native modules, loaded where a Ctrl-C can't abort them, and the process tuned for eager ops."""
     import importlib
@@ -750,7 +779,7 @@ def _load_max() -> None:
 
 def generate(prompt: str, *, reference: bool = False, tutor: Tutor | None = None, model: str = "gpt2",
              max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, temperature: float = 1.0, top_k: int | None = None,
-             top_p: float | None = None, seed: int | None = None, greedy: bool = False, device: str = "cpu",
+             top_p: float | None = None, seed: int | None = None, greedy: bool = False, device: str = "auto",
              on_event: OnEvent = ignore) -> Generation:
     """A generation from the course's pipeline (generation/pipeline.py): the learner's files (`tutor`, whose
     steps must all pass) or, with `reference`, the reference solutions, the same code either way. `model` is a
@@ -765,6 +794,7 @@ def generate(prompt: str, *, reference: bool = False, tutor: Tutor | None = None
     from .generation.pipeline import DeviceUnavailable, pick_device
     from .generation.tokenizer import Tokenizer
 
+    device = resolve_device(device)
     try:
         target = pick_device(device)
         checkpoint = resolve(model)
@@ -802,7 +832,7 @@ def generate(prompt: str, *, reference: bool = False, tutor: Tutor | None = None
         on_event(Phase("loading the weights", done=True, seconds=load_s))
         who = "the reference GPT-2" if reference else "your GPT-2 with your load_cached_gpt2"
         if not reference:
-            tutor.wait_for_graph({k: getattr(config, k) for k in graphs_sizes()}, on_event)
+            tutor.wait_for_graph({k: getattr(config, k) for k in graphs_sizes()}, on_event, device)
         background.wait_for_generation(on_event=on_event)  # generate_tokens' kernels, compiled in the background:
         kernels.preload_generation()  # loaded here, so that none compiles before the first token
         try:
@@ -958,6 +988,7 @@ def doctor(workspace: Path | str | None = None) -> DoctorReport:
                                           f"(10-30 s each); `{PROG} doctor --warm-all` or `max warm-interpreter-cache` "
                                           f"compiles every op once (about {full_cache_minutes():.0f} min here)")
     rows.extend(_workspace_rows(Path(workspace) if workspace is not None else None))
+    rows.extend(_graph_rows(Path(workspace) if workspace is not None else None))
     rows.append(_hf_cache())
     rows.append(_serving())
     return DoctorReport(rows, background.task_now())
@@ -971,8 +1002,36 @@ def _device() -> Finding:
     except Exception as exc:  # noqa: BLE001 - report whatever MAX says
         return Finding("bad", "Device", f"MAX could not start: {type(exc).__name__}: {exc}")
     if count > 0:
-        return Finding("ok", "Device", f"CPU, and {count} GPU{'s' if count > 1 else ''} MAX can use")
+        try:
+            arch = f" ({driver.accelerator_architecture_name()})"
+        except Exception:  # noqa: BLE001 - the name is a courtesy
+            arch = ""
+        return Finding("ok", "Device", f"CPU, and {count} GPU{'s' if count > 1 else ''}{arch} MAX can use: "
+                                       f"`generate`, `serve` and `check --device gpu` run there")
     return Finding("ok", "Device", f"CPU ({os.cpu_count()} cores; no GPU MAX can use)")
+
+
+def _graph_rows(explicit: Path | None) -> list[Finding]:
+    """What the background compiled of the learner's cached model as their files are now, for each device."""
+    from . import graphs
+
+    try:
+        exercises = locate(explicit).exercises
+    except WorkspaceError:
+        return []
+    said = {"agrees": "compiled, and agrees with your eager model", "disagrees": "compiled, and disagrees with "
+            "your eager model", "failed": "failed to compile"}
+    found = []
+    for device in graphs.DEVICES:
+        graph_key = graphs.key(exercises, device)
+        verdict = graphs.verdict(graph_key)
+        if verdict is not None:
+            mark = "ok" if verdict.agrees else "warn"
+            found.append(Finding(mark, f"Your model ({device.upper()})", said.get(verdict.state, verdict.state)
+                                 + (f" in {verdict.compile_s:.0f} s" if verdict.compile_s else "")))
+        elif graphs.job_path(graph_key).exists():
+            found.append(Finding("ok", f"Your model ({device.upper()})", "queued for the background compile"))
+    return found
 
 
 def _workspace_rows(explicit: Path | None) -> list[Finding]:
@@ -1134,7 +1193,7 @@ class Serving:
 
 def serve(*, reference: bool = False, tutor: Tutor | None = None, workspace: Path | str | None = None,
           model: str = "gpt2", host: str = "127.0.0.1",
-          port: int = 8000, max_batch_size: int = 4, device: str = "cpu", on_event: OnEvent = ignore) -> Serving:
+          port: int = 8000, max_batch_size: int = 4, device: str = "auto", on_event: OnEvent = ignore) -> Serving:
     """Starts `max serve` (MAX's OpenAI-compatible server) with the course's pipeline: the learner's files
     (`tutor`, or the workspace at `workspace`; every step must pass) or, with `reference`, the reference
     solutions. Binds `host`
@@ -1166,9 +1225,10 @@ def serve(*, reference: bool = False, tutor: Tutor | None = None, workspace: Pat
         checkpoint = resolve(model)  # a download happens here, with HF's progress bars, never inside MAX
     except CheckpointError as exc:
         raise TutorError(str(exc)) from None
+    device = resolve_device(device)
     if tutor is not None:
         config = checkpoint.config
-        tutor.wait_for_graph({k: getattr(config, k) for k in graphs_sizes()}, on_event)
+        tutor.wait_for_graph({k: getattr(config, k) for k in graphs_sizes()}, on_event, device)
     name = Path(model).name if Path(model).expanduser().is_dir() else model
     settings = ServeSettings(folder=checkpoint.folder, name=name, host=host, port=port,
                              kind="reference" if reference else "learner",

@@ -75,7 +75,12 @@ def run_step(step: Step, exercises: Path, emit: Writer, seed: int) -> None:
         return
     checks = importlib.import_module(step.check_module).checks
     ctx = Context(step, learner, step.reference(), exercises, seed, emit=emit)
+    with ctx.on_device():
+        _run_checks(step, exercises, checks, ctx, record)
 
+
+def _run_checks(step: Step, exercises: Path, checks, ctx: Context, record) -> None:
+    """Structure, placeholders, then behaviour, each stopping at the first failure."""
     for name, fn in checks.structure_checks:
         if not record("structure", name, lambda fn=fn: fn(ctx)):
             return

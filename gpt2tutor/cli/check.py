@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
 from contextlib import contextmanager, nullcontext
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
@@ -29,6 +30,10 @@ def check(
                        "that failed), so nothing was recorded.")] = False,
     timeout: TimeoutOption = None,
     force: ForceOption = False,
+    device: Annotated[Optional[str], typer.Option(
+        "--device", metavar="cpu|gpu", show_default=False,
+        help="Run your code on this device (default: $GPT2TUTOR_DEVICE, else the CPU); a GPU's results are judged "
+             "against the CPU's references with a tolerance that fits its arithmetic.")] = None,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Run a step's checks (default: your current step) and record whether it passes.
@@ -39,6 +44,7 @@ def check(
     if all_steps and step is not None:
         raise CliError("give a step or --all, not both")
     chosen = api.step(step) if step is not None else None
+    api.run_checks_on(device or os.environ.get("GPT2TUTOR_DEVICE") or "cpu")
     tutor = api.open(workspace, writable=True)
     ui = console(stderr=as_json)  # with --json, stdout holds the JSON alone
     err = console(stderr=True)

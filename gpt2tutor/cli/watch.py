@@ -131,6 +131,7 @@ def watch(
     q quits, and so does Ctrl-C. (Without a terminal, type the letter and Enter.)
     """
     picked = api.step(step) if step is not None else None  # a bad step is the error, before any other
+    api.run_checks_on(os.environ.get("GPT2TUTOR_DEVICE") or "cpu")  # `check --device`'s variable holds here too
     tutor = api.open(workspace, writable=True)
     out, err = console(), console(stderr=True)
     chosen, _ = tutor.choose(picked, force=force, timeout=timeout, on_event=Renderer(out, err))
