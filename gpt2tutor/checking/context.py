@@ -195,6 +195,15 @@ class Context:
                     raise CheckFailed(found)
         return f"{what} traces for a GPU with every tensor on it (a virtual GPU when the machine has none)"
 
+    def forward_on_gpu(self, name: str, args: Sequence[Any], dtype: str, shape: Sequence[int | str]) -> str:
+        """The GPU check of a module's step: the learner's `name(*args)` built on the GPU, its forward traced for
+        one input of this dtype and shape (names are symbolic dims)."""
+        from .devices import tensor_type, trace_module
+
+        cls = self.module_class(name)
+        return self.on_gpu(f"{name}.forward", lambda gpu: trace_module(
+            lambda: cls(*args), lambda module, x: module(x), [tensor_type(dtype, shape)]))
+
     # --- looking things up --------------------------------------------------------------
 
     def attr(self, name: str) -> Any:

@@ -191,10 +191,15 @@ def judge_cache_types(cache, cfg, batch: str, seq: str, loader: str) -> None:
                                   f"[{batch!r}, n_head, \"past\", head_dim]")
 
 
-def on_gpu(ctx, loader: str, cfg, hf: dict, gpu) -> list:
-    """Runs the learner's `loader(cfg, hf, device=gpu)` with Module.compile recorded (within ctx.on_gpu): a trace
-    that failed is raised (a device mistake is named there), and the input types and parameters are returned,
-    which should all be on the GPU. Nothing when the loader never compiled (the other checks say so)."""
+def loader_on_gpu(ctx, loader: str, cfg, hf: dict) -> str:
+    """The GPU check of a loader's step (ctx.on_gpu): the learner's `loader(cfg, hf, device=<a GPU>)`."""
+    return ctx.on_gpu(f"{loader}(config, state_dict, device=<a GPU>)", lambda gpu: _on_gpu(ctx, loader, cfg, hf, gpu))
+
+
+def _on_gpu(ctx, loader: str, cfg, hf: dict, gpu) -> list:
+    """Runs the learner's `loader(cfg, hf, device=gpu)` with Module.compile recorded: a trace that failed is
+    raised (a device mistake is named there), and the input types and parameters are returned, which should all
+    be on the GPU. Nothing when the loader never compiled (the other checks say so)."""
     from gpt2tutor.checking import recording
 
     with recording(ctx.exercises) as calls:

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from gpt2tutor.checking import ON_GPU, Mistake, Probe, StepChecks, tensor_type, trace_module
+from gpt2tutor.checking import ON_GPU, Mistake, Probe, StepChecks
 
 from ._numpy_gpt2 import gelu_erf, gelu_tanh, mlp
 
@@ -43,6 +43,4 @@ def behaviour(ctx):
 @checks.behaviour(ON_GPU)
 def on_gpu(ctx):
     cfg = ctx.config()
-    cls = ctx.module_class("GPT2MLP")
-    return ctx.on_gpu("GPT2MLP.forward", lambda gpu: trace_module(
-        lambda: cls(cfg.n_inner, cfg), lambda m, x: m(x), [tensor_type("float32", ["batch", "seq", cfg.n_embd])]))
+    return ctx.forward_on_gpu("GPT2MLP", [cfg.n_inner, cfg], "float32", ["batch", "seq", cfg.n_embd])

@@ -2,7 +2,7 @@
 
 import math
 
-from gpt2tutor.checking import ON_GPU, Mistake, Probe, StepChecks, tensor_type, trace_module
+from gpt2tutor.checking import ON_GPU, Mistake, Probe, StepChecks
 
 from ._embedding import built
 
@@ -54,6 +54,4 @@ def behaviour(ctx):
 @checks.behaviour(ON_GPU)
 def on_gpu(ctx):
     cfg = ctx.config()
-    cls = ctx.module_class("GPT2Embeddings")
-    return ctx.on_gpu("GPT2Embeddings.forward", lambda gpu: trace_module(
-        lambda: cls(cfg), lambda m, ids: m(ids), [tensor_type("int64", ["batch", "seq"])]))
+    return ctx.forward_on_gpu("GPT2Embeddings", [cfg], "int64", ["batch", "seq"])

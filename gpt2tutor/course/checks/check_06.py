@@ -6,7 +6,7 @@ to [batch, seq, n_embd] is broadcast to it before comparing.
 
 import numpy as np
 
-from gpt2tutor.checking import ON_GPU, CheckFailed, Mistake, Probe, StepChecks, tensor_type, trace_module
+from gpt2tutor.checking import ON_GPU, CheckFailed, Mistake, Probe, StepChecks
 
 from ._embedding import built
 
@@ -72,6 +72,4 @@ def behaviour(ctx):
 @checks.behaviour(ON_GPU)
 def on_gpu(ctx):
     cfg = ctx.config()
-    cls = ctx.module_class("GPT2PositionEmbeddings")
-    return ctx.on_gpu("GPT2PositionEmbeddings.forward", lambda gpu: trace_module(
-        lambda: cls(cfg), lambda m, ids: m(ids), [tensor_type("int64", ["batch", "seq"])]))
+    return ctx.forward_on_gpu("GPT2PositionEmbeddings", [cfg], "int64", ["batch", "seq"])

@@ -3,7 +3,7 @@
 import math
 
 
-from gpt2tutor.checking import ON_GPU, CheckFailed, Mistake, Probe, StepChecks, tensor_type, trace_module
+from gpt2tutor.checking import ON_GPU, CheckFailed, Mistake, Probe, StepChecks
 
 from ._numpy_gpt2 import attention
 
@@ -103,6 +103,4 @@ def behaviour(ctx):
 @checks.behaviour(ON_GPU)
 def on_gpu(ctx):
     cfg = ctx.config()
-    cls = ctx.module_class("GPT2MultiHeadAttention")
-    return ctx.on_gpu("GPT2MultiHeadAttention.forward", lambda gpu: trace_module(
-        lambda: cls(cfg), lambda m, x: m(x), [tensor_type("float32", ["batch", "seq", cfg.n_embd])]))
+    return ctx.forward_on_gpu("GPT2MultiHeadAttention", [cfg], "float32", ["batch", "seq", cfg.n_embd])

@@ -4,7 +4,7 @@ import dataclasses
 
 import numpy as np
 
-from gpt2tutor.checking import ON_GPU, CheckFailed, Mistake, Probe, StepChecks, tensor_type, trace_module
+from gpt2tutor.checking import ON_GPU, CheckFailed, Mistake, Probe, StepChecks
 
 from ._numpy_gpt2 import EPS, block
 
@@ -90,6 +90,4 @@ def behaviour(ctx):
 @checks.behaviour(ON_GPU)
 def on_gpu(ctx):
     cfg = ctx.config()
-    cls = ctx.module_class("GPT2Block")
-    return ctx.on_gpu("GPT2Block.forward", lambda gpu: trace_module(
-        lambda: cls(cfg), lambda m, x: m(x), [tensor_type("float32", ["batch", "seq", cfg.n_embd])]))
+    return ctx.forward_on_gpu("GPT2Block", [cfg], "float32", ["batch", "seq", cfg.n_embd])

@@ -305,6 +305,4 @@ def compiled(ctx):
 @checks.behaviour(ON_GPU)
 def on_gpu(ctx):
     cfg = ctx.config()
-    hf, _ = hf_checkpoint(ctx, cfg, prefixed=False)
-    return ctx.on_gpu(f"{LOADER}(config, state_dict, device=<a GPU>)",
-                      lambda gpu: _compiled.on_gpu(ctx, LOADER, cfg, hf, gpu))
+    return _compiled.loader_on_gpu(ctx, LOADER, cfg, hf_checkpoint(ctx, cfg, prefixed=False)[0])
