@@ -21,12 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from _procs import load, tutor  # benchmarks/ is on the path when a script here runs
+
 from gpt2tutor.book import build
-from gpt2tutor.course import STEPS
+from gpt2tutor.registry import STEPS
 from gpt2tutor.state import load as load_state
 from gpt2tutor.workspace import Workspace
-
-from _procs import load, tutor  # benchmarks/ is on the path when a script here runs
 
 ENV = {**os.environ, "NO_COLOR": "1", "COLUMNS": "120", "GPT2TUTOR_KERNELS": "0"}
 ENV.pop("GPT2TUTOR_WORKSPACE", None)

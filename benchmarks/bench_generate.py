@@ -53,9 +53,9 @@ import transformers  # noqa: E402
 from max.experimental import functional  # noqa: E402
 
 from gpt2tutor import maxinternals  # noqa: E402
-from gpt2tutor.course import STEPS, by_role  # noqa: E402
 from gpt2tutor.generation.pipeline import CachedModel, Timings, generate, learner_code, reference_code  # noqa: E402
 from gpt2tutor.generation.sampling import SamplingSettings  # noqa: E402
+from gpt2tutor.registry import STEPS, by_role  # noqa: E402
 
 MAX_OWN_RUN = functional._run
 maxinternals.one_event_loop_per_thread()

@@ -65,7 +65,7 @@ def run(name: str, command: list[str], out: Path, timeout: float, env: dict | No
 
 def references_workspace(base: Path) -> Path:
     """A workspace made by `gpt2tutor start`, its exercises the reference solutions."""
-    from gpt2tutor.course import STEPS
+    from gpt2tutor.registry import STEPS
 
     root = base / "ws"
     subprocess.run([sys.executable, "-m", "gpt2tutor", "start", str(root)], check=True, capture_output=True,

@@ -26,10 +26,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _procs import load  # noqa: E402
-from serving_support import ServeProcess, post  # noqa: E402
+from _procs import load
+from serving_support import ServeProcess, post
 
-from gpt2tutor.serving.launch import free_port  # noqa: E402
+from gpt2tutor.serving.launch import free_port
 
 PROMPT = " ".join(f"w{i}" for i in range(1, 17))  # 16 tokens
 
@@ -55,7 +55,7 @@ def save_124m(folder: Path) -> Path:
 
 def solved_workspace(root: Path) -> Path:
     from gpt2tutor import state as state_store
-    from gpt2tutor.course import STEPS
+    from gpt2tutor.registry import STEPS
     from gpt2tutor.workspace import create
 
     ws = create(root)

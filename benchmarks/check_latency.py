@@ -31,11 +31,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from _procs import load, tutor  # benchmarks/ is on the path when a script here runs
+
 from gpt2tutor import kernels, maxenv
 from gpt2tutor.checking import spares
-from gpt2tutor.course import STEPS, by_role, get_step
-
-from _procs import load, tutor  # benchmarks/ is on the path when a script here runs
+from gpt2tutor.registry import STEPS, by_role, get_step
 
 ENV = {**os.environ, "NO_COLOR": "1", "COLUMNS": "120", "PYTHONUNBUFFERED": "1",
        "GPT2TUTOR_GRAPHS": "0"}  # a passing 13 would queue a 124M compile beside the timings
@@ -95,7 +95,7 @@ def watch_latency(ws: Path, step: str, saves: int) -> list[float]:
                     return
             except queue.Empty:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"watch {step} ended early")
+                    raise RuntimeError(f"watch {step} ended early") from None
         raise RuntimeError(f"watch {step} never printed {text!r}")
 
     times = []

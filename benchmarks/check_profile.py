@@ -22,12 +22,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from _procs import load  # benchmarks/ is on the path when a script here runs
+
 from gpt2tutor import kernels, maxenv
 from gpt2tutor.checking.context import CheckFailed, Context
 from gpt2tutor.checking.learner import imported
-from gpt2tutor.course import STEPS, get_step
-
-from _procs import load  # benchmarks/ is on the path when a script here runs
+from gpt2tutor.registry import STEPS, get_step
 
 
 def floor(runs: int) -> float:

@@ -38,9 +38,9 @@ import termios
 import time
 from pathlib import Path
 
-from gpt2tutor.course import STEPS
-
 from _procs import load, tutor  # benchmarks/ is on the path when a script here runs
+
+from gpt2tutor.registry import STEPS
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
 
@@ -56,7 +56,7 @@ class Session:
                     if k not in ("MODULAR_DERIVED_PATH", "GPT2TUTOR_WORKSPACE", "NO_COLOR")}
         self.env.update(XDG_CACHE_HOME=str(self.cache), COLUMNS="110", LINES="40", TERM="xterm-256color")
         self.t0 = time.perf_counter()
-        self.log = open(root / "transcript.txt", "w", encoding="utf-8")  # noqa: SIM115
+        self.log = open(root / "transcript.txt", "w", encoding="utf-8")
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0

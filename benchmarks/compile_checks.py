@@ -21,10 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from gpt2tutor.course import STEPS, get_step
-
 from _procs import load  # benchmarks/ is on the path when a script here runs
 from cold_start import Session
+
+from gpt2tutor.registry import STEPS, get_step
 
 # The edit that changes each step's graph: (the file edited, text in its reference solution, a replacement
 # scaling by 1 + k·2⁻²³, k from 1 to 15, one float32 step each: the graph holds a constant MAX has likely

@@ -85,7 +85,7 @@ def main() -> int:
         ws = root / "ws"
         t0 = time.perf_counter()
         subprocess.run([*tutor(), "start", str(ws)], env=env, check=True, capture_output=True)
-        from gpt2tutor.course import STEPS
+        from gpt2tutor.registry import STEPS
 
         for step in STEPS:
             (ws / "exercises" / step.filename).write_text(step.solution(), encoding="utf-8")

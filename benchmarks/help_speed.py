@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _procs import load, tutor  # noqa: E402
+from _procs import load, tutor
 
 TARGET = 2.0
 

@@ -114,7 +114,7 @@ def main() -> int:
         model = checkpoint(root / "gpt2-124m-random")
         ws = root / "ws"
         subprocess.run([*tutor(), "start", str(ws)], env=ENV, check=True, capture_output=True)
-        from gpt2tutor.course import STEPS, by_role
+        from gpt2tutor.registry import STEPS, by_role
 
         for step in STEPS:
             (ws / "exercises" / step.filename).write_text(step.solution(), encoding="utf-8")

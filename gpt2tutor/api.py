@@ -30,7 +30,10 @@ from pathlib import Path
 
 from . import MAX_PIN, __version__, background, kernels, maxenv
 from . import state as state_store
-from .course import (
+from .checking.results import Result
+from .errors import CheckCancelled, TutorError
+from .events import Compiled, Compiling, Launched, Notice, OnEvent, Phase, StepSettled, Waiting, WaitOver, ignore
+from .registry import (
     DEBUGGING_GUIDE,
     LESSONS,
     STEPS,
@@ -42,9 +45,6 @@ from .course import (
     lesson,
     span,
 )
-from .checking.results import Result
-from .errors import CheckCancelled, TutorError
-from .events import Compiled, Compiling, Launched, Notice, OnEvent, Phase, StepSettled, Waiting, WaitOver, ignore
 from .state import State
 from .workspace import DEFAULT_DIR, ENV_VAR, Workspace, WorkspaceError, edited, is_tutor_source, locate
 
@@ -243,9 +243,8 @@ class Tutor:
         return self._check_and_record(chosen, timeout=timeout, on_event=on_event, spares=spares, cancel=cancel)
 
     def _check_and_record(self, chosen: Step, *, timeout, on_event, spares=None, cancel=None) -> CheckReport:
-        from .progress import apply_outcomes, check_steps
-
         from .checking import spares as spare_processes
+        from .progress import apply_outcomes, check_steps
 
         taken = spare_processes.claim(self.exercises) if spares is None else None
         try:
@@ -485,7 +484,7 @@ def default_timeout() -> float:
 def not_judged_note(state: State, chosen: Step, cause: str) -> str:
     """For a check that was no verdict on the step's own file: what stopped it, and that nothing was recorded."""
     from .checking.results import TIME_LIMIT
-    from .course import following
+    from .registry import following
 
     nxt = following(chosen)
     if state.record(chosen).passed:
@@ -522,7 +521,7 @@ def find(path: Path | str | None = None) -> Tutor | None:
     return open(path)
 
 
-def open(path: Path | str | None = None, *, writable: bool = False) -> Tutor:  # noqa: A001 - api.open, as in io
+def open(path: Path | str | None = None, *, writable: bool = False) -> Tutor:
     """The workspace at `path`, else $GPT2TUTOR_WORKSPACE, else the nearest folder upward holding .gpt2tutor/."""
     try:
         ws = locate(Path(path) if path is not None else None)
@@ -703,7 +702,7 @@ class Generation:
         def work() -> None:
             try:
                 self.run(tokens.put)
-            except BaseException as exc:  # noqa: BLE001 - handed to the reader
+            except BaseException as exc:
                 tokens.put(exc)
             finally:
                 tokens.put(done)
@@ -999,12 +998,12 @@ def _device() -> Finding:
         from max import driver  # imported here: it takes a while, and --help must not pay for it
 
         count = driver.accelerator_count()
-    except Exception as exc:  # noqa: BLE001 - report whatever MAX says
+    except Exception as exc:
         return Finding("bad", "Device", f"MAX could not start: {type(exc).__name__}: {exc}")
     if count > 0:
         try:
             arch = f" ({driver.accelerator_architecture_name()})"
-        except Exception:  # noqa: BLE001 - the name is a courtesy
+        except Exception:
             arch = ""
         return Finding("ok", "Device", f"CPU, and {count} GPU{'s' if count > 1 else ''}{arch} MAX can use: "
                                        f"`generate`, `serve` and `check --device gpu` run there")
@@ -1202,8 +1201,14 @@ def serve(*, reference: bool = False, tutor: Tutor | None = None, workspace: Pat
     import tempfile
 
     from . import quiet
-    from .serving.launch import INSTALL_COMMAND, Server, ServeSettings, is_loopback, missing_serving_modules
-    from .serving.launch import port_in_use
+    from .serving.launch import (
+        INSTALL_COMMAND,
+        Server,
+        ServeSettings,
+        is_loopback,
+        missing_serving_modules,
+        port_in_use,
+    )
 
     missing = missing_serving_modules()
     if missing:

@@ -32,10 +32,10 @@ from pathlib import Path
 
 from . import graphs, installation, kernels, maxenv
 from .checking import spares
-from .course import Step
 from .events import Launched, OnEvent, Waiting, WaitOver, ignore
 from .files import write_atomic
 from .processes import kill_tree
+from .registry import Step
 
 NICENESS = 10  # the learner's own checks come first
 MAX_IMPORT_ESTIMATE = 5.0  # seconds to import MAX, from a cold disk
@@ -235,7 +235,7 @@ def run() -> int:
         report.state, report.task, report.task_started = "done", None, None
         _write(report)
         return 0
-    except Exception as exc:  # noqa: BLE001 - reported to whoever waits, then the checks take MAX's own path
+    except Exception as exc:
         report.state, report.error = "failed", f"{type(exc).__name__}: {exc}"
         _write(report)
         print(f"background process failed: {report.error}", flush=True)

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from . import course
-from .course import STEPS, Step
+from . import registry
 from .events import OnEvent, StepSettled, ignore
+from .registry import STEPS, Step
 
 CRASH = "the checks ran to the end"  # the name the runner gives a crash or a time-out
 _STEP_FILE = re.compile(r"^(?:step|check)_(\d\d)\.(?:py|md)$")
@@ -93,7 +93,7 @@ def signatures(source: str, filename: str) -> dict[str, str]:
 
 def _files(step: Step, problems: list[Problem]) -> bool:
     """Whether the step's four files exist (a Problem for each that doesn't)."""
-    root = resources.files(course)
+    root = resources.files(registry.COURSE)
     missing = [name for name in (step.lesson_file, f"skeletons/{step.filename}", f"reference/{step.filename}")
                if not root.joinpath(name).is_file()]
     try:
@@ -152,7 +152,7 @@ def _contract(step: Step, problems: list[Problem]) -> None:
 
 def _stray(problems: list[Problem]) -> None:
     known = {s.id for s in STEPS}
-    root = resources.files(course)
+    root = resources.files(registry.COURSE)
     for folder in ("lessons", "skeletons", "reference", "checks"):
         for entry in root.joinpath(folder).iterdir():
             match = _STEP_FILE.match(entry.name)

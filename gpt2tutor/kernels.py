@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from . import course, maxenv, maxinternals
+from . import maxenv, maxinternals, registry
 from .events import Compiled, Compiling
 from .files import write_atomic
 
@@ -90,8 +90,8 @@ class Batch:
     estimate: float  # seconds to compile it from an empty cache on 2 cores (measured)
 
     @property
-    def step(self) -> course.Step | None:
-        return course.get_step(self.name) if self.name not in (EXTRA, GENERATION) else None
+    def step(self) -> registry.Step | None:
+        return registry.get_step(self.name) if self.name not in (EXTRA, GENERATION) else None
 
     @property
     def label(self) -> str:
@@ -107,7 +107,7 @@ class Batch:
 
 @functools.lru_cache(maxsize=1)
 def _manifest() -> dict:
-    return json.loads(resources.files(course).joinpath("kernels.json").read_text("utf-8"))
+    return json.loads(resources.files(registry.COURSE).joinpath("kernels.json").read_text("utf-8"))
 
 
 def _every_batch() -> list[Batch]:
@@ -133,9 +133,9 @@ def generate_targets() -> list[tuple[str, str]]:
     return [tuple(k) for k in _manifest().get("generate", [])]
 
 
-def batches_for(step: course.Step | None) -> list[Batch]:
+def batches_for(step: registry.Step | None) -> list[Batch]:
     """The batches a check of steps up to `step` needs (None: every batch but the extra one)."""
-    wanted = {s.kernel_batch for s in course.up_to(step)}
+    wanted = {s.kernel_batch for s in registry.up_to(step)}
     return [b for b in batches() if b.name in wanted]
 
 
@@ -199,7 +199,7 @@ def load(batch: Batch) -> int:
     return count
 
 
-def preload(step: course.Step | None, emit: Callable[[object], None] | None = None) -> list[str]:
+def preload(step: registry.Step | None, emit: Callable[[object], None] | None = None) -> list[str]:
     """In a check process, before the learner's code runs: loads every *compiled* batch up to `step`
     (None: all of them, the extra one included). Never compiles, never fails: a batch that can't be
     loaded is left to MAX's usual path. Returns the names of the batches loaded."""
@@ -228,7 +228,7 @@ def _preload(wanted: list[Batch], emit: Callable[[object], None] | None) -> list
         started = time.perf_counter()
         try:
             load(batch)
-        except Exception as exc:  # noqa: BLE001 - an optimisation must never break a check
+        except Exception as exc:
             print(f"gpt2tutor: kernel batch {batch.name} not loaded: {type(exc).__name__}: {exc}", file=sys.stderr)
         else:
             loaded.append(batch.name)
@@ -253,7 +253,7 @@ def watch_compiles(emit: Callable[[object], None]) -> None:
             if batch is not None and batch.name not in _loaded and not missing([batch]):
                 try:
                     load(batch)
-                except Exception:  # noqa: BLE001 - MAX's own path below
+                except Exception:
                     pass
                 if key in self.cache:
                     return self.cache[key]

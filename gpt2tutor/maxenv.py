@@ -20,7 +20,6 @@ from pathlib import Path
 
 from . import MAX_PIN, maxinternals, quiet
 
-
 ONE_LOOP_ENV = "GPT2TUTOR_ONE_LOOP"  # "0": MAX's own asyncio.run per eager op (benchmarks compare the two)
 
 

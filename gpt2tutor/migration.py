@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass, field
 
 from . import state as state_store
-from .course import HISTORY, STEPS, get_step, span
+from .registry import HISTORY, STEPS, get_step, span
 from .state import State, StepRecord
 from .workspace import Workspace
 

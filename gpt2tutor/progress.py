@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from .course import STEPS, Step
+from .registry import STEPS, Step
 from .state import State, StepRecord
 from .workspace import Workspace, edited, imported_steps
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .course import STEPS, Step, prerequisites
 from .files import write_atomic
+from .registry import STEPS, Step, prerequisites
 from .workspace import Workspace
 
 SCHEMA = 2  # 2: the 14-step course (see migration.py for schema 1)

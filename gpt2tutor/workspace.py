@@ -10,8 +10,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .course import STEPS, Step
 from .files import write_atomic
+from .registry import STEPS, Step
 
 MARKER = ".gpt2tutor"
 DEFAULT_DIR = "gpt2-workspace"

@@ -16,7 +16,7 @@ import pytest
 
 from gpt2tutor.checking.results import StepOutcome
 from gpt2tutor.checking.runner import run_checks
-from gpt2tutor.course import STEPS, Step, get_step
+from gpt2tutor.registry import STEPS, Step, get_step
 
 VARIANTS = Path(__file__).parent / "variants"
 TEST_SEED_ENV = "GPT2TUTOR_TEST_SEED"

@@ -142,7 +142,7 @@ class ServeProcess:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.log = log
-        out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
+        out = open(log, "wb") if log else subprocess.DEVNULL
         full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {}), processes.MARK: uuid.uuid4().hex}
         self.proc = subprocess.Popen([sys.executable, "-c", processes.LAUNCH, "serve", *args, "--port", str(port)],
                                      stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,

@@ -15,15 +15,14 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from conftest import write_solutions
 from markdown_it import MarkdownIt
 from typer.testing import CliRunner
 
 from gpt2tutor.cli import app
-from gpt2tutor.course import LESSONS, STEPS, get_step
+from gpt2tutor.registry import LESSONS, STEPS, get_step
 from gpt2tutor.state import load, save
 from gpt2tutor.workspace import Workspace
-
-from conftest import write_solutions
 
 ENV = {"GPT2TUTOR_WORKSPACE": None, "COLUMNS": "200", "NO_COLOR": "1", "GPT2TUTOR_DEBUG": None}
 ARTIFACTS = Path(__file__).parent / "artifacts" / "book"

@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import check_file, write_solutions
+
 from gpt2tutor.checking.runner import run_checks
-from gpt2tutor.course import get_step
+from gpt2tutor.registry import get_step
 
 EIGHT = get_step(8)
 BORROWING = {

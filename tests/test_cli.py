@@ -13,16 +13,15 @@ import time
 from pathlib import Path
 
 import pytest
+from processes import descendants, finish, interrupt, left_behind, read_until, tutor, wait_until
 from typer.testing import CliRunner
 
-from gpt2tutor.cli import COMMANDS, app
 from gpt2tutor.api import dependency_notes
-from gpt2tutor.course import STEPS, get_step
-from gpt2tutor.workspace import imported_steps
+from gpt2tutor.cli import COMMANDS, app
 from gpt2tutor.maxenv import child_environment
+from gpt2tutor.registry import STEPS, get_step
 from gpt2tutor.state import SCHEMA, State, save
-from gpt2tutor.workspace import Workspace
-from processes import descendants, finish, interrupt, left_behind, read_until, tutor, wait_until
+from gpt2tutor.workspace import Workspace, imported_steps
 
 STEP = get_step(4)
 ENV = {"GPT2TUTOR_WORKSPACE": None, "VISUAL": None, "EDITOR": None, "COLUMNS": "200", "NO_COLOR": "1",

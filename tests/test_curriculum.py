@@ -27,9 +27,9 @@ from pathlib import Path
 
 import pytest
 
-from gpt2tutor.course import STEPS, Step
 from gpt2tutor.devcheck import signatures
 from gpt2tutor.maxenv import child_environment
+from gpt2tutor.registry import STEPS, Step
 
 CRASH = "the checks ran to the end"  # the name the runner gives a crash or a time-out
 IDS = [s.id for s in STEPS]

@@ -13,15 +13,14 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import SEED, check_file, write_solutions
 from test_cli import cli, ws  # noqa: F401 - ws is a fixture
+
 from gpt2tutor.checking.runner import run_checks
-from gpt2tutor.course import get_step
 from gpt2tutor.maxenv import child_environment
+from gpt2tutor.registry import get_step
 from gpt2tutor.state import SCHEMA, State, load, save
 from gpt2tutor.workspace import Workspace
-
 
 
 def mlp_whose_forward(body: str, imports: str = "") -> str:
@@ -167,6 +166,7 @@ def _alive(pid: int) -> bool:
 
 def test_a_crashing_step_does_not_stop_the_others(tmp_path: Path) -> None:
     from conftest import write_solutions
+
     from gpt2tutor.checking.runner import run_checks
 
     exercises = tmp_path / "exercises"

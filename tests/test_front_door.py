@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 import typer
+from processes import finish, interrupt, read_until, tutor
 from typer.testing import CliRunner
 
 from gpt2tutor import api
 from gpt2tutor.cli import COMMANDS, HIDDEN, MODULE_OF, PANELS, app, build_app
-from gpt2tutor.course import get_step
 from gpt2tutor.maxenv import child_environment
-from processes import finish, interrupt, read_until, tutor
+from gpt2tutor.registry import get_step
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

@@ -23,14 +23,15 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")
 
-from gpt2tutor import state as state_store  # noqa: E402
-from gpt2tutor.cli import build_app  # noqa: E402
-from gpt2tutor.course import STEPS  # noqa: E402
-from gpt2tutor.maxenv import child_environment  # noqa: E402
-from gpt2tutor.workspace import create  # noqa: E402
 from processes import finish, interrupt, left_behind, tutor, wait_until  # noqa: E402
 from serving_support import save_checkpoint, save_tokenizer  # noqa: E402
 from test_perf_infra import own_cache, spawned, start_fake  # noqa: E402, F401 - fixtures
+
+from gpt2tutor import state as state_store  # noqa: E402
+from gpt2tutor.cli import build_app  # noqa: E402
+from gpt2tutor.maxenv import child_environment  # noqa: E402
+from gpt2tutor.registry import STEPS  # noqa: E402
+from gpt2tutor.workspace import create  # noqa: E402
 
 PROMPT = "Once upon a time"
 NEW_TOKENS = 40
@@ -309,7 +310,7 @@ def test_attention_legend_wraps_at_the_console_width() -> None:
     assert "keys: 0=Once  1=·upon  2=·a  3=·time" in lines[-1]
 
 
-def test_attention_waits_for_its_kernels_on_a_cold_machine(checkpoint: Path, own_cache: Path, spawned,  # noqa: F811
+def test_attention_waits_for_its_kernels_on_a_cold_machine(checkpoint: Path, own_cache: Path, spawned,
                                                             monkeypatch) -> None:
     """The first run on a machine says what MAX is preparing and for how long, as `check` does: it waits for
     the background compile of the checks' kernels (a fake one here, which sleeps), then reports any kernel
@@ -383,8 +384,8 @@ def test_the_checks_kernels_cover_attention(checkpoint: Path) -> None:
     """attention waits only for the kernel batches of steps up to the model step: every kernel it runs is in
     one. In a fresh process without the batches, MAX reports each kernel on its first use."""
     from gpt2tutor import kernels
-    from gpt2tutor.course import up_to
     from gpt2tutor.generation.attention_map import model_step
+    from gpt2tutor.registry import up_to
 
     code = ("import json, sys\n"
             "from gpt2tutor.maxenv import tune_process\n"

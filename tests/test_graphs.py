@@ -17,14 +17,14 @@ import time
 from pathlib import Path
 
 import pytest
+from test_generate import checkpoint, make_workspace  # noqa: F401 - fixtures
+from test_perf_infra import own_cache, spawned  # noqa: F401 - fixtures
 from typer.testing import CliRunner
 
 from gpt2tutor import background, graphs
 from gpt2tutor.cli import app
-from gpt2tutor.course import STEPS, by_role
 from gpt2tutor.maxenv import child_environment
-from test_generate import checkpoint, make_workspace  # noqa: F401 - fixtures
-from test_perf_infra import own_cache, spawned  # noqa: F401 - fixtures
+from gpt2tutor.registry import STEPS, by_role
 
 SMALL = dict(vocab_size=61, n_positions=24, n_embd=32, n_layer=2, n_head=4, n_inner=96, layer_norm_epsilon=1e-5)
 VARIANTS = Path(__file__).parent / "variants"
@@ -94,7 +94,7 @@ def test_a_nan_graph_from_a_where_mask_is_named(tmp_path: Path) -> None:
     assert "0 * -inf = NaN" in found.message
 
 
-def test_a_disagreement_fails_the_check_and_shows_in_list_and_generate(tmp_path: Path, checkpoint: Path,  # noqa: F811
+def test_a_disagreement_fails_the_check_and_shows_in_list_and_generate(tmp_path: Path, checkpoint: Path,
                                                                       request) -> None:
     """A verdict of disagreement for the learner's files as they are: `check` fails the cached-model step with it,
     `list` shows it, `generate` and `serve` refuse to run that graph. Never a pass."""
@@ -121,7 +121,7 @@ def test_a_disagreement_fails_the_check_and_shows_in_list_and_generate(tmp_path:
     stale.unlink()
 
 
-def test_commands_wait_for_the_background_compile(tmp_path: Path, own_cache: Path, spawned, monkeypatch) -> None:  # noqa: F811
+def test_commands_wait_for_the_background_compile(tmp_path: Path, own_cache: Path, spawned, monkeypatch) -> None:
     """A queued job: the background process runs it (here a stand-in that writes a verdict after a second), and
     waiting for it sends Waiting events and ends with the verdict."""
     monkeypatch.setenv(graphs.ENV_SIZES, json.dumps(SMALL))
@@ -156,7 +156,7 @@ def test_commands_wait_for_the_background_compile(tmp_path: Path, own_cache: Pat
     assert proc.wait(timeout=60) == 0 and not graphs.jobs()
 
 
-def test_the_background_compile_agrees_for_the_reference(tmp_path: Path, checkpoint: Path) -> None:  # noqa: F811
+def test_the_background_compile_agrees_for_the_reference(tmp_path: Path, checkpoint: Path) -> None:
     """For real: the job compiles the reference solutions' cached model at the small checkpoint's sizes and
     finds the compiled numbers equal to the eager ones."""
     config = json.loads((checkpoint / "config.json").read_text())

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from test_cli import cli, state_json, ws  # noqa: F401 - ws is a fixture
 
 BROKEN_FILES = {

@@ -22,7 +22,7 @@ import re
 
 import pytest
 
-from gpt2tutor.course import STEPS, Step
+from gpt2tutor.registry import STEPS, Step
 
 IDS = [s.id for s in STEPS]
 MIN_LINE = 20  # normalized characters: shorter reference lines are too plain to count as handing code over

@@ -8,18 +8,18 @@ from __future__ import annotations
 import ast
 import json
 import re
-import textwrap
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 
 from gpt2tutor import progress
 from gpt2tutor.checking.results import Result, StepOutcome
-from gpt2tutor.course import STEPS, following, get_step, prerequisites
 from gpt2tutor.maxenv import child_environment
+from gpt2tutor.registry import STEPS, following, get_step, prerequisites
 from gpt2tutor.state import State
 from gpt2tutor.workspace import Workspace
 
@@ -281,15 +281,15 @@ def test_rich_and_typer_only_in_the_command_line() -> None:
         assert not terminal, f"{name} imports {terminal}: only gpt2tutor.cli draws on the terminal"
 
 
-def test_the_command_line_imports_only_the_api_and_the_course() -> None:
-    allowed = ("gpt2tutor.api", "gpt2tutor.course", "gpt2tutor.cli")
+def test_the_command_line_imports_only_the_api_and_the_registry() -> None:
+    allowed = ("gpt2tutor.api", "gpt2tutor.registry", "gpt2tutor.cli")
     for name, targets in _package_imports().items():
         if not name.startswith("gpt2tutor.cli"):
             continue
         tutor = sorted(t for t in targets if t.split(".")[0] == "gpt2tutor" and t != "gpt2tutor")
         wrong = [t for t in tutor if not any(t == a or t.startswith(a + ".") for a in allowed)
-                 or t.startswith("gpt2tutor.course.") and t.count(".") > 2]
-        assert not wrong, f"{name} imports {wrong}: the command line uses gpt2tutor.api and gpt2tutor.course only"
+                 or t.startswith("gpt2tutor.course")]
+        assert not wrong, f"{name} imports {wrong}: the command line uses gpt2tutor.api and gpt2tutor.registry only"
 
 
 def test_the_course_imports_nothing_of_the_tutor_but_the_check_toolkit() -> None:

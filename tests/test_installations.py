@@ -17,11 +17,12 @@ import time
 import uuid
 from pathlib import Path
 
+from processes import MARK, marked
+
 from gpt2tutor import kernels
 from gpt2tutor.checking import spares
-from gpt2tutor.course import get_step
 from gpt2tutor.maxenv import child_environment
-from processes import MARK, marked
+from gpt2tutor.registry import get_step
 
 STEP = get_step(1)  # its check imports no MAX: only the spare prepares MAX, in its own installation
 MODULE = "only_in_the_second_installation"

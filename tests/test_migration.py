@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gpt2tutor.cli import app
-from gpt2tutor.course import get_step
+from gpt2tutor.registry import get_step
 
 FIXTURE = Path(__file__).parent / "fixtures" / "schema1_workspace"
 ENV = {"GPT2TUTOR_WORKSPACE": None, "COLUMNS": "200", "NO_COLOR": "1", "GPT2TUTOR_KERNELS": "0"}

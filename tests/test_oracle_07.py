@@ -13,8 +13,8 @@ tune_process()
 
 from gpt2tutor.checking.context import Context  # noqa: E402
 from gpt2tutor.course.checks.check_07 import attention  # noqa: E402
-from gpt2tutor.course import get_step  # noqa: E402
 from gpt2tutor.course.reference import step_07  # noqa: E402
+from gpt2tutor.registry import get_step  # noqa: E402
 
 WRONG = [dict(scale=1.0), dict(mask="none"), dict(mask="flipped"), dict(softmax_axis=-2), dict(split="reshape"),
          dict(merge="reshape"), dict(order=(1, 0, 2)), dict(order=(0, 2, 1)), dict(proj=False)]

@@ -23,8 +23,8 @@ from gpt2tutor.checking.runner import SpareChecker, run_checks
 from gpt2tutor.cli.doctor import compile_full_cache
 from gpt2tutor.cli.render import Renderer
 from gpt2tutor.cli.start import StartView
-from gpt2tutor.course import STEPS, by_role, get_step
 from gpt2tutor.maxenv import child_environment
+from gpt2tutor.registry import STEPS, by_role, get_step
 
 # A background process whose compiling is a sleep (argv[1] seconds a batch; "fail" raises instead).
 RECORDER = Path(__file__).resolve().parents[1] / "tools" / "record_kernels.py"
@@ -484,7 +484,7 @@ def test_a_check_process_runs_ops_on_one_loop_and_imports_no_max_for_steps_witho
     probe = textwrap.dedent("""
         import sys
         from gpt2tutor.checking import child
-        from gpt2tutor.course import get_step
+        from gpt2tutor.registry import get_step
         child.tune_process(ops=False)
         child._prepare(lambda record: None, [get_step(int(sys.argv[1]))])
         if "max.experimental.functional" not in sys.modules:

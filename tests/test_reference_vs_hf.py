@@ -25,12 +25,12 @@ tune_process()  # before MAX runs anything eagerly: ~15x faster ops
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
-from transformers.models.gpt2 import modeling_gpt2 as hf  # noqa: E402
-
 from max.driver import CPU  # noqa: E402
 from max.dtype import DType  # noqa: E402
 from max.experimental import functional as F  # noqa: E402
 from max.experimental.tensor import Tensor  # noqa: E402
+from serving_support import checkpoint_sizes  # noqa: E402
+from transformers.models.gpt2 import modeling_gpt2 as hf  # noqa: E402
 
 from gpt2tutor.course.reference.step_01 import GPT2Config  # noqa: E402
 from gpt2tutor.course.reference.step_02 import causal_mask  # noqa: E402
@@ -45,7 +45,6 @@ from gpt2tutor.course.reference.step_11 import GPT2LMHeadModel  # noqa: E402
 from gpt2tutor.course.reference.step_12 import convert_hf_state_dict, load_gpt2  # noqa: E402
 from gpt2tutor.course.reference.step_13 import GPT2CachedLMHeadModel, load_cached_gpt2  # noqa: E402
 from gpt2tutor.course.reference.step_14 import generate_tokens  # noqa: E402
-from serving_support import checkpoint_sizes  # noqa: E402
 
 MODULE_TOL = 1e-4
 CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")

@@ -12,7 +12,7 @@ from rich.console import Console
 from gpt2tutor.checking.results import Result
 from gpt2tutor.cli.hint import show_hint
 from gpt2tutor.cli.render import ResultPrinter, next_step_hint, summary
-from gpt2tutor.course import STEPS, get_step
+from gpt2tutor.registry import STEPS, get_step
 
 WIDTHS = [60, 80, 120]  # 120: a common terminal, where `watch` showed the break too
 
@@ -29,7 +29,7 @@ def test_the_hint_command_after_a_failure_never_breaks(width: int) -> None:
     for n in range(1, 40):  # titles of every length put the command at every place on the line
         failed = Result(step.id, "behaviour", " ".join(["word"] * n), False, "")
         report = SimpleNamespace(step=step, results=[failed], first_failure=failed, cause=None)
-        lines = drawn(width, lambda console: summary(console, report))
+        lines = drawn(width, lambda console, report=report: summary(console, report))
         assert any(f"gpt2tutor hint {step.id}" in line for line in lines), "\n".join(lines)
         assert all(len(line) <= width for line in lines)
 
@@ -38,7 +38,7 @@ def test_the_hint_command_after_a_failure_never_breaks(width: int) -> None:
 def test_the_next_steps_commands_never_break(width: int) -> None:
     for step in STEPS:
         state = SimpleNamespace(record=lambda s: SimpleNamespace(passed=False), current=step)
-        lines = drawn(width, lambda console: console.print(next_step_hint(state)))
+        lines = drawn(width, lambda console, state=state: console.print(next_step_hint(state)))
         for command in (f"gpt2tutor show {step.id}", f"gpt2tutor check {step.id}", f"exercises/{step.filename}"):
             assert any(command in line for line in lines), "\n".join(lines)
 
@@ -59,7 +59,7 @@ def test_code_in_a_message_never_breaks() -> None:
     for n in range(1, 30):
         message = " ".join(["word"] * n) + " " + code
         result = Result("03", "behaviour", "LayerNorm", False, message)
-        lines = drawn(80, lambda console: ResultPrinter(console)(result))
+        lines = drawn(80, lambda console, result=result: ResultPrinter(console)(result))
         assert any(code in line for line in lines), "\n".join(lines)
         assert all(line.startswith("      ") for line in lines[2:]), "\n".join(lines)
 

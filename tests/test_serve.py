@@ -21,11 +21,6 @@ pytest.importorskip("torch")
 pytest.importorskip("tokenizers")
 pytest.importorskip("uvicorn", reason="serving is not installed: pip install '.[serve]' in the clone")
 
-from gpt2tutor.cli import build_app  # noqa: E402
-from gpt2tutor.course import STEPS  # noqa: E402
-from gpt2tutor.maxenv import child_environment  # noqa: E402
-from gpt2tutor.serving.launch import free_port  # noqa: E402
-
 from serving_support import (  # noqa: E402
     ServeProcess,
     hf_greedy_text,
@@ -34,6 +29,11 @@ from serving_support import (  # noqa: E402
     post,
     save_checkpoint,
 )
+
+from gpt2tutor.cli import build_app  # noqa: E402
+from gpt2tutor.maxenv import child_environment  # noqa: E402
+from gpt2tutor.registry import STEPS  # noqa: E402
+from gpt2tutor.serving.launch import free_port  # noqa: E402
 
 PROMPTS = ["Once upon a time", "The small model", "It read the same"]
 MAX_TOKENS = 20
@@ -78,7 +78,7 @@ def server(servers) -> ServeProcess:
     return servers()
 
 
-def client(server) -> "openai.OpenAI":
+def client(server) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0, timeout=120)
 
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from gpt2tutor.course import get_step
-
 from conftest import VARIANTS
+
+from gpt2tutor.registry import get_step
 
 CASES = sorted(VARIANTS.glob("step_*/*.py"))
 

@@ -10,11 +10,12 @@ import textwrap
 import time
 from pathlib import Path
 
-from gpt2tutor.course import STEPS, get_step
-from gpt2tutor.state import State, save
-from gpt2tutor.workspace import Workspace
 from processes import finish, interrupt, read_until, tutor, wait_until
 from test_cli import cli, state_json, ws  # noqa: F401 - ws is a fixture
+
+from gpt2tutor.registry import STEPS, get_step
+from gpt2tutor.state import State, save
+from gpt2tutor.workspace import Workspace
 
 WATCH_RECHECK_LIMIT = 30  # seconds from a save during a check to the new version's verdict (docs/guarantees.md)
 TIME_LIMIT = 8  # seconds, given as --timeout

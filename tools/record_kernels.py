@@ -48,7 +48,7 @@ def record_run(exercises: Path, out: Path, steps: list[str]) -> None:
     from gpt2tutor import maxenv
     from gpt2tutor.checking import child
     from gpt2tutor.checking.protocol import Writer
-    from gpt2tutor.course import get_step
+    from gpt2tutor.registry import get_step
 
     maxenv.tune_process()
     sys.path.insert(0, str(exercises))
@@ -128,7 +128,7 @@ def record_generation(model: Path | None = None) -> list:
 
 
 def _run(files: dict[str, str], steps: list[str]) -> dict:
-    from gpt2tutor.course import STEPS
+    from gpt2tutor.registry import STEPS
 
     with tempfile.TemporaryDirectory(prefix="gpt2tutor-record-") as tmp:
         exercises = Path(tmp) / "exercises"
@@ -143,7 +143,7 @@ def _run(files: dict[str, str], steps: list[str]) -> dict:
 
 def record(variants: Path | None) -> tuple[list[tuple[str, list]], list]:
     """(batches, extra targets), in learner order."""
-    from gpt2tutor.course import STEPS
+    from gpt2tutor.registry import STEPS
 
     used = _run({}, [s.id for s in STEPS])
     seen: set = set()

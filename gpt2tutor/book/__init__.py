@@ -14,7 +14,7 @@ from pathlib import Path
 
 from markdown_it.token import Token
 
-from ..course import LESSONS, STEPS, Lesson, Step
+from ..registry import LESSONS, STEPS, Lesson, Step
 from ..state import State
 from ..workspace import Workspace
 from . import markdown

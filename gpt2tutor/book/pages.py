@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
-from ..course import Lesson, Step
+from ..registry import Lesson, Step
 
 BOOK_TITLE = "Build GPT-2 in MAX"
 STATUS_LABELS = {"locked": "locked", "todo": "to do", "passed": "passed", "changed": "changed since it passed"}

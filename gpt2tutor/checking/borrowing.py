@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from gpt2tutor.course import Step
+from gpt2tutor.registry import Step
 
 TUTOR = "gpt2tutor"
 WHAT = {"reference": "reference", "checks": "checks", "skeletons": "skeletons"}  # course folder: how it is named

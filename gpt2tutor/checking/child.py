@@ -13,10 +13,10 @@ import os
 import sys
 from pathlib import Path
 
-from gpt2tutor.course import STEPS, Step, get_step
 from gpt2tutor.frames import learner_traceback
 from gpt2tutor.maxenv import mojo_packages, one_loop, tune_process
 from gpt2tutor.processes import become_subreaper, die_with_parent, end_descendants
+from gpt2tutor.registry import STEPS, Step, get_step
 
 from . import borrowing
 from .context import CheckFailed, Context
@@ -126,7 +126,7 @@ def _wait_for_go() -> dict:
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
-    sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
+    sys.stdin = open(0, encoding="utf-8", closefd=False)
     return order
 
 
@@ -178,7 +178,7 @@ def _stack_on_signal(path: Path) -> None:
     import faulthandler
 
     global _stack_file
-    _stack_file = open(path, "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+    _stack_file = open(path, "w", encoding="utf-8")
     faulthandler.register(STACK_SIGNAL, file=_stack_file, all_threads=True, chain=False)
 
 
@@ -213,8 +213,9 @@ def _main(args) -> int:
     steps, seed = [get_step(a) for a in args.steps], args.seed
     if args.wait or args.spare:
         _prepare(emit, None)
-        import gpt2tutor.checking.context  # noqa: F401 - numpy and the toolkit, before the clock starts
         from max.experimental import functional, nn, tensor  # noqa: F401
+
+        import gpt2tutor.checking.context  # noqa: F401 - numpy and the toolkit, before the clock starts
 
         for step in STEPS:  # the tutor's own: every step's checks and reference (the learner's files come later)
             importlib.import_module(step.check_module)

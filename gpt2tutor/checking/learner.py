@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
-from ..course import STEPS, Step
 from ..frames import learner_frames, learner_traceback
+from ..registry import STEPS, Step
 
 
 class LearnerFileError(Exception):

@@ -68,7 +68,7 @@ class Writer:
     """The child's end: appends records to the results file, flushed at once."""
 
     def __init__(self, path):
-        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+        self._file = open(path, "a", encoding="utf-8")
 
     def __call__(self, record: Record) -> None:
         self._file.write(encode(record))

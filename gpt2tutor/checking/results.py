@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from ..course import Step
+from ..registry import Step
 
 PHASE_TITLES = {
     "file": "The file and its imports",

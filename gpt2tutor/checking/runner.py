@@ -14,11 +14,11 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..course import Step, get_step
 from ..errors import CheckCancelled, TutorError
 from ..events import Compiled, Compiling
 from ..maxenv import child_environment
 from ..processes import kill_tree
+from ..registry import Step, get_step
 from . import protocol
 from .protocol import Finished, Started
 from .results import TIME_LIMIT, Result, StepOutcome

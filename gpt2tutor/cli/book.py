@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import webbrowser
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -13,7 +13,7 @@ from .common import WorkspaceOption
 
 
 def book(
-    out: Annotated[Optional[Path], typer.Option(
+    out: Annotated[Path | None, typer.Option(
         "--out", "-o", metavar="DIR", show_default=False,
         help="The folder to write the book into (made if missing). Default: .gpt2tutor/book/ in your workspace.")] = None,
     no_open: Annotated[bool, typer.Option(

@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager, nullcontext
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -30,7 +30,7 @@ def check(
                        "that failed), so nothing was recorded.")] = False,
     timeout: TimeoutOption = None,
     force: ForceOption = False,
-    device: Annotated[Optional[str], typer.Option(
+    device: Annotated[str | None, typer.Option(
         "--device", metavar="cpu|gpu", show_default=False,
         help="Run your code on this device (default: $GPT2TUTOR_DEVICE, else the CPU); a GPU's results are judged "
              "against the CPU's references with a tolerance that fits its arithmetic.")] = None,

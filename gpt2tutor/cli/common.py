@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -30,7 +30,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _left_to_the_api(ctx: typer.Context, param: typer.CallbackParam, value: Optional[Path]) -> Optional[Path]:
+def _left_to_the_api(ctx: typer.Context, param: typer.CallbackParam, value: Path | None) -> Path | None:
     """--workspace as given on the command line. Typer reads $GPT2TUTOR_WORKSPACE only to show it in --help
     and pass a value on: the API reads the variable itself (and `start DIR` takes DIR over it), so a value
     from the environment is left to the API, which says what is wrong with it."""
@@ -41,14 +41,14 @@ def _left_to_the_api(ctx: typer.Context, param: typer.CallbackParam, value: Opti
 # --- options and arguments, declared once --------------------------------------------------------
 
 WorkspaceOption = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option(
         "--workspace", "-w", metavar="DIR", show_default=False, envvar=WORKSPACE_ENV, callback=_left_to_the_api,
         help="The workspace folder. Default: the environment variable, else the nearest folder upward holding .gpt2tutor/.",
     ),
 ]
 StepArgument = Annotated[
-    Optional[str],
+    str | None,
     typer.Argument(metavar="NN", show_default=False,
                    help="The step: 7, 07 or step_07. Default: your current step."),
 ]
@@ -58,7 +58,7 @@ YesOption = Annotated[
     bool, typer.Option("--yes", "-y", help="Don't ask for confirmation (required when stdin is not a terminal).")
 ]
 TimeoutOption = Annotated[
-    Optional[float],
+    float | None,
     typer.Option("--timeout", metavar="SECONDS", min=1, show_default=False, envvar=TIMEOUT_ENV,
                  help="Time limit for one step's checks, in seconds (default 120)."),
 ]

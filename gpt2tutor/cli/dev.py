@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -19,7 +19,7 @@ dev = typer.Typer(help="Maintainers' commands.", no_args_is_help=True)
 
 @dev.command("check")
 def check_course(
-    steps: Annotated[Optional[list[str]], typer.Argument(metavar="[NN]...", show_default=False,
+    steps: Annotated[list[str] | None, typer.Argument(metavar="[NN]...", show_default=False,
                                                          help="The steps to prove (default: the whole course).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print only JSON: {ok, steps, problems, skeletons, "
                                                          "references}.")] = False,

@@ -9,11 +9,10 @@ here, `[bold]...[/]`, or between backticks, as messages quote code. And Markdown
 from __future__ import annotations
 
 import re
-
-from rich.cells import cell_len
 from functools import cache
 from typing import Any
 
+from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from enum import Enum
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.text import Text
@@ -17,6 +17,7 @@ from rich.text import Text
 from .. import api
 from .common import WorkspaceOption, console
 from .render import Renderer, heatmap
+
 
 class DeviceChoice(str, Enum):
     auto = "auto"
@@ -49,12 +50,12 @@ def generate(
     temperature: Annotated[float, typer.Option("--temperature", "-t", metavar="T",
                                                help="Divides the logits: < 1 is more predictable, > 1 more "
                                                     "random.")] = 1.0,
-    top_k: Annotated[Optional[int], typer.Option("--top-k", metavar="K", show_default=False,
+    top_k: Annotated[int | None, typer.Option("--top-k", metavar="K", show_default=False,
                                                  help="Sample only among the K most likely tokens.")] = None,
-    top_p: Annotated[Optional[float], typer.Option("--top-p", metavar="P", show_default=False,
+    top_p: Annotated[float | None, typer.Option("--top-p", metavar="P", show_default=False,
                                                    help="Sample only among the most likely tokens whose "
                                                         "probabilities add up to P, in (0, 1].")] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", metavar="S", show_default=False,
+    seed: Annotated[int | None, typer.Option("--seed", metavar="S", show_default=False,
                                                 help="Random seed: the same seed gives the same text.")] = None,
     greedy: Annotated[bool, typer.Option("--greedy", help="Always take the most likely token "
                                                           "(no sampling).")] = False,

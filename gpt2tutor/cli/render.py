@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import api
-from ..course import STEPS, Step, get_step
+from ..registry import STEPS, Step, get_step
 from .common import PROG
 from .flow import Flow
 

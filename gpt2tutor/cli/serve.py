@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -28,7 +28,7 @@ def serve(
     max_batch_size: Annotated[int, typer.Option("--max-batch-size", min=1, metavar="N",
                                                 help="How many requests MAX runs together in one step.")] = 4,
     device: Annotated[DeviceChoice, typer.Option("--device", help=DEVICE_HELP)] = DeviceChoice.auto,
-    eject: Annotated[Optional[Path], typer.Option("--eject", metavar="DIR", show_default=False,
+    eject: Annotated[Path | None, typer.Option("--eject", metavar="DIR", show_default=False,
                                                   help="Write the architecture package MAX runs into DIR as "
                                                        "plain files, print the `max serve` command that uses "
                                                        "it, and exit.")] = None,

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 
 from .. import api
-from ..course import STEPS
+from ..registry import STEPS
 from .common import WorkspaceOption, console
 from .render import Renderer, cores_text, duration, next_step_hint, overview
 
@@ -36,7 +36,7 @@ class StartView(Renderer):
 
 
 def start(
-    directory: Annotated[Optional[Path], typer.Argument(
+    directory: Annotated[Path | None, typer.Argument(
         metavar="DIR", show_default=False,
         help="Where to work (default: the workspace you are in, else ./gpt2-workspace).")] = None,
     workspace: WorkspaceOption = None,

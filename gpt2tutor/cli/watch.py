@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from .. import api
-from ..course import Step, following
+from ..registry import Step, following
 from .common import PROG, ForceOption, StepArgument, TimeoutOption, WorkspaceOption, console
 from .hint import show_hint
 from .render import Renderer, ResultPrinter, summary
@@ -158,7 +158,7 @@ def _check_once(tutor: api.Tutor, step: Step, out: Console, timeout: float | Non
         try:
             with view.live(f"Checking step {step.id}…"):
                 report = tutor.check(step, force=True, timeout=timeout, on_event=view, spares=checker,
-                                     cancel=lambda: tutor.stamp(step) != stamp)
+                                     cancel=lambda stamp=stamp: tutor.stamp(step) != stamp)
         except api.CheckCancelled:
             out.print("[yellow]Saved again while the check ran: it was stopped, and the new version is checked.[/]")
             continue

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..course import Step, by_role
+from ..registry import Step, by_role
 
 
 def model_step() -> Step:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..course import by_role, defining
+from ..registry import by_role, defining
 
 CONFIG_FILE = "config.json"
 SAFETENSORS_FILE = "model.safetensors"
@@ -86,8 +86,8 @@ def _looks_like_path(model: str) -> bool:
 def _download(repo_id: str) -> Path:
     """snapshot_download of the safetensors weights, config and tokenizer; a cached copy when offline."""
     try:
-        from huggingface_hub import snapshot_download
         from huggingface_hub import errors as hf_errors
+        from huggingface_hub import snapshot_download
     except ImportError:  # pragma: no cover - a declared dependency
         raise CheckpointError(f"huggingface_hub is not installed, so {repo_id} can't be downloaded: "
                               f"install it, or {LOCAL_HINT}") from None

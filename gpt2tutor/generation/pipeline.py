@@ -25,8 +25,8 @@ from types import ModuleType
 import numpy as np
 
 from ..checking.learner import LearnerFileError, imported
-from ..course import STEPS, by_role
 from ..frames import learner_frames
+from ..registry import STEPS, by_role
 from .sampling import SamplingSettings, nucleus_mask
 
 

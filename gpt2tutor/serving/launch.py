@@ -123,7 +123,7 @@ class Server:
     def __init__(self, settings: ServeSettings, log_path: Path):
         self.settings = settings
         self.log_path = log_path
-        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self._log = open(log_path, "wb")
         try:
             self.process = subprocess.Popen(settings.command(), env=settings.environment(),
                                             stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,

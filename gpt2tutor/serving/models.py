@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..course import STEPS
+from ..registry import STEPS
 
 ENV_MODEL = "GPT2TUTOR_SERVE_MODEL"
 ENV_EXERCISES = "GPT2TUTOR_SERVE_EXERCISES"

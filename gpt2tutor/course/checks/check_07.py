@@ -2,7 +2,6 @@
 
 import math
 
-
 from gpt2tutor.checking import ON_GPU, CheckFailed, Mistake, Probe, StepChecks
 
 from ._numpy_gpt2 import attention

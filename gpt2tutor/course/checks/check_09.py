@@ -8,7 +8,6 @@ from gpt2tutor.checking import ON_GPU, CheckFailed, Mistake, Probe, StepChecks
 
 from ._numpy_gpt2 import EPS, block
 
-
 checks = StepChecks()
 
 

@@ -17,8 +17,16 @@ import numpy as np
 from gpt2tutor.checking import ON_GPU, CheckFailed, Mistake, Probe, StepChecks
 
 from . import _compiled
-from ._kv_cache import (TOLERANCE, cache_slip, heads, judge_cache_shapes, judge_cache_values, np_attention,
-                        np_cached_run, qkv)
+from ._kv_cache import (
+    TOLERANCE,
+    cache_slip,
+    heads,
+    judge_cache_shapes,
+    judge_cache_values,
+    np_attention,
+    np_cached_run,
+    qkv,
+)
 from ._numpy_gpt2 import hidden_states
 from .check_12 import hf_checkpoint
 

@@ -300,7 +300,7 @@ def recording_draws(ctx):
 def _values(tensor):
     try:
         return np.asarray(to_numpy(tensor), dtype=np.float64)
-    except Exception:  # noqa: BLE001 - a value the check cannot read says nothing
+    except Exception:
         return None
 
 
@@ -408,7 +408,7 @@ def numpy_choice_slip(ctx, text, options):
         try:
             ctx.learner.generate_next_token(model, ids, **{**options, **changed})
             return True
-        except Exception:  # noqa: BLE001 - only whether it raises matters here
+        except Exception:
             return False
 
     if options.get("temperature", 1.0) != 1.0 and works(temperature=1.0):

@@ -6,7 +6,6 @@ Read the lesson with `gpt2tutor show 04`; check your work with `gpt2tutor check 
 from max.experimental import functional as F
 from max.experimental.nn import Linear, Module
 from max.experimental.tensor import Tensor
-
 from step_01 import GPT2Config
 
 

@@ -5,7 +5,6 @@ Read the lesson with `gpt2tutor show 05`; check your work with `gpt2tutor check 
 
 from max.experimental.nn import Embedding, Module
 from max.experimental.tensor import Tensor
-
 from step_01 import GPT2Config
 
 

@@ -6,7 +6,6 @@ Read the lesson with `gpt2tutor show 06`; check your work with `gpt2tutor check 
 from max.dtype import DType
 from max.experimental.nn import Embedding, Module
 from max.experimental.tensor import Tensor
-
 from step_01 import GPT2Config
 
 

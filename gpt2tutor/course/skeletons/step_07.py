@@ -9,7 +9,6 @@ import math
 from max.experimental import functional as F
 from max.experimental.nn import Linear, Module
 from max.experimental.tensor import Tensor
-
 from step_01 import GPT2Config
 from step_02 import causal_mask
 

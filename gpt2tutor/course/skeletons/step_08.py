@@ -8,7 +8,6 @@ from collections.abc import Callable
 
 from max.experimental.nn import Module
 from max.experimental.tensor import Tensor
-
 from step_03 import LayerNorm
 
 

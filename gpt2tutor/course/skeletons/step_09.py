@@ -6,7 +6,6 @@ Read the lesson first: `gpt2tutor show 09`. Check your work with `gpt2tutor chec
 
 from max.experimental.nn import Module
 from max.experimental.tensor import Tensor
-
 from step_01 import GPT2Config
 from step_03 import LayerNorm
 from step_04 import GPT2MLP

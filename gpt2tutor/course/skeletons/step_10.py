@@ -7,7 +7,6 @@ Read the lesson first: `gpt2tutor show 10`. Check your work with `gpt2tutor chec
 from max.dtype import DType
 from max.experimental.nn import Embedding, Module, ModuleList, Sequential
 from max.experimental.tensor import Tensor
-
 from step_01 import GPT2Config
 from step_03 import LayerNorm
 from step_09 import GPT2Block

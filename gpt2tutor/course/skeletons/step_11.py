@@ -6,7 +6,6 @@ Read the lesson first: `gpt2tutor show 11`. Check your work with `gpt2tutor chec
 
 from max.experimental.nn import Linear, Module
 from max.experimental.tensor import Tensor
-
 from step_01 import GPT2Config
 from step_10 import GPT2Model
 

@@ -5,7 +5,6 @@ from max.driver import CPU
 from max.dtype import DType
 from max.experimental.nn import Embedding, Module
 from max.experimental.tensor import Tensor
-
 from step_01 import GPT2Config
 
 

@@ -1,7 +1,7 @@
 # expect: fail: MAX's Embedding takes the width by name, not by position: Embedding(config.n_positions, dim=config.n_embd)
+from max.dtype import DType
 from max.experimental.nn import Embedding, Module
 from max.experimental.tensor import Tensor
-from max.dtype import DType
 
 
 class GPT2PositionEmbeddings(Module):

@@ -3,7 +3,6 @@ import math
 
 from max.experimental import functional as F
 from max.experimental.nn import Linear, Module
-
 from step_02 import causal_mask
 
 

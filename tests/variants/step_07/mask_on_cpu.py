@@ -1,13 +1,12 @@
 # expect: fail: `CPU()` pins a tensor to the CPU
 """The causal mask asked for on the CPU: fine on a CPU, not next to scores on a GPU."""
 
-from max.driver import CPU
 import math
 
+from max.driver import CPU
 from max.experimental import functional as F
 from max.experimental.nn import Linear, Module
 from max.experimental.tensor import Tensor
-
 from step_01 import GPT2Config
 from step_02 import causal_mask
 

@@ -1,7 +1,6 @@
 # expect: fail: the scores are not scaled
 from max.experimental import functional as F
 from max.experimental.nn import Linear, Module
-
 from step_02 import causal_mask
 
 

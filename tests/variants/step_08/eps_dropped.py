@@ -1,6 +1,5 @@
 # expect: fail: eps is not passed on
 from max.experimental.nn import Module
-
 from step_03 import LayerNorm
 
 

@@ -1,7 +1,6 @@
 # expect: pass
 from max.experimental import functional as F
 from max.experimental.nn import Module
-
 from step_03 import LayerNorm
 
 

@@ -1,6 +1,5 @@
 # expect: fail: the normalized x is added back
 from max.experimental.nn import Module
-
 from step_03 import LayerNorm
 
 

@@ -1,6 +1,5 @@
 # expect: fail: only `residual` is returned
 from max.experimental.nn import Module
-
 from step_03 import LayerNorm
 
 

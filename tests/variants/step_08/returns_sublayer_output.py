@@ -1,6 +1,5 @@
 # expect: fail: only `sublayer_output` is returned
 from max.experimental.nn import Module
-
 from step_03 import LayerNorm
 
 

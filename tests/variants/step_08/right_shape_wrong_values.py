@@ -1,6 +1,5 @@
 # expect: fail: No known mistake matches
 from max.experimental.nn import Module
-
 from step_03 import LayerNorm
 
 

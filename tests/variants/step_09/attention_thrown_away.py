@@ -1,6 +1,5 @@
 # expect: fail: the attention output is thrown away
 from max.experimental.nn import Module
-
 from step_03 import LayerNorm
 from step_04 import GPT2MLP
 from step_07 import GPT2MultiHeadAttention
@@ -17,5 +16,5 @@ class GPT2Block(Module):
         self.mlp = GPT2MLP(config.n_inner, config)
 
     def forward(self, x):
-        a = apply_residual_connection(x, self.attn(self.ln_1(x)))  # noqa: F841 (computed, then lost)
+        a = apply_residual_connection(x, self.attn(self.ln_1(x)))
         return apply_residual_connection(x, self.mlp(self.ln_2(x)))

@@ -1,6 +1,5 @@
 # expect: fail: attention reads ln_2 as well
 from max.experimental.nn import Module
-
 from step_03 import LayerNorm
 from step_04 import GPT2MLP
 from step_07 import GPT2MultiHeadAttention

@@ -1,6 +1,5 @@
 # expect: fail: the residual around the MLP is missing
 from max.experimental.nn import Module
-
 from step_03 import LayerNorm
 from step_04 import GPT2MLP
 from step_07 import GPT2MultiHeadAttention

@@ -1,6 +1,5 @@
 # expect: fail: ln_1 and ln_2 are swapped
 from max.experimental.nn import Module
-
 from step_03 import LayerNorm
 from step_04 import GPT2MLP
 from step_07 import GPT2MultiHeadAttention

@@ -2,7 +2,6 @@
 from max.dtype import DType
 from max.experimental.nn import Embedding, Module, Sequential
 from max.experimental.tensor import Tensor
-
 from step_03 import LayerNorm
 from step_09 import GPT2Block
 

@@ -4,7 +4,6 @@ import functools
 from max.dtype import DType
 from max.experimental import functional as F
 from max.experimental.nn import Embedding, Module
-
 from step_01 import GPT2Config
 from step_03 import LayerNorm
 from step_09 import GPT2Block

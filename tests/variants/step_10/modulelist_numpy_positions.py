@@ -2,7 +2,6 @@
 import numpy as np
 from max.experimental.nn import Embedding, Module, ModuleList
 from max.experimental.tensor import Tensor
-
 from step_03 import LayerNorm
 from step_09 import GPT2Block
 

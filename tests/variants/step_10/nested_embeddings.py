@@ -1,6 +1,5 @@
 # expect: fail: was nested as wte or wpe
 from max.experimental.nn import Module, Sequential
-
 from step_03 import LayerNorm
 from step_05 import GPT2Embeddings
 from step_06 import GPT2PositionEmbeddings

@@ -1,6 +1,5 @@
 # expect: fail: No known mistake matches
 from max.experimental.nn import Linear, Module
-
 from step_10 import GPT2Model
 
 

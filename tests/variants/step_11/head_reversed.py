@@ -1,6 +1,5 @@
 # expect: fail: maps the wrong way
 from max.experimental.nn import Linear, Module
-
 from step_10 import GPT2Model
 
 

@@ -1,6 +1,5 @@
 # expect: fail: lm_head has a bias
 from max.experimental.nn import Linear, Module
-
 from step_10 import GPT2Model
 
 

@@ -1,6 +1,5 @@
 # expect: fail: only the last position's logits were returned
 from max.experimental.nn import Linear, Module
-
 from step_10 import GPT2Model
 
 

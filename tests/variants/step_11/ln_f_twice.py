@@ -1,6 +1,5 @@
 # expect: fail: ln_f was applied twice
 from max.experimental.nn import Linear, Module
-
 from step_10 import GPT2Model
 
 

@@ -2,7 +2,6 @@
 from max.dtype import DType
 from max.experimental.nn import Linear, Module
 from max.experimental.tensor import Tensor
-
 from step_10 import GPT2Model
 
 

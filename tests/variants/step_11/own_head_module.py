@@ -2,7 +2,6 @@
 from max.experimental import functional as F
 from max.experimental.nn import Module
 from max.experimental.tensor import Tensor
-
 from step_01 import GPT2Config
 from step_10 import GPT2Model
 

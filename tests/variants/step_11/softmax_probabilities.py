@@ -1,7 +1,6 @@
 # expect: fail: softmax was applied
 from max.experimental import functional as F
 from max.experimental.nn import Linear, Module
-
 from step_10 import GPT2Model
 
 

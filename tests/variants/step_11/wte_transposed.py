@@ -1,6 +1,5 @@
 # expect: fail: came from transformer.wte's weights
 from max.experimental.nn import Linear, Module
-
 from step_10 import GPT2Model
 
 

@@ -7,7 +7,6 @@ from max.dtype import DType
 from max.experimental import functional as F
 from max.experimental.tensor import default_device, default_dtype
 from max.graph import DeviceRef, TensorType
-
 from step_11 import GPT2LMHeadModel
 
 # HF's GPT-2 computes these with Conv1D, whose weight is [in, out]; Linear's is [out, in].

@@ -7,7 +7,6 @@ from max.dtype import DType
 from max.experimental import functional as F
 from max.experimental.tensor import default_device, default_dtype
 from max.graph import DeviceRef, TensorType
-
 from step_11 import GPT2LMHeadModel
 
 PER_BLOCK = {  # HF's name inside a block -> whether it is a Conv1D weight, stored [in, out]

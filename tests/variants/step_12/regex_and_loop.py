@@ -8,7 +8,6 @@ from max.dtype import DType
 from max.experimental import functional as F
 from max.experimental.tensor import default_device, default_dtype
 from max.graph import DeviceRef, TensorType
-
 from step_11 import GPT2LMHeadModel
 
 TRANSPOSED = {"c_attn", "c_proj", "c_fc"}  # every Conv1D in GPT-2 (attn.c_proj and mlp.c_proj share a name)

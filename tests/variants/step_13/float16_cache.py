@@ -8,7 +8,6 @@ from max.dtype import DType
 from max.experimental import functional as F
 from max.experimental.tensor import Tensor, default_device, default_dtype
 from max.graph import DeviceRef, TensorType
-
 from step_02 import causal_mask
 from step_11 import GPT2LMHeadModel
 from step_12 import convert_hf_state_dict
