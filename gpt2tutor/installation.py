@@ -5,8 +5,11 @@ environments, say, one with torch and one without, or a clone installed twice. A
 interpreter and the code of the command that asked for it, so whatever one process prepares for another
 (a spare check process, checking/spares.py) carries this identity, and is used only where it matches.
 
-The interpreter is named by its environment (`sys.prefix`) and its path as invoked, not resolved: two
-virtual environments made from one Python share the resolved binary but not their packages. The code is named
+The interpreter is named by its environment (`sys.prefix`) and its binary, resolved: two virtual
+environments made from one Python share the binary but not their environment, while one environment's
+`python`, `python3` and `python3.11` (the `gpt2tutor` script uses one, `python -m gpt2tutor` another) are the
+same interpreter and must share their spares. A process is still started by the path as invoked
+(`interpreter()`), since a virtual environment's link is what makes it that environment. The code is named
 by a fingerprint of the package's files (each one's path, size and modification time; no file is read), so
 an edited or reinstalled copy is another installation. It is computed once per process (about a millisecond).
 """
@@ -52,7 +55,7 @@ def code_fingerprint() -> str:
 @functools.lru_cache(maxsize=1)
 def identity() -> str:
     """This installation, as a short id: its interpreter, its environment, its version and its code."""
-    payload = json.dumps([interpreter(), sys.prefix, __version__, code_fingerprint()])
+    payload = json.dumps([os.path.realpath(interpreter()), sys.prefix, __version__, code_fingerprint()])
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
