@@ -182,7 +182,8 @@ def _clone_rules(steps: Sequence[Step], report: CourseReport) -> None:
         return
     readme = CLONE / "README.md"
     table = registry.section(readme.read_text("utf-8"), README_STEPS) if readme.is_file() else ""
-    cells = {c.strip() for line in table.splitlines() if line.startswith("|") for c in line.strip("|").split("|")}
+    rows = [line.strip("|").split("|") for line in table.splitlines() if line.startswith("|")]
+    cells = {cell.strip() for row in rows for cell in row}
     for step in steps:
         if not any((CLONE / VARIANTS / step.module).glob("*.py")):
             report.problems.append(Problem(step.id, f"{VARIANTS}/{step.module}/ holds no variant: add learners' "

@@ -168,23 +168,24 @@ def _history(raw: dict, count: int) -> tuple[Schema, ...]:
     """The declared schemas, oldest first; they must be schema1, schema2, ... with no gap."""
     names = [f"schema{n}" for n in range(1, len(raw) + 1)]
     if sorted(raw) != sorted(names):
-        raise CourseError(f"course.toml: [history] declares {sorted(raw)}; it must be {names}, one per earlier schema")
+        raise CourseError(f"course.toml: [history] declares {sorted(raw)}; it must be {names}, one per earlier "
+                          "schema")
     found = []
     for number, name in enumerate(names, start=1):
-        entry = raw[name]
-        steps, renamed = entry.get("steps"), dict(entry.get("renamed", {}))
-        after = raw[names[number]]["steps"] if number < len(names) else count
+        steps, renamed = raw[name].get("steps"), dict(raw[name].get("renamed", {}))
+        after = raw[names[number]].get("steps") if number < len(names) else count
         if not isinstance(steps, int) or steps < 1 or not isinstance(after, int):
             raise CourseError(f"course.toml: [history.{name}] needs `steps`, how many steps that course had")
+        ids, ids_after = {step_id(n) for n in range(1, steps + 1)}, {step_id(n) for n in range(1, after + 1)}
         for old, new in renamed.items():
-            if old not in {step_id(n) for n in range(1, steps + 1)} or new not in {step_id(n) for n in range(1, after + 1)}:
-                raise CourseError(f"course.toml: [history.{name}] renames {old!r} to {new!r}: each must be a step id of "
-                                  f"its course ({steps} steps) and of the next ({after} steps)")
+            if old not in ids or new not in ids_after:
+                raise CourseError(f"course.toml: [history.{name}] renames {old!r} to {new!r}: each must be a step "
+                                  f"id of its course ({steps} steps) and of the next ({after} steps)")
         found.append(Schema(number, steps, renamed))
     return tuple(found)
 
 
-def _load() -> tuple[tuple[Step, ...], tuple[Lesson, ...], dict]:
+def _load() -> tuple[tuple[Step, ...], tuple[Lesson, ...], tuple[Schema, ...]]:
     data = tomllib.loads(_read("course.toml"))
     steps = []
     for i, raw in enumerate(data.get("step", []), start=1):

@@ -89,7 +89,8 @@ def small(ctx):
         raise CheckFailed(f"count_parameters(GPT-2 124M's config) is {{got!r}}, expected 124439808")
 '''
 
-VARIANT = '''"""A learner's mistake: the final LayerNorm left out."""
+VARIANT = '''# expect: fail: expected 124439808
+"""A learner's mistake: the final LayerNorm left out."""
 
 
 def count_parameters(config) -> int:
