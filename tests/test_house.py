@@ -27,6 +27,8 @@ from gpt2tutor.workspace import Workspace
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "gpt2tutor"
 LAST = STEPS[-1]
+WAITS = next(s for s in STEPS if s.waits_for_all)  # a step that unlocks when every earlier one passes
+BEFORE_WAITS = STEPS[: STEPS.index(WAITS)]
 
 
 def passed_state(*ids: str) -> State:
@@ -42,12 +44,12 @@ def ids(steps) -> list[str]:
 
 # --- the registry's rules -----------------------------------------------------------------------------
 
-def test_each_step_waits_for_the_one_before_and_the_last_for_all() -> None:
+def test_each_step_waits_for_the_one_before_or_for_all() -> None:
     assert prerequisites(STEPS[0]) == ()
     for before, step in zip(STEPS, STEPS[1:]):
         expected = STEPS[: step.number - 1] if step.waits_for_all else (before,)
         assert prerequisites(step) == expected
-    assert LAST.waits_for_all and prerequisites(LAST) == STEPS[:-1]
+    assert prerequisites(WAITS) == BEFORE_WAITS
     assert following(LAST) is None and following(STEPS[0]) == STEPS[1]
 
 
@@ -56,12 +58,12 @@ def test_unlocking_follows_the_registry() -> None:
     assert ids(s for s in STEPS if state.unlocked(s)) == ["01"]
     state = passed_state("01", "02", "03")
     assert state.unlocked(get_step(4)) and not state.unlocked(get_step(5))
-    every_but_one = passed_state(*[s.id for s in STEPS[:-1] if s.id != "05"])
+    every_but_one = passed_state(*[s.id for s in BEFORE_WAITS if s.id != "05"])
     assert not every_but_one.unlocked(get_step(6))  # 06 waits for 05
     assert every_but_one.unlocked(get_step(7))  # 07 waits for 06 alone
-    assert ids(every_but_one.blockers(LAST)) == ["05"]
-    assert not every_but_one.unlocked(LAST)
-    assert passed_state(*[s.id for s in STEPS[:-1]]).unlocked(LAST)
+    assert ids(every_but_one.blockers(WAITS)) == ["05"]
+    assert not every_but_one.unlocked(WAITS)
+    assert passed_state(*[s.id for s in BEFORE_WAITS]).unlocked(WAITS)
 
 
 def test_a_step_is_unlocked_by_its_prerequisites_only() -> None:
@@ -123,13 +125,13 @@ def test_a_rebuild_rechecks_every_step_that_was_unlocked_and_keeps_the_hints(tmp
     assert state.current.id == "03"
 
 
-def test_a_forced_rebuild_checks_everything_and_the_last_step_still_waits(tmp_path: Path) -> None:
+def test_a_forced_rebuild_checks_everything_and_a_step_waiting_for_all_still_waits(tmp_path: Path) -> None:
     verdicts = {s.id: True for s in STEPS}
     verdicts["05"] = False
     checker = FakeChecker(verdicts)
     state, _ = progress.rebuild(Workspace(tmp_path), State(), checker=checker, force=True)
     assert checker.checked == ids(STEPS)
-    assert state.record(LAST).passed and not state.unlocked(LAST)  # passed when forced, yet 05 blocks it
+    assert state.record(WAITS).passed and not state.unlocked(WAITS)  # passed when forced, yet 05 blocks it
 
 
 def test_steps_a_rebuild_never_reaches_keep_their_old_record(tmp_path: Path) -> None:
