@@ -7,7 +7,10 @@ For every step of course.toml (or the ones asked for):
   defines the reference's public names with the same signatures;
 - the skeleton FAILS its check, through a check (not by failing to import, crashing or timing out), with
   every other step holding the reference solution;
-- the reference solution PASSES its check (all of them in one check process).
+- the reference solution PASSES its check (all of them in one check process);
+- a step whose checks run MAX ops has its kernel batch in kernels.json (or would compile its kernels while
+  the learner waits); and, run from a clone, it has learner variants in tests/variants/step_NN and a row in the
+  README's step table (an installed copy has neither folder nor README: those two rules are skipped, and said so).
 """
 
 from __future__ import annotations
@@ -22,12 +25,15 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from . import registry
+from . import kernels, registry
 from .events import OnEvent, StepSettled, ignore
 from .registry import STEPS, Step
 
 CRASH = "the checks ran to the end"  # the name the runner gives a crash or a time-out
 _STEP_FILE = re.compile(r"^(?:step|check)_(\d\d)\.(?:py|md)$")
+CLONE = Path(__file__).resolve().parents[1]  # the repository, when the tutor runs from a clone
+VARIANTS = "tests/variants"  # a folder per step of learners' mistakes its check must catch (tests/test_variants.py)
+README_STEPS = "The steps"  # the README's section whose table has a row for every step
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,7 @@ class Problem:
 class CourseReport:
     steps: list[str]
     problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # rules that could not run here, and why
     skeletons: dict = field(default_factory=dict)  # step id -> its skeleton's StepOutcome
     references: dict = field(default_factory=dict)  # step id -> its reference's StepOutcome
 
@@ -51,7 +58,7 @@ class CourseReport:
         def outcome(o) -> dict:
             return {"passed": o.passed, "results": [r.to_json() for r in o.results]}
 
-        return {"ok": self.ok, "steps": self.steps, "problems": [vars(p) for p in self.problems],
+        return {"ok": self.ok, "steps": self.steps, "problems": [vars(p) for p in self.problems], "notes": self.notes,
                 "skeletons": {k: outcome(v) for k, v in self.skeletons.items()},
                 "references": {k: outcome(v) for k, v in self.references.items()}}
 
@@ -160,6 +167,32 @@ def _stray(problems: list[Problem]) -> None:
                 problems.append(Problem("", f"{folder}/{entry.name} belongs to no step of course.toml"))
 
 
+def _kernels(step: Step, batches: set[str], problems: list[Problem]) -> None:
+    if step.kernels and step.kernel_batch not in batches:
+        problems.append(Problem(step.id, f"kernels = true, but kernels.json has no batch {step.kernel_batch!r}: run "
+                                         f"`python tools/record_kernels.py {VARIANTS}`, or give it an earlier step's "
+                                         "batch (batch = \"NN\"), or set kernels = false if its checks run no MAX op"))
+
+
+def _clone_rules(steps: Sequence[Step], report: CourseReport) -> None:
+    """The rules on the clone's files outside the package: each step's variants folder and README row."""
+    if not (CLONE / "tests").is_dir():
+        report.notes.append(f"not run from a clone (no tests/ beside {CLONE / 'gpt2tutor'}): the rules on "
+                            f"{VARIANTS}/ and README.md were skipped")
+        return
+    readme = CLONE / "README.md"
+    table = registry.section(readme.read_text("utf-8"), README_STEPS) if readme.is_file() else ""
+    rows = [line.strip("|").split("|") for line in table.splitlines() if line.startswith("|")]
+    cells = {cell.strip() for row in rows for cell in row}
+    for step in steps:
+        if not any((CLONE / VARIANTS / step.module).glob("*.py")):
+            report.problems.append(Problem(step.id, f"{VARIANTS}/{step.module}/ holds no variant: add learners' "
+                                                    "mistakes its check must catch (tests/test_variants.py runs them)"))
+        if step.id not in cells:
+            report.problems.append(Problem(step.id, f"README.md's table under '## {README_STEPS}' has no row for it "
+                                                    f"(a cell '{step.id}')"))
+
+
 def _write(exercises: Path, skeleton_of: Step | None = None) -> None:
     exercises.mkdir(parents=True, exist_ok=True)
     for s in STEPS:
@@ -176,8 +209,11 @@ def check_course(steps: Sequence[Step] | None = None, *, seed: int | None = None
     report = CourseReport([s.id for s in steps])
     if len(steps) == len(STEPS):
         _stray(report.problems)
+    _clone_rules(steps, report)
+    batch_names = {b.name for b in kernels.batches()}
     runnable = []
     for step in steps:
+        _kernels(step, batch_names, report.problems)
         if _files(step, report.problems):
             _lesson(step, report.problems)
             _contract(step, report.problems)

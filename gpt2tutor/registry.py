@@ -32,6 +32,16 @@ def _read(path: str) -> str:
     return resources.files(COURSE).joinpath(path).read_text("utf-8")
 
 
+def step_id(number: int) -> str:
+    """A step's id, "07": how state.json, file names and arguments spell its number (in any schema)."""
+    return f"{number:02d}"
+
+
+def step_module(sid: str) -> str:
+    """The module name of the exercise with id `sid`, "step_07" (a step of this course or an earlier one)."""
+    return f"step_{sid}"
+
+
 @dataclass(frozen=True)
 class Step:
     number: int
@@ -54,12 +64,12 @@ class Step:
 
     @property
     def id(self) -> str:
-        return f"{self.number:02d}"
+        return step_id(self.number)
 
     @property
     def module(self) -> str:
         """The exercise's module name, as the learner's files import each other."""
-        return f"step_{self.id}"
+        return step_module(self.id)
 
     @property
     def filename(self) -> str:
@@ -144,7 +154,38 @@ class CourseError(ValueError):
     """course.toml is not a course this tutor can run."""
 
 
-def _load() -> tuple[tuple[Step, ...], tuple[Lesson, ...], dict]:
+@dataclass(frozen=True)
+class Schema:
+    """An earlier course, `[history.schemaN]` of course.toml: what a workspace it made needs to move forward
+    to the course after it (schema N + 1, or this course after the last entry)."""
+
+    number: int
+    steps: int  # how many steps its course had
+    renamed: dict  # its step id -> the id the course after it gives that step, for each step renumbered
+
+
+def _history(raw: dict, count: int) -> tuple[Schema, ...]:
+    """The declared schemas, oldest first; they must be schema1, schema2, ... with no gap."""
+    names = [f"schema{n}" for n in range(1, len(raw) + 1)]
+    if sorted(raw) != sorted(names):
+        raise CourseError(f"course.toml: [history] declares {sorted(raw)}; it must be {names}, one per earlier "
+                          "schema")
+    found = []
+    for number, name in enumerate(names, start=1):
+        steps, renamed = raw[name].get("steps"), dict(raw[name].get("renamed", {}))
+        after = raw[names[number]].get("steps") if number < len(names) else count
+        if not isinstance(steps, int) or steps < 1 or not isinstance(after, int):
+            raise CourseError(f"course.toml: [history.{name}] needs `steps`, how many steps that course had")
+        ids, ids_after = {step_id(n) for n in range(1, steps + 1)}, {step_id(n) for n in range(1, after + 1)}
+        for old, new in renamed.items():
+            if old not in ids or new not in ids_after:
+                raise CourseError(f"course.toml: [history.{name}] renames {old!r} to {new!r}: each must be a step "
+                                  f"id of its course ({steps} steps) and of the next ({after} steps)")
+        found.append(Schema(number, steps, renamed))
+    return tuple(found)
+
+
+def _load() -> tuple[tuple[Step, ...], tuple[Lesson, ...], tuple[Schema, ...]]:
     data = tomllib.loads(_read("course.toml"))
     steps = []
     for i, raw in enumerate(data.get("step", []), start=1):
@@ -162,10 +203,11 @@ def _load() -> tuple[tuple[Step, ...], tuple[Lesson, ...], dict]:
     if len(roles) != len(set(roles)):
         raise CourseError("course.toml: a role is given to two steps")
     lessons = tuple(Lesson(**raw) for raw in data.get("lesson", []))
-    return tuple(steps), lessons, data.get("history", {})
+    return tuple(steps), lessons, _history(data.get("history", {}), len(steps))
 
 
 STEPS, LESSONS, HISTORY = _load()
+SCHEMA = len(HISTORY) + 1  # the schema of the state.json this course writes: the one after its declared history
 _STEP_ARG = re.compile(r"(?:step_?)?(\d{1,2})")
 
 

@@ -1,4 +1,6 @@
-"""The learner's progress in `.gpt2tutor/state.json`: versioned, validated, written atomically."""
+"""The learner's progress in `.gpt2tutor/state.json`: versioned, validated, written atomically.
+
+Its version is the course's schema (registry.SCHEMA); migration.py brings an older one forward."""
 
 from __future__ import annotations
 
@@ -8,10 +10,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .files import write_atomic
-from .registry import STEPS, Step, prerequisites
+from .registry import SCHEMA, STEPS, Step, prerequisites  # SCHEMA: the version state.json carries (course data)
 from .workspace import Workspace
-
-SCHEMA = 2  # 2: the 14-step course (see migration.py for schema 1)
 
 
 class CorruptState(Exception):

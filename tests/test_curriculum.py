@@ -10,7 +10,9 @@ command CI runs too); the tests below read its report, step by step. For every s
 - the skeleton is valid Python that imports cleanly, defines the reference's public names with the
   same signatures, and FAILS its check through a check (not by crashing or timing out),
   with every other step holding the reference solution;
-- the reference solution PASSES its check (all of them checked in one child process).
+- the reference solution PASSES its check (all of them checked in one child process);
+- a step whose checks run MAX ops has its kernel batch in kernels.json, its variants in tests/variants/step_NN
+  and its row in the README's step table (tests/test_new_step.py adds a step and sees each rule fail).
 And `dev check` fails, naming the step, when a reference is broken.
 
 The checks draw random cases from the suite's seed (GPT2TUTOR_TEST_SEED); failures name it.
@@ -76,6 +78,7 @@ def problems(course: dict, step: str, *words: str) -> list[str]:
 def test_dev_check_passes_on_the_course(course: dict) -> None:
     assert course["problems"] == [] and course["ok"] and course["exit_code"] == 0, course["problems"]
     assert course["steps"] == IDS
+    assert course["notes"] == []  # run from this clone: the rules on tests/variants/ and the README ran too
 
 
 def test_dev_check_fails_when_a_reference_is_broken(tmp_path: Path) -> None:
@@ -91,6 +94,7 @@ def test_dev_check_fails_when_a_reference_is_broken(tmp_path: Path) -> None:
     assert code == 1 and not found["ok"], found
     assert [p["step"] for p in found["problems"]] == ["01"], found["problems"]
     assert "the reference fails its check" in found["problems"][0]["what"]
+    assert ["skipped" in n for n in found["notes"]] == [True]  # a copy without tests/: said, not failed
 
 
 # --- the registry and the files --------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The course's rules without MAX: what unlocks what, the current step, and rebuilding progress by
-re-checking (with a stand-in checker); plus the house rules a change must keep (no import circles, no
-step-number gate outside the registry, MAX's private modules behind one module) and the front door
+re-checking (with a stand-in checker); plus the house rules a change must keep (no import circles, no import
+from a higher layer (LAYERS), the registry importing nothing of the tutor, no module over 400 lines and the api
+face under 150, no step-number gate outside the registry, MAX's private modules behind one module) and the front door
 (a fresh clone plus `gpt2tutor start` leaves the clone clean)."""
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from gpt2tutor.workspace import Workspace
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "gpt2tutor"
 LAST = STEPS[-1]
+WAITS = next(s for s in STEPS if s.waits_for_all)  # a step that unlocks when every earlier one passes
+BEFORE_WAITS = STEPS[: STEPS.index(WAITS)]
 
 
 def passed_state(*ids: str) -> State:
@@ -41,12 +44,12 @@ def ids(steps) -> list[str]:
 
 # --- the registry's rules -----------------------------------------------------------------------------
 
-def test_each_step_waits_for_the_one_before_and_the_last_for_all() -> None:
+def test_each_step_waits_for_the_one_before_or_for_all() -> None:
     assert prerequisites(STEPS[0]) == ()
     for before, step in zip(STEPS, STEPS[1:]):
         expected = STEPS[: step.number - 1] if step.waits_for_all else (before,)
         assert prerequisites(step) == expected
-    assert LAST.waits_for_all and prerequisites(LAST) == STEPS[:-1]
+    assert prerequisites(WAITS) == BEFORE_WAITS
     assert following(LAST) is None and following(STEPS[0]) == STEPS[1]
 
 
@@ -55,12 +58,12 @@ def test_unlocking_follows_the_registry() -> None:
     assert ids(s for s in STEPS if state.unlocked(s)) == ["01"]
     state = passed_state("01", "02", "03")
     assert state.unlocked(get_step(4)) and not state.unlocked(get_step(5))
-    every_but_one = passed_state(*[s.id for s in STEPS[:-1] if s.id != "05"])
+    every_but_one = passed_state(*[s.id for s in BEFORE_WAITS if s.id != "05"])
     assert not every_but_one.unlocked(get_step(6))  # 06 waits for 05
     assert every_but_one.unlocked(get_step(7))  # 07 waits for 06 alone
-    assert ids(every_but_one.blockers(LAST)) == ["05"]
-    assert not every_but_one.unlocked(LAST)
-    assert passed_state(*[s.id for s in STEPS[:-1]]).unlocked(LAST)
+    assert ids(every_but_one.blockers(WAITS)) == ["05"]
+    assert not every_but_one.unlocked(WAITS)
+    assert passed_state(*[s.id for s in BEFORE_WAITS]).unlocked(WAITS)
 
 
 def test_a_step_is_unlocked_by_its_prerequisites_only() -> None:
@@ -122,13 +125,13 @@ def test_a_rebuild_rechecks_every_step_that_was_unlocked_and_keeps_the_hints(tmp
     assert state.current.id == "03"
 
 
-def test_a_forced_rebuild_checks_everything_and_the_last_step_still_waits(tmp_path: Path) -> None:
+def test_a_forced_rebuild_checks_everything_and_a_step_waiting_for_all_still_waits(tmp_path: Path) -> None:
     verdicts = {s.id: True for s in STEPS}
     verdicts["05"] = False
     checker = FakeChecker(verdicts)
     state, _ = progress.rebuild(Workspace(tmp_path), State(), checker=checker, force=True)
     assert checker.checked == ids(STEPS)
-    assert state.record(LAST).passed and not state.unlocked(LAST)  # passed when forced, yet 05 blocks it
+    assert state.record(WAITS).passed and not state.unlocked(WAITS)  # passed when forced, yet 05 blocks it
 
 
 def test_steps_a_rebuild_never_reaches_keep_their_old_record(tmp_path: Path) -> None:
@@ -198,6 +201,71 @@ def test_the_package_has_no_import_circles() -> None:
     for name in sorted(graph):
         if name not in state:
             visit(name)
+
+
+# The layers of the package, bottom to top: a module imports from its own layer and the ones below, never from
+# one above. Each layer lists module prefixes ("gpt2tutor.checking" holds gpt2tutor.checking.*); a module takes
+# the layer of its longest prefix. Moving a module means moving its name here (a prefix that names no module
+# yet, e.g. an api module still being written, is harmless).
+LAYERS = (
+    ("the registry and leaf helpers", ("gpt2tutor", "gpt2tutor.registry", "gpt2tutor.errors", "gpt2tutor.events",
+                                       "gpt2tutor.files", "gpt2tutor.frames", "gpt2tutor.quiet", "gpt2tutor.processes",
+                                       "gpt2tutor.maxinternals", "gpt2tutor.maxenv", "gpt2tutor.installation",
+                                       "gpt2tutor.kernels", "gpt2tutor.names", "gpt2tutor.durations",
+                                       "gpt2tutor.device")),
+    ("the workspace and its state", ("gpt2tutor.workspace", "gpt2tutor.state")),
+    ("the check toolkit", ("gpt2tutor.checking",)),
+    ("the course's checks", ("gpt2tutor.course",)),
+    ("the capabilities", ("gpt2tutor.progress", "gpt2tutor.migration", "gpt2tutor.generation", "gpt2tutor.serving",
+                          "gpt2tutor.graphs", "gpt2tutor.background", "gpt2tutor.book", "gpt2tutor.devcheck")),
+    ("the api modules", ("gpt2tutor.statefile", "gpt2tutor.compiled", "gpt2tutor.stepcheck", "gpt2tutor.tutor",
+                         "gpt2tutor.opening")),
+    ("the api face", ("gpt2tutor.api",)),
+    ("the command line", ("gpt2tutor.cli", "gpt2tutor.__main__")),
+)
+
+
+def _layer(module: str) -> int | None:
+    """The index in LAYERS of the module's longest prefix (None: in no layer)."""
+    found = [(len(prefix), i) for i, (_, prefixes) in enumerate(LAYERS) for prefix in prefixes
+             if module == prefix or (prefix != "gpt2tutor" and module.startswith(prefix + "."))]
+    return max(found)[1] if found else None
+
+
+def test_no_module_imports_from_a_higher_layer() -> None:
+    modules = _modules()
+    unplaced = sorted(name for name in modules if _layer(name) is None)
+    assert not unplaced, f"{unplaced} in no layer: add each to LAYERS in tests/test_house.py, where it belongs"
+    arrows = []
+    for name, path in sorted(modules.items()):
+        here = _layer(name)
+        for target in sorted(_imports(name, path, set(modules))):
+            there = _layer(target)
+            if there > here:
+                arrows.append(f"{name} ({LAYERS[here][0]}) -> {target} ({LAYERS[there][0]})")
+    assert not arrows, "imports from a higher layer:\n" + "\n".join(arrows)
+
+
+def test_the_layer_rule_can_fail() -> None:
+    assert _layer("gpt2tutor.checking.child") == 2 and _layer("gpt2tutor.cli.check") == len(LAYERS) - 1
+    assert _layer("gpt2tutor.api") > _layer("gpt2tutor.progress") > _layer("gpt2tutor.course.checks.check_01")
+    assert _layer("gpt2tutor") == 0 and _layer("gpt2tutor.nowhere") is None
+
+
+def test_the_registry_imports_nothing_of_the_tutor() -> None:
+    modules = _modules()
+    assert _imports("gpt2tutor.registry", modules["gpt2tutor.registry"], set(modules)) == set()
+
+
+MAX_LINES, FACE_LINES = 400, 150  # a module a maintainer reads whole; the api face, which only re-exports
+
+
+def test_no_module_is_too_long_to_read_whole() -> None:
+    lines = {str(p.relative_to(ROOT)): len(p.read_text("utf-8").splitlines()) for p in PACKAGE.rglob("*.py")}
+    long = {path: n for path, n in lines.items() if n > MAX_LINES}
+    assert not long, f"modules over {MAX_LINES} lines (split them by job): {long}"
+    face = len((PACKAGE / "api.py").read_text("utf-8").splitlines())
+    assert face < FACE_LINES, f"gpt2tutor/api.py has {face} lines: the face re-exports, under {FACE_LINES}"
 
 
 STEP_NUMBER_IN_TEXT = re.compile(r"\b(?:steps?[_ -]?|check_)0?\d{1,2}\b(?![.]\d)", re.I)
