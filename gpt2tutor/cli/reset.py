@@ -14,7 +14,7 @@ def reset(step: RequiredStepArgument, yes: YesOption = False, workspace: Workspa
     .gpt2tutor/backups/, and the step is marked as not passed."""
     chosen = api.step(step)
     tutor = api.open(workspace, writable=True)
-    tutor.progress()
+    tutor.load_and_repair_state()
     path = tutor.exercise(chosen)
     confirm(f"Replace {path} with the pristine skeleton? (your file is backed up first)", yes=yes,
             what=f"resetting step {chosen.id}")
