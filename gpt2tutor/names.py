@@ -10,6 +10,7 @@ WORKSPACE_ENV = "GPT2TUTOR_WORKSPACE"  # the workspace, when --workspace is not 
 TIMEOUT_ENV = "GPT2TUTOR_TIMEOUT"  # seconds one step's checks may take
 SEED_ENV = "GPT2TUTOR_SEED"  # fixes the checks' random weights and inputs
 DEVICE_ENV = "GPT2TUTOR_DEVICE"  # "gpu": `check --device gpu` runs the learner's code on the GPU
+ONE_LOOP_ENV = "GPT2TUTOR_ONE_LOOP"  # "0": MAX's own asyncio.run per eager op (benchmarks compare the two)
 DEBUG_ENV = "GPT2TUTOR_DEBUG"  # "1": an internal error shows its traceback
 KERNELS_ENV = "GPT2TUTOR_KERNELS"  # "0": no kernel batches, no background process (MAX's own behaviour)
 BACKGROUND_ENV = "GPT2TUTOR_BACKGROUND"  # "0": batches compiled already are used, but no background process

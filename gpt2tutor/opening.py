@@ -65,7 +65,7 @@ def _choose_root(directory: Path | None, workspace: Path | None) -> tuple[Path, 
     here = Path.cwd()
     if is_tutor_source(here):  # a clone of the tutor: its skeletons are not the learner's to edit
         return here / DEFAULT_DIR, True
-    if any((here / "exercises").glob("step_*.py")):  # a folder that already holds exercises
+    if any((here / "exercises" / s.filename).exists() for s in STEPS):  # a folder that already holds exercises
         return here, False
     return here / DEFAULT_DIR, False
 
