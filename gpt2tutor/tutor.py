@@ -181,11 +181,12 @@ class Tutor:
     def passed(self, arg: str | int | Step) -> bool:
         return self.load_and_repair_state().record(step(arg)).passed
 
-    def reset(self, arg: str | int | Step) -> Path | None:
+    def reset(self, arg: str | int | Step, state: State | None = None) -> Path | None:
         """Puts the step's skeleton back, first copying the learner's file into the backups; marks the step
-        not passed. Returns the backup (None when there was no file)."""
+        not passed (on `state`, the progress read before, unless another command wrote it since). Returns the backup (None when there was
+        no file)."""
         chosen = step(arg)
-        state = self.load_and_repair_state()
+        state = statefile.fresh(self.workspace, state, self._seen) if state else self.load_and_repair_state()
         try:
             backup = self.workspace.restore_skeleton(chosen)
         except OSError as exc:
