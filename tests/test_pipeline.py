@@ -70,6 +70,13 @@ def test_check_reads_the_state_once_and_parses_the_step_once(ws: Path, reads: li
     assert parses == [STEP.id]
 
 
+@pytest.mark.parametrize("command", [["list"], ["show", STEP.id], ["hint", STEP.id], ["reset", STEP.id, "--yes"]])
+def test_other_commands_read_the_state_once_too(ws: Path, reads: list, command: list) -> None:
+    result = cli(*command, "-w", ws)
+    assert result.exit_code == 0, result.output
+    assert len(reads) == 1, f"{command[0]} read state.json {len(reads)} times"
+
+
 def test_a_check_records_what_another_command_wrote_meanwhile(ws: Path) -> None:
     """The state read at the start is read again only when another command wrote it during the check: a hint
     asked meanwhile is kept."""
