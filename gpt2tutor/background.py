@@ -3,170 +3,41 @@
 It compiles the checks' kernel batches (gpt2tutor.kernels) in the order a learner meets the steps, while
 they read the first lesson, then the graph jobs (gpt2tutor.graphs: the learner's cached model, compiled at the
 shapes `generate` uses, and compared with itself run eagerly), then, once a learner has reached the generation
-step, the generation batch (the kernels `generate` uses that no check batch holds, if any). `start` launches it, and so does any command
-that finds work for it (a process that was killed resumes where it stopped: finished batches are in MAX's
-cache and the marker, and jobs stay queued until their verdict is written). A command that needs a batch or
-a graph waits for it here (`wait_for_kernels`, `wait_for_graph`) instead of compiling the same thing beside
-it on the same cores.
+step, the generation batch (the kernels `generate` uses that no check batch holds, if any). `start` launches
+it, and so does any command that finds work for it (a process that was killed resumes where it stopped:
+finished batches are in MAX's cache and the marker, and jobs stay queued until their verdict is written).
+Commands wait for it in gpt2tutor.waiting; what it is doing is its report (gpt2tutor.background_report).
 
-It holds an exclusive lock (flock, so the kernel releases it however the process ends) and writes its
-`Report` atomically to a JSON file next to the lock, under $XDG_CACHE_HOME/gpt2tutor/. A report whose lock
-is free belongs to a process that ended. It runs in its own session (Ctrl-C in the terminal does not reach
-it) and ends by itself when the work is done. `Report.remaining` is the one estimate of how long is left.
+It runs in its own session (Ctrl-C in the terminal does not reach it), holds the report's lock while it runs,
+and ends by itself when the work is done.
 
 `python -m gpt2tutor.background` runs it in the foreground (for a script, or to watch its log).
 """
 
 from __future__ import annotations
 
-import fcntl
-import json
 import os
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from . import graphs, installation, kernels, maxenv
+from .background_report import MOJO, MOJO_ESTIMATE, Report, log_path, running, try_lock, write_report
 from .checking import spares
-from .events import Launched, OnEvent, Waiting, WaitOver, ignore
-from .files import write_atomic
 from .processes import kill_tree
-from .registry import Step
 
 NICENESS = 10  # the learner's own checks come first
-MAX_IMPORT_ESTIMATE = 5.0  # seconds to import MAX, from a cold disk
-POLL = 0.25  # seconds between looks at the report while waiting
-EVENT_EVERY = 0.5  # seconds between Waiting events
-
-
-def state_dir() -> Path:
-    return kernels.state_dir()
-
-
-def report_path() -> Path:
-    return state_dir() / "progress.json"
-
-
-def log_path() -> Path:
-    return state_dir() / "background.log"
-
-
-def _lock_path() -> Path:
-    return state_dir() / "lock"
-
-
-def _try_lock() -> int | None:
-    """The lock's file descriptor when we got it, None when the background process holds it."""
-    folder = state_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(_lock_path(), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        return None
-    return fd
-
-
-def running() -> bool:
-    """Whether the background process holds the lock right now."""
-    try:
-        fd = _try_lock()
-    except OSError:
-        return False
-    if fd is None:
-        return True
-    os.close(fd)  # closing releases it
-    return False
-
-
-def _pace_for_cores() -> float:
-    """The estimates are for 2 cores; a compile uses up to about 2, so more cores help only a little."""
-    return 1.0 if (os.cpu_count() or 1) <= 2 else 0.7
-
-
-@dataclass
-class Report:
-    """What the background process is doing, as it writes it; read by anyone who waits for it."""
-
-    state: str = "none"  # none · starting · working · ready (keeping a spare check process) · done · failed
-    pid: int | None = None
-    task: str | None = None  # the task now running (a kernel batch's name: "02", ..., "extra")
-    task_started: float | None = None  # time.time()
-    done: list[str] = field(default_factory=list)  # tasks this run finished
-    todo: list[str] = field(default_factory=list)  # tasks this run has left (the current one included)
-    seconds: dict[str, float] = field(default_factory=dict)  # how long each finished task took
-    estimates: dict[str, float] = field(default_factory=dict)  # seconds each task takes on 2 cores
-    labels: dict[str, str] = field(default_factory=dict)  # each task, for people: "step 03's batch", ...
-    error: str | None = None
-    installation: str | None = None  # installation.identity() of the process: it keeps spares for that one only
-    installed: str | None = None  # installation.describe() of it, for people
-    alive: bool = False  # the lock is held: the process is running (not stored)
-
-    def label(self, task: str | None = None) -> str:
-        task = task or self.task
-        return self.labels.get(task, task or "")
-
-    def pace(self) -> float:
-        """How fast this machine is against the estimates: from the tasks measured so far, else its cores."""
-        measured = [(self.seconds[n], self.estimates[n]) for n in self.done
-                    if n in self.seconds and n in self.estimates and n != MOJO]  # MOJO: 1 s once it is built
-        if not measured:
-            return _pace_for_cores()
-        return min(4.0, max(0.25, sum(a for a, _ in measured) / max(1e-6, sum(b for _, b in measured))))
-
-    def current_elapsed(self) -> float:
-        return max(0.0, time.time() - self.task_started) if self.task_started is not None else 0.0
-
-    def overdue(self) -> bool:
-        """The current task has already taken longer than its estimate."""
-        return self.task is not None and self.current_elapsed() > self.estimates.get(self.task, 30.0) * self.pace()
-
-    def remaining(self, until: str | None = None) -> float:
-        """Seconds until the task `until` (default: every task) is done. The current task counts its
-        estimate less the time it has run; once it runs over, a third of its time so far again (so the
-        figure grows while it overruns, rather than sticking near zero)."""
-        pace = self.pace()
-        total = MAX_IMPORT_ESTIMATE if self.state == "starting" else 0.0
-        for name in self.todo:
-            cost = self.estimates.get(name, 30.0) * pace
-            if name == self.task and self.task_started is not None:
-                elapsed = self.current_elapsed()
-                cost = cost - elapsed if elapsed < cost else elapsed / 3
-            total += cost
-            if name == until:
-                break
-        return total
-
-
-def read_report() -> Report:
-    try:
-        data = json.loads(report_path().read_text("utf-8"))
-        report = Report(**{k: v for k, v in data.items() if k in Report.__dataclass_fields__ and k != "alive"})
-    except (OSError, ValueError, TypeError):
-        report = Report()
-    report.alive = running()
-    return report
-
-
-def _write(report: Report) -> None:
-    data = dict(vars(report))
-    data.pop("alive")
-    write_atomic(report_path(), json.dumps(data))
 
 
 def needed() -> bool:
     """Whether there is work for it: a kernel batch (the extra one included) not compiled yet, a graph job, or
     a request for a spare check process."""
     return kernels.background_enabled() and (bool(kernels.missing(kernels.batches())) or bool(graphs.jobs())
-                                  or bool(_generation_todo()) or spares.enabled() and bool(spares.wanted()))
+                                  or bool(generation_todo()) or spares.enabled() and bool(spares.wanted()))
 
 
-def _generation_todo() -> list[kernels.Batch]:
+def generation_todo() -> list[kernels.Batch]:
     """The generation batch (the kernels `generate` uses) when it is missing and due: once a learner of this MAX
     cache has reached the generation step (their cached model's compile is queued or done), after that compile."""
     batch = kernels.generation_batch()
@@ -180,7 +51,7 @@ def launch() -> subprocess.Popen | None:
     The process outlives the command that started it; its output goes to `log_path()`."""
     if not needed() or running():
         return None
-    state_dir().mkdir(parents=True, exist_ok=True)
+    kernels.state_dir().mkdir(parents=True, exist_ok=True)
     with open(log_path(), "ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "gpt2tutor.background"], stdin=subprocess.DEVNULL, stdout=log,
@@ -193,7 +64,7 @@ def run() -> int:
     """The background process itself: compiles every missing batch, in order, reporting as it goes."""
     fd = None
     for _ in range(20):  # a reader's `running()` holds the lock for an instant: try for a second
-        fd = _try_lock()
+        fd = try_lock()
         if fd is not None:
             break
         time.sleep(0.05)
@@ -213,8 +84,8 @@ def run() -> int:
                             **{b.name: f"step {b.name}'s kernels" if b.step else b.label
                                for b in _known_batches()}})
     _add_jobs(report)
-    report.todo += [b.name for b in _generation_todo()]
-    _write(report)
+    report.todo += [b.name for b in generation_todo()]
+    write_report(report)
     print(f"{time.strftime('%H:%M:%S')} background {os.getpid()}: {len(todo)} kernel batches to compile "
           f"({', '.join(b.name for b in todo) or 'none'}) into {maxenv.cache_dir()}, "
           f"{len(graphs.jobs())} graph jobs", flush=True)
@@ -230,14 +101,14 @@ def run() -> int:
                 break
             if report.task != SPARE:
                 report.state, report.task, report.task_started = "ready", SPARE, time.time()
-                _write(report)
+                write_report(report)
             time.sleep(SPARE_POLL * 5)  # the spares are tended by their own thread (_tend)
         report.state, report.task, report.task_started = "done", None, None
-        _write(report)
+        write_report(report)
         return 0
     except Exception as exc:
         report.state, report.error = "failed", f"{type(exc).__name__}: {exc}"
-        _write(report)
+        write_report(report)
         print(f"background process failed: {report.error}", flush=True)
         return 1
     finally:
@@ -290,7 +161,7 @@ def _compile(report: Report, todo: list) -> None:
         started = time.perf_counter()
         _run_job(job)
         _end(report, job.name, time.perf_counter() - started)
-    for batch in _generation_todo():  # after the learner's model: `generate` needs that first
+    for batch in generation_todo():  # after the learner's model: `generate` needs that first
         if batch.name not in report.todo:
             report.todo.append(batch.name)
         _begin(report, batch.name)
@@ -305,10 +176,6 @@ def _known_batches() -> list[kernels.Batch]:
     """Every batch the background may compile: the checks', then the generation batch."""
     extra = kernels.generation_batch()
     return kernels.batches() + ([extra] if extra is not None else [])
-
-
-MOJO = "mojo"  # the task that builds MAX's Mojo packages
-MOJO_ESTIMATE = 30.0  # seconds, the first time in an environment (about 1 s afterwards)
 
 
 def _niced() -> None:
@@ -357,7 +224,7 @@ def _add_jobs(report: Report) -> None:
 
 def _begin(report: Report, task: str) -> None:
     report.state, report.task, report.task_started = "working", task, time.time()
-    _write(report)
+    write_report(report)
 
 
 def _end(report: Report, task: str, seconds: float) -> None:
@@ -365,7 +232,7 @@ def _end(report: Report, task: str, seconds: float) -> None:
     if task in report.todo:
         report.todo.remove(task)
     report.seconds[task] = round(seconds, 1)
-    _write(report)
+    write_report(report)
 
 
 def _run_job(job: graphs.Job) -> None:
@@ -377,10 +244,6 @@ def _run_job(job: graphs.Job) -> None:
     graphs.done(job)
 
 
-# --- the other side: starting it, and waiting for it ---------------------------------------------
-
-_gave_up = False  # it failed while this process waited: don't wait for it again
-
 
 def launch_if_needed() -> subprocess.Popen | None:
     """Starts the background process when it has work and none runs (an OSError is no start)."""
@@ -391,160 +254,6 @@ def launch_if_needed() -> subprocess.Popen | None:
     except OSError:
         return None
 
-
-def wait_for_kernels(steps: Sequence[Step] | None, *, who: str, wait: bool = True,
-                     on_event: OnEvent = ignore) -> bool:
-    """Before running `steps`' checks (None: every step): makes sure the background process runs when
-    batches are missing, and waits for the ones these checks need, sending Waiting events, when they
-    would otherwise compile the same kernels beside it. Returns whether those kernels are ready.
-
-    No wait when `wait` is off, or where MAX's own full cache serves the checks meanwhile. Ctrl-C while
-    waiting raises KeyboardInterrupt; the background process carries on."""
-    if not kernels.enabled():
-        return True
-    last = steps[-1] if steps else None
-    needed_now = kernels.missing(kernels.batches_for(last))
-    if not kernels.background_enabled():
-        return not needed_now  # no background process to wait for: MAX compiles what is missing as it goes
-    launched = launch_if_needed()
-    if launched is not None:
-        on_event(Launched(launched.pid, waited_for=bool(needed_now and wait and not _gave_up
-                                                        and not maxenv.full_cache_compiled())))
-    if not needed_now or not wait or _gave_up or maxenv.full_cache_compiled():
-        return not needed_now
-    return _wait(needed_now, launched, who, on_event)
-
-
-def _wait(needed_now: list, launched: subprocess.Popen | None, who: str, on_event: OnEvent) -> bool:
-    global _gave_up
-    started = time.monotonic()
-    relaunched = False
-    said = 0.0
-    while True:
-        left = kernels.missing(needed_now)
-        report = read_report()
-        if not left:
-            break
-        now = time.monotonic()
-        if now - said >= EVENT_EVERY:
-            said = now
-            on_event(Waiting(who, len(left), len(needed_now), report, now - started))
-        alive = report.alive or (launched is not None and launched.poll() is None)
-        if not alive:
-            if not relaunched:
-                relaunched = True
-                try:
-                    launched = launch()
-                except OSError:
-                    launched = None
-                if launched is not None:
-                    continue
-            _gave_up = True
-            on_event(WaitOver(who, time.monotonic() - started, False, read_report().error or ""))
-            return False
-        time.sleep(POLL)
-    on_event(WaitOver(who, time.monotonic() - started, True))
-    return True
-
-
-def wait_for_generation(*, on_event: OnEvent = ignore) -> bool:
-    """Before `generate` runs the model: when the generation batch is due and missing, makes sure the background
-    process runs and waits for it (Waiting events), rather than compiling its kernels here beside it. Returns
-    whether they are compiled; not due (no learner reached the generation step), MAX compiles as it goes."""
-    batch = kernels.generation_batch()
-    todo = _generation_todo()
-    if batch is None or not kernels.enabled():
-        return False
-    if not todo or not kernels.background_enabled():
-        return not kernels.missing([batch])
-    launched = launch_if_needed()
-    if _gave_up or maxenv.full_cache_compiled():
-        return False
-    return _wait(todo, launched, "generate", on_event)
-
-
-def wait_for_graph(graph_key: str, *, who: str, on_event: OnEvent = ignore) -> graphs.Verdict | None:
-    """The verdict on the learner's compiled model, waiting for the background process while it compiles it
-    (Waiting events). None when there is no verdict and no job for these files, or the background stopped."""
-    found = graphs.verdict(graph_key)
-    if found is not None or not graphs.job_path(graph_key).exists():
-        return found
-    launched = launch_if_needed()
-    started, said, relaunched = time.monotonic(), 0.0, False
-    while True:
-        found = graphs.verdict(graph_key)
-        if found is not None:
-            on_event(WaitOver(who, time.monotonic() - started, True, what="graph"))
-            return found
-        if not graphs.job_path(graph_key).exists():
-            on_event(WaitOver(who, time.monotonic() - started, False, "the job went away", what="graph"))
-            return None
-        report = read_report()
-        now = time.monotonic()
-        if now - said >= EVENT_EVERY:
-            said = now
-            on_event(Waiting(who, 1, 1, report, now - started, what="graph"))
-        if not (report.alive or (launched is not None and launched.poll() is None)):
-            if relaunched:
-                on_event(WaitOver(who, now - started, False, report.error or "", what="graph"))
-                return None
-            relaunched = True
-            try:
-                launched = launch()
-            except OSError:
-                launched = None
-        time.sleep(POLL)
-
-
-def another_installation() -> str | None:
-    """When the background process running now belongs to another installation of the tutor (another virtual
-    environment, say): that installation, for people. It compiles for both, but keeps spare check processes for
-    its own only."""
-    report = read_report()
-    if not report.alive or not report.installation or report.installation == installation.identity():
-        return None
-    return report.installed or "another installation"
-
-
-def task_now() -> dict:
-    """For `doctor --json`: whether the background process is running, and what it is doing."""
-    report = read_report()
-    return {"running": report.alive, "task": report.label() if report.alive and report.task else None}
-
-
-def kernels_status() -> tuple[bool, str]:
-    """For `doctor`: (fine, text) about the checks' kernels."""
-    if not kernels.enabled():
-        return False, f"kernel batches are off ({kernels.ENV_SWITCH}=0): checks use MAX's own cache"
-    every = kernels.batches()
-    todo = kernels.missing(every)
-    if not todo:
-        return True, f"the checks' kernels are compiled ({len(every)} batches)"
-    report = read_report()
-    if report.alive:
-        return True, (f"compiling in the background: {report.label()}, {len(todo)} of "
-                      f"{len(every)} batches left, ~{duration(report.remaining())} to go")
-    estimate = sum(b.estimate for b in todo) * _pace_for_cores()
-    return False, (f"{len(todo)} of {len(every)} batches not compiled yet: `gpt2tutor start` or `check` "
-                   f"compiles them in the background (about {duration(estimate)})")
-
-
-def duration(seconds: float) -> str:
-    """12 s · 3 min 05 s · 14 min."""
-    seconds = max(0, round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds < 600 else f"{round(seconds / 60)} min"
-
-
-def first_estimates() -> tuple[str, float, float]:
-    """For `start`: the first batch to compile (its step's id), and the seconds until it, and until every
-    batch, is compiled on this machine."""
-    todo = kernels.missing(kernels.batches())
-    first = [b for b in todo if b.step is not None][:1]
-    pace = _pace_for_cores()
-    return (first[0].name if first else "", (sum(b.estimate for b in first) + MAX_IMPORT_ESTIMATE) * pace,
-            (sum(b.estimate for b in todo) + MAX_IMPORT_ESTIMATE + MOJO_ESTIMATE) * pace)
 
 
 if __name__ == "__main__":

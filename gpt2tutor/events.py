@@ -8,7 +8,7 @@ they arrive too.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 # What MAX is preparing: "kernel", an eager op compiled on first use; "batch", one of the tutor's
@@ -47,7 +47,7 @@ class Waiting:
     who: str  # who waits ("step 07", "the attention map", ...)
     left: int
     total: int
-    report: Any  # gpt2tutor.background.Report
+    report: Any  # gpt2tutor.background_report.Report
     seconds: float  # waited so far
     what: str = "kernels"
 
@@ -79,6 +79,13 @@ class Notice:
 
 
 @dataclass(frozen=True)
+class Migrated:
+    """The workspace was made by an older gpt2tutor and has been brought up to date."""
+
+    notice: str
+
+
+@dataclass(frozen=True)
 class Phase:
     """A slow part of a command began (loading weights, compiling, ...); `done` when it ended."""
 
@@ -94,15 +101,3 @@ OnEvent = Callable[[Event], None]
 def ignore(event: Event) -> None:
     """The default listener."""
 
-
-@dataclass
-class Collector:
-    """A listener that keeps every event (for scripts and tests)."""
-
-    events: list = field(default_factory=list)
-
-    def __call__(self, event: Event) -> None:
-        self.events.append(event)
-
-    def of(self, kind: type) -> list:
-        return [e for e in self.events if isinstance(e, kind)]

@@ -25,15 +25,15 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import kernels, maxenv
+from . import kernels, maxenv, names
 from .files import write_atomic
 from .registry import by_role, up_to
 
 # GPT-2 124M: the sizes of `generate`'s default checkpoint, so that its compile finds this one in MAX's cache
 SIZES = dict(vocab_size=50257, n_positions=1024, n_embd=768, n_layer=12, n_head=12, n_inner=3072,
              layer_norm_epsilon=1e-5)
-ENV_SIZES = "GPT2TUTOR_GRAPH_SIZES"  # JSON sizes to compile at instead (the tests use a small model)
-ENV_SWITCH = "GPT2TUTOR_GRAPHS"  # "0": no background compile of the learner's model (generate compiles it itself)
+ENV_SIZES = names.GRAPH_SIZES_ENV  # the tests use a small model
+ENV_SWITCH = names.GRAPHS_ENV  # "0": `generate` compiles the learner's model itself
 ESTIMATE = 240.0  # seconds to compile and compare, from an empty MAX cache on 2 cores
 TOLERANCE = {"cpu": 1e-3, "gpu": 1e-2}  # compiled against eager, float32 on both sides; a GPU's kernels sum in
 # other orders in the compiled graph than op by op

@@ -41,18 +41,18 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from . import maxenv, maxinternals, registry
+from . import maxenv, maxinternals, names, registry
 from .events import Compiled, Compiling
 from .files import write_atomic
 
 MARKER_NAME = "gpt2tutor_kernels.json"
-ENV_SWITCH = "GPT2TUTOR_KERNELS"  # "0": no batches, no background process (MAX's own behaviour)
+ENV_SWITCH = names.KERNELS_ENV
 EXTRA = "extra"  # the batch of targets only some learners' code uses: compiled last, never waited for
 GENERATION = "generation"  # the batch of targets only `generate` uses (not a check's: see background.py)
 BATCH_FORMAT = "mlirbc-1"  # how a batch's module is made (part of its id: a change recompiles)
 
 
-BACKGROUND_SWITCH = "GPT2TUTOR_BACKGROUND"  # "0": batches compiled already are used, but no background process
+BACKGROUND_SWITCH = names.BACKGROUND_ENV
 
 
 def enabled() -> bool:
@@ -69,7 +69,7 @@ def _max_version() -> str | None:
     return maxenv.max_version()
 
 
-STATE_ENV = "GPT2TUTOR_STATE_DIR"  # where the tutor's own files for this MAX cache go (tests use a folder of their own)
+STATE_ENV = names.STATE_DIR_ENV  # tests use a folder of their own
 
 
 def state_dir() -> Path:

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .files import write_atomic
+from .names import WORKSPACE_ENV
 from .registry import STEPS, Step
 
 MARKER = ".gpt2tutor"
 DEFAULT_DIR = "gpt2-workspace"
-ENV_VAR = "GPT2TUTOR_WORKSPACE"
 
 
 class WorkspaceError(Exception):
@@ -109,7 +109,7 @@ def create(root: Path) -> Workspace:
 
 def locate(explicit: Path | None) -> Workspace:
     """The workspace from --workspace, else $GPT2TUTOR_WORKSPACE, else the nearest one upward."""
-    given = explicit or (Path(os.environ[ENV_VAR]) if os.environ.get(ENV_VAR) else None)
+    given = explicit or (Path(os.environ[WORKSPACE_ENV]) if os.environ.get(WORKSPACE_ENV) else None)
     if given is not None:
         if not given.exists():
             raise WorkspaceError(f"workspace {given} does not exist: create it with `gpt2tutor start {given}`")

@@ -21,7 +21,7 @@ from test_generate import checkpoint, make_workspace  # noqa: F401 - fixtures
 from test_perf_infra import own_cache, spawned  # noqa: F401 - fixtures
 from typer.testing import CliRunner
 
-from gpt2tutor import background, graphs
+from gpt2tutor import background, background_report, graphs, waiting
 from gpt2tutor.cli import app
 from gpt2tutor.maxenv import child_environment
 from gpt2tutor.registry import STEPS, by_role
@@ -145,11 +145,11 @@ def test_commands_wait_for_the_background_compile(tmp_path: Path, own_cache: Pat
                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
     spawned.append(proc)
     deadline = time.monotonic() + 30
-    while not background.running():
+    while not background_report.running():
         assert time.monotonic() < deadline and proc.poll() is None, "the stand-in did not start"
         time.sleep(0.05)
     seen = []
-    found = background.wait_for_graph(graph_key, who="your cached GPT-2", on_event=seen.append)
+    found = waiting.wait_for_graph(graph_key, who="your cached GPT-2", on_event=seen.append)
     assert found is not None and found.agrees
     kinds = [type(e).__name__ for e in seen]
     assert "Waiting" in kinds and kinds[-1] == "WaitOver" and seen[-1].ready and seen[-1].what == "graph"

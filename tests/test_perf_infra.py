@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from gpt2tutor import api, background, graphs, kernels
+from gpt2tutor import api, background, background_report, fullcache, graphs, kernels, waiting
 from gpt2tutor.checking import runner
 from gpt2tutor.checking.runner import SpareChecker, run_checks
 from gpt2tutor.cli.doctor import compile_full_cache
@@ -86,7 +86,7 @@ def names(batches) -> list[str]:
 
 def wait(steps, ui) -> bool:
     """What `check` does before running these steps' checks, drawn on `ui`."""
-    return background.wait_for_kernels(steps, who=f"step {steps[-1].id}", on_event=Renderer(ui))
+    return waiting.wait_for_kernels(steps, who=f"step {steps[-1].id}", on_event=Renderer(ui))
 
 
 # --- the manifest ---------------------------------------------------------------------------------
@@ -141,9 +141,9 @@ def test_background_compiles_every_batch_in_order_and_records_it(own_cache: Path
     assert names(kernels.missing(kernels.batches())) == names(kernels.batches())
     proc = start_fake(spawned, "0.05")
     assert proc.wait(timeout=60) == 0
-    report = background.read_report()
+    report = background_report.read_report()
     assert report.state == "done" and not report.alive
-    assert [n for n in report.done if n != background.MOJO] == names(kernels.batches()) and report.todo == []
+    assert [n for n in report.done if n != background_report.MOJO] == names(kernels.batches()) and report.todo == []
     assert kernels.missing(kernels.batches()) == []
     assert kernels.marker_path().parent == own_cache / "modular" / ".max_cache"  # next to MAX's kernels
     assert not background.needed()
@@ -151,25 +151,25 @@ def test_background_compiles_every_batch_in_order_and_records_it(own_cache: Path
 
 def test_a_killed_background_leaves_sound_files_and_the_next_one_resumes(own_cache: Path, spawned) -> None:
     proc = start_fake(spawned, "0.4")
-    wait_until(lambda: len([n for n in background.read_report().done if n != background.MOJO]) >= 2)
-    assert background.running() and background.read_report().alive
+    wait_until(lambda: len([n for n in background_report.read_report().done if n != background_report.MOJO]) >= 2)
+    assert background_report.running() and background_report.read_report().alive
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    report = background.read_report()  # parses: written atomically
-    assert not report.alive and not background.running()  # the lock went with the process
+    report = background_report.read_report()  # parses: written atomically
+    assert not report.alive and not background_report.running()  # the lock went with the process
     finished = [b for b in kernels.batches() if b not in kernels.missing(kernels.batches())]
-    done = [n for n in report.done if n != background.MOJO]
+    done = [n for n in report.done if n != background_report.MOJO]
     assert len(finished) >= 2 and names(finished) == done[:len(finished)]
     resumed = start_fake(spawned, "0.01")
     assert resumed.wait(timeout=60) == 0
-    again = background.read_report()
+    again = background_report.read_report()
     assert again.state == "done" and not set(again.done) & set(names(finished))  # only what was left
     assert kernels.missing(kernels.batches()) == []
 
 
 def test_one_background_process_per_cache(own_cache: Path, spawned) -> None:
     first = start_fake(spawned, "1.0")
-    wait_until(background.running)
+    wait_until(background_report.running)
     second = start_fake(spawned, "0.3")
     assert second.wait(timeout=30) == 0
     assert "another background process is running" in second.stdout.read().decode()
@@ -180,7 +180,7 @@ def test_one_background_process_per_cache(own_cache: Path, spawned) -> None:
 def test_a_failing_background_says_why(own_cache: Path, spawned) -> None:
     proc = start_fake(spawned, "fail")
     assert proc.wait(timeout=60) == 1
-    report = background.read_report()
+    report = background_report.read_report()
     assert report.state == "failed" and "no compiler today" in report.error
     assert kernels.missing(kernels.batches()) == kernels.batches()
 
@@ -188,9 +188,9 @@ def test_a_failing_background_says_why(own_cache: Path, spawned) -> None:
 @pytest.mark.parametrize("cores, pace", [(1, 1.0), (2, 1.0), (4, 0.7), (64, 0.7)])
 def test_the_estimate_scales_with_the_machine(monkeypatch, cores: int, pace: float) -> None:
     """The estimates are for 2 cores: with nothing measured yet, a machine with more is taken as 0.7x as slow
-    (background._pace_for_cores); once a task is measured, the measured pace counts, whatever the cores."""
-    monkeypatch.setattr(background.os, "cpu_count", lambda: cores)
-    report = background.Report(state="working", task="a", todo=["a", "b"], estimates={"a": 10.0, "b": 20.0},
+    (background_report.pace_for_cores); once a task is measured, the measured pace counts, whatever the cores."""
+    monkeypatch.setattr(background_report.os, "cpu_count", lambda: cores)
+    report = background_report.Report(state="working", task="a", todo=["a", "b"], estimates={"a": 10.0, "b": 20.0},
                                task_started=time.time() - 5, alive=True)
     expected = (10 * pace - 5) + 20 * pace  # a: its estimate less the 5 s it has run; b: all of its estimate
     assert expected - 1 < report.remaining() < expected + 1
@@ -200,7 +200,7 @@ def test_the_estimate_scales_with_the_machine(monkeypatch, cores: int, pace: flo
 
 def test_the_estimate_grows_while_a_batch_overruns() -> None:
     """The one estimate of the time left never sits near zero while a task takes longer than expected."""
-    report = background.Report(state="working", task="a", todo=["a", "b"], estimates={"a": 10.0, "b": 20.0},
+    report = background_report.Report(state="working", task="a", todo=["a", "b"], estimates={"a": 10.0, "b": 20.0},
                                task_started=time.time() - 60, alive=True)  # six times its estimate
     assert report.overdue() and report.remaining("a") >= 19
     report.task_started = time.time() - 120
@@ -238,14 +238,14 @@ def test_the_background_compiles_the_generation_batch_once_the_generation_step_i
         own_cache: Path, spawned, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(kernels, "generation_batch", lambda: FAKE_GENERATION_BATCH)
     assert start_fake_with_generation(spawned, "0.01").wait(timeout=60) == 0
-    assert kernels.GENERATION not in background.read_report().done  # no learner here reached the generation step
+    assert kernels.GENERATION not in background_report.read_report().done  # no learner here reached the generation step
     assert kernels.missing([FAKE_GENERATION_BATCH]) and not background.needed()
     exercises = tmp_path / "exercises"
     exercises.mkdir()
     assert graphs.queue(exercises)  # what `check` does once the cached model's steps pass: step 14 is open
     assert background.needed()
     assert start_fake_with_generation(spawned, "0.01").wait(timeout=60) == 0
-    report = background.read_report()
+    report = background_report.read_report()
     assert report.done == [f"graph:{graphs.key(exercises)[:8]}", kernels.GENERATION] and report.todo == []
     assert report.labels[kernels.GENERATION] == "the kernels generate uses"
     assert not kernels.missing([FAKE_GENERATION_BATCH]) and not background.needed()
@@ -254,15 +254,15 @@ def test_the_background_compiles_the_generation_batch_once_the_generation_step_i
 def test_generate_waits_for_the_generation_batch_only_once_it_is_due(own_cache: Path, spawned, tmp_path: Path,
                                                                       monkeypatch) -> None:
     monkeypatch.setattr(kernels, "generation_batch", lambda: FAKE_GENERATION_BATCH)
-    monkeypatch.setattr(background.maxenv, "full_cache_compiled", lambda: False)
-    monkeypatch.setattr(background, "_gave_up", False)
+    monkeypatch.setattr(waiting.maxenv, "full_cache_compiled", lambda: False)
+    monkeypatch.setattr(waiting, "_gave_up", False)
     monkeypatch.setattr(background, "launch", lambda: start_fake_with_generation(spawned, "0.2"))
-    assert background.wait_for_generation() is False and not spawned  # not due: MAX compiles as it goes
+    assert waiting.wait_for_generation() is False and not spawned  # not due: MAX compiles as it goes
     exercises = tmp_path / "exercises"
     exercises.mkdir()
     assert graphs.queue(exercises)
     seen = []
-    assert background.wait_for_generation(on_event=seen.append) is True
+    assert waiting.wait_for_generation(on_event=seen.append) is True
     kinds = [type(e).__name__ for e in seen]
     assert "Waiting" in kinds and kinds[-1] == "WaitOver" and seen[-1].ready and seen[-1].who == "generate"
     assert not kernels.missing([FAKE_GENERATION_BATCH]) and len(spawned) == 1
@@ -275,8 +275,8 @@ def record_console() -> Console:
 
 
 def test_check_waits_for_the_background_on_a_cold_machine(own_cache: Path, spawned, monkeypatch) -> None:
-    monkeypatch.setattr(background.maxenv, "full_cache_compiled", lambda: False)
-    monkeypatch.setattr(background, "_gave_up", False)
+    monkeypatch.setattr(waiting.maxenv, "full_cache_compiled", lambda: False)
+    monkeypatch.setattr(waiting, "_gave_up", False)
     monkeypatch.setattr(background, "launch", lambda: start_fake(spawned, "0.2"))
     ui = record_console()
     assert wait([get_step(4)], ui) is True
@@ -287,15 +287,15 @@ def test_check_waits_for_the_background_on_a_cold_machine(own_cache: Path, spawn
 
 
 def test_check_does_not_wait_where_maxs_full_cache_serves_it(own_cache: Path, spawned, monkeypatch) -> None:
-    monkeypatch.setattr(background.maxenv, "full_cache_compiled", lambda: True)
+    monkeypatch.setattr(waiting.maxenv, "full_cache_compiled", lambda: True)
     monkeypatch.setattr(background, "launch", lambda: start_fake(spawned, "0.2"))
     assert wait([get_step(7)], record_console()) is False  # not ready, but no waiting
     assert len(spawned) == 1  # the batches compile in the background meanwhile
 
 
 def test_check_stops_waiting_when_the_background_fails(own_cache: Path, spawned, monkeypatch) -> None:
-    monkeypatch.setattr(background.maxenv, "full_cache_compiled", lambda: False)
-    monkeypatch.setattr(background, "_gave_up", False)
+    monkeypatch.setattr(waiting.maxenv, "full_cache_compiled", lambda: False)
+    monkeypatch.setattr(waiting, "_gave_up", False)
     monkeypatch.setattr(background, "launch", lambda: start_fake(spawned, "fail"))
     ui = record_console()
     assert wait([get_step(2)], ui) is False
@@ -471,7 +471,7 @@ def test_an_unused_prestarted_child_ends_when_the_tutor_goes(solved_exercises: P
 
 def test_full_warm_on_request_shows_progress(monkeypatch) -> None:
     script = "; ".join(f"print('✓ family{i} ({i} ops) 0:00:0{i}', flush=True)" for i in range(3))
-    monkeypatch.setattr(api, "full_cache_command", lambda: [sys.executable, "-c", script])
+    monkeypatch.setattr(fullcache, "full_cache_command", lambda: [sys.executable, "-c", script])
     ui = record_console()
     assert compile_full_cache(ui) is True
     text = ui.export_text()

@@ -21,6 +21,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
+from ..names import DEBUG_ENV, KERNELS_ENV, SEED_ENV, TIMEOUT_ENV, WORKSPACE_ENV
 from .common import PROG, print_error
 
 # The command modules. A module may define several commands (generate: generate and attention).
@@ -64,14 +65,13 @@ EXAMPLES = [
     (f"{PROG} check --help", "a command's options and variables"),
 ]
 ENVIRONMENT = [
-    ("GPT2TUTOR_WORKSPACE", "the workspace, when --workspace is not given"),
-    ("GPT2TUTOR_TIMEOUT", "seconds one step's checks may take (default 120)"),
-    ("GPT2TUTOR_SEED", "fixes the checks' random inputs (default: new)"),
-    ("GPT2TUTOR_KERNELS=0", "no background compile of MAX's kernels"),
+    (WORKSPACE_ENV, "the workspace, when --workspace is not given"),
+    (TIMEOUT_ENV, "seconds one step's checks may take (default 120)"),
+    (SEED_ENV, "fixes the checks' random inputs (default: new)"),
+    (f"{KERNELS_ENV}=0", "no background compile of MAX's kernels"),
     ("NO_COLOR", "no colours"),
 ]
 
-DEBUG_ENV = "GPT2TUTOR_DEBUG"
 BUG_REPORT = "this is a bug in gpt2tutor: please report it with the command you ran"
 RICH_MARKUP = "markdown"  # how the commands' own --help reads their docstrings
 
@@ -154,9 +154,9 @@ def run_guarded(invoke: Callable[[], Any]) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 1
     except Exception as exc:
-        from .common import CliError  # the API's TutorError: loaded already, by whatever raised it
+        from ..api import TutorError
 
-        if isinstance(exc, CliError):
+        if isinstance(exc, TutorError):
             print_error(exc.message)
             return exc.code
         if os.environ.get(DEBUG_ENV):
@@ -254,7 +254,7 @@ def where_you_are() -> None:
     if tutor is None:
         typer.echo(NO_WORKSPACE)
         return
-    state = tutor.progress(on_event=Renderer(console(stderr=True)))
+    state = tutor.load_and_repair_state(on_event=Renderer(console(stderr=True)))
     out = console()
     out.print(overview(tutor, state))
     out.print()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import threading
 import time
@@ -14,8 +13,10 @@ import typer
 from rich.markup import escape
 
 from .. import api
-from .common import CliError, ForceOption, StepArgument, TimeoutOption, WorkspaceOption, console
-from .render import Renderer, ResultPrinter, duration, next_step_hint, overview, summary
+from ..api import duration
+from ..names import DEVICE_ENV
+from .common import ForceOption, StepArgument, TimeoutOption, WorkspaceOption, console
+from .render import Renderer, ResultPrinter, next_step_hint, overview, summary
 
 ALIVE_EVERY = 15.0  # seconds between the lines that say a check still runs, off a terminal
 
@@ -32,7 +33,7 @@ def check(
     force: ForceOption = False,
     device: Annotated[str | None, typer.Option(
         "--device", metavar="cpu|gpu", show_default=False,
-        help="Run your code on this device (default: $GPT2TUTOR_DEVICE, else the CPU); a GPU's results are judged "
+        help=f"Run your code on this device (default: ${DEVICE_ENV}, else the CPU); a GPU's results are judged "
              "against the CPU's references with a tolerance that fits its arithmetic.")] = None,
     workspace: WorkspaceOption = None,
 ) -> None:
@@ -42,26 +43,26 @@ def check(
     (nothing is recorded then).
     """
     if all_steps and step is not None:
-        raise CliError("give a step or --all, not both")
-    chosen = api.step(step) if step is not None else None
-    api.run_checks_on(device or os.environ.get("GPT2TUTOR_DEVICE") or "cpu")
+        raise api.TutorError("give a step or --all, not both")
+    picked = api.step(step) if step is not None else None  # the one parse: a bad step is the error, before any other
+    api.run_checks_on(device)
     tutor = api.open(workspace, writable=True)
     ui = console(stderr=as_json)  # with --json, stdout holds the JSON alone
     err = console(stderr=True)
     view = Renderer(ui, err)
-    state = tutor.progress(timeout=timeout, on_event=view)
+    state = tutor.load_and_repair_state(timeout=timeout, on_event=view)  # the one read of state.json
     try:
         if all_steps:
             view.results = None if as_json else ResultPrinter(ui, step_headings=True)
             with view.live("Re-checking your steps in order…", console=ui) if as_json else nullcontext():
-                report = tutor.check_all(force=force, timeout=timeout, on_event=view, settle=as_json)
+                report = tutor.check_all(force=force, timeout=timeout, on_event=view, settle=as_json, state=state)
             if not as_json:
                 ui.print()
                 ui.print(overview(tutor, report.state))
                 ui.print()
                 ui.print(next_step_hint(report.state))
         else:
-            chosen, state = tutor.choose(chosen, force=force, state=state)
+            chosen, state = tutor.choose(picked, force=force, state=state)  # the one decision on the lock
             if not as_json:
                 ui.print(f"[bold]Checking step {chosen.id} · {escape(chosen.title)}[/] "
                          f"({escape(str(tutor.exercise(chosen)))})\n")
@@ -69,7 +70,7 @@ def check(
             limit = duration(timeout if timeout is not None else api.default_timeout())
             with view.live(f"Checking step {chosen.id} (time limit {limit})…", console=ui), \
                     still_running(ui, f"step {chosen.id}", limit):
-                report = tutor.check(chosen, force=True, timeout=timeout, on_event=view, state=state)
+                report = tutor.run_check(chosen, state, timeout=timeout, on_event=view)
             if not as_json:
                 summary(ui, report)
             for note in report.notes:

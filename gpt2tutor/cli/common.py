@@ -1,7 +1,7 @@
 """Plumbing every command shares: options and arguments, errors, consoles, confirmation.
 
 Kept light on purpose: `gpt2tutor --help` imports this, so nothing here may import MAX, torch,
-transformers, rich or the API at module level (`CliError`, the API's TutorError, is looked up on first use).
+transformers, rich or the API at module level (the names module imports nothing).
 """
 
 from __future__ import annotations
@@ -15,19 +15,7 @@ import typer
 if TYPE_CHECKING:
     from rich.console import Console
 
-PROG = "gpt2tutor"
-WORKSPACE_ENV = "GPT2TUTOR_WORKSPACE"
-TIMEOUT_ENV = "GPT2TUTOR_TIMEOUT"
-
-
-def __getattr__(name: str):
-    """`CliError`: a problem the learner can fix (one line on stderr, then exit with its code): the API's
-    TutorError, imported when first asked for."""
-    if name == "CliError":
-        from ..api import TutorError
-
-        return TutorError
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+from ..names import PROG, TIMEOUT_ENV, WORKSPACE_ENV
 
 
 def _left_to_the_api(ctx: typer.Context, param: typer.CallbackParam, value: Path | None) -> Path | None:

@@ -71,10 +71,8 @@ def generate(
     The weights are GPT-2's own, from HuggingFace (downloaded once into its cache) or a local folder.
     Only safetensors files are loaded.
     """
-    api.validate_settings(prompt, max_new_tokens, temperature, top_k, top_p, greedy)
+    api.validate_settings(prompt, max_new_tokens, temperature, top_k, top_p, greedy)  # before the workspace
     tutor = None if reference else api.open(workspace)
-    if tutor is not None:
-        tutor.require_all_passed("generate", tutor.progress(on_event=Renderer(console(stderr=True))))
     view = Renderer(console(), console(stderr=True))
     job = api.generate(prompt, reference=reference, tutor=tutor, model=model, max_new_tokens=max_new_tokens,
                        temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, greedy=greedy,

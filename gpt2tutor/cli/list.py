@@ -21,7 +21,7 @@ def list_steps(
     """List the steps: number, title, status (locked · todo · passed · changed since passed) and the
     hints you used, with your progress."""
     tutor = api.open(workspace)
-    state = tutor.progress(on_event=Renderer(console(stderr=True)))
+    state = tutor.load_and_repair_state(on_event=Renderer(console(stderr=True)))
     if as_json:
         steps = [{"step": s.step.id, "title": s.step.title, "status": s.status, "hints_used": s.hints_used}
                  for s in tutor.statuses(state)]

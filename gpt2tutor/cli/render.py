@@ -18,28 +18,15 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import api
-from ..registry import STEPS, Step, get_step
+from ..api import PHASE_TITLES, duration
+from ..registry import STEPS, get_step
 from .common import PROG
 from .flow import Flow
 
 STATUS_LABELS = {"locked": "locked", "todo": "todo", "passed": "passed", "changed": "changed since passed",
                  "differs": "compiled graph differs"}
 STATUS_STYLES = {"locked": "dim", "todo": "", "passed": "green", "changed": "yellow", "differs": "red"}
-PHASE_TITLES = {
-    "file": "The file and its imports",
-    "structure": "Structure",
-    "placeholders": "No placeholders left",
-    "behaviour": "Behaviour against the reference",
-}
 PLAIN_EVERY = 10.0  # seconds between progress lines when the output is not a terminal
-
-
-def duration(seconds: float) -> str:
-    """12 s · 3 min 05 s · 14 min."""
-    seconds = max(0, round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds < 600 else f"{round(seconds / 60)} min"
 
 
 def cores_text() -> str:
@@ -382,6 +369,3 @@ def heatmap(weights, tokens: list[str], title: str) -> Group:
     keys = Text("keys: " + "  ".join(f"{j}={_label(t, 12)}" for j, t in enumerate(tokens)), style="dim")
     return Group(table, Text(""), legend, keys)
 
-
-def step_heading(step: Step) -> str:
-    return f"Step {step.id} · {escape(step.title)}"

@@ -14,11 +14,11 @@ def reset(step: RequiredStepArgument, yes: YesOption = False, workspace: Workspa
     .gpt2tutor/backups/, and the step is marked as not passed."""
     chosen = api.step(step)
     tutor = api.open(workspace, writable=True)
-    tutor.progress()
+    state = tutor.load_and_repair_state()  # an old or damaged workspace is put right before the question
     path = tutor.exercise(chosen)
     confirm(f"Replace {path} with the pristine skeleton? (your file is backed up first)", yes=yes,
             what=f"resetting step {chosen.id}")
-    backup = tutor.reset(chosen)
+    backup = tutor.reset(chosen, state)
     out = console()
     out.print(f"Step {chosen.id}: [bold]{escape(str(path))}[/] is the pristine skeleton again.")
     if backup is not None:

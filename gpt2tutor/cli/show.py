@@ -26,7 +26,7 @@ def show(step: StepArgument = None, force: ForceOption = False, workspace: Works
         return
     picked = api.step(step) if step is not None else None  # a bad step is the error, before any other
     tutor = api.open(workspace)
-    state = tutor.progress(on_event=Renderer(console(stderr=True)))
+    state = tutor.load_and_repair_state(on_event=Renderer(console(stderr=True)))
     chosen = picked or state.current
     out = console()
     blockers = [] if force else state.blockers(chosen)

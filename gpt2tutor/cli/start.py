@@ -9,9 +9,10 @@ import typer
 from rich.markup import escape
 
 from .. import api
+from ..api import duration
 from ..registry import STEPS
 from .common import WorkspaceOption, console
-from .render import Renderer, cores_text, duration, next_step_hint, overview
+from .render import Renderer, cores_text, next_step_hint, overview
 
 
 class StartView(Renderer):

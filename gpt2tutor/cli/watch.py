@@ -131,7 +131,7 @@ def watch(
     q quits, and so does Ctrl-C. (Without a terminal, type the letter and Enter.)
     """
     picked = api.step(step) if step is not None else None  # a bad step is the error, before any other
-    api.run_checks_on(os.environ.get("GPT2TUTOR_DEVICE") or "cpu")  # `check --device`'s variable holds here too
+    api.run_checks_on(None)  # `check --device`'s variable holds here too
     tutor = api.open(workspace, writable=True)
     out, err = console(), console(stderr=True)
     chosen, _ = tutor.choose(picked, force=force, timeout=timeout, on_event=Renderer(out, err))
@@ -157,7 +157,7 @@ def _check_once(tutor: api.Tutor, step: Step, out: Console, timeout: float | Non
         view = Renderer(out, console(stderr=True), results=ResultPrinter(out))
         try:
             with view.live(f"Checking step {step.id}…"):
-                report = tutor.check(step, force=True, timeout=timeout, on_event=view, spares=checker,
+                report = tutor.run_check(step, timeout=timeout, on_event=view, spares=checker,
                                      cancel=lambda stamp=stamp: tutor.stamp(step) != stamp)
         except api.CheckCancelled:
             out.print("[yellow]Saved again while the check ran: it was stopped, and the new version is checked.[/]")
@@ -201,7 +201,7 @@ def _watch_step(tutor: api.Tutor, step: Step, out: Console, keys: Keys, polling:
                     out.print(f"Step {step.id} does not pass yet: keep going (or `{PROG} watch NN --force` to jump).")
                 elif nxt is None:
                     out.print("That was the last step: well done! Try `gpt2tutor generate`.")
-                elif not tutor.progress().unlocked(nxt):
+                elif not tutor.load_and_repair_state().unlocked(nxt):
                     out.print(f"Step {nxt.id} is still locked: every earlier step must pass first "
                               f"(`{PROG} list` shows which).")
                 else:

@@ -25,10 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import names
 from ..registry import STEPS
 
-ENV_MODEL = "GPT2TUTOR_SERVE_MODEL"
-ENV_EXERCISES = "GPT2TUTOR_SERVE_EXERCISES"
+ENV_MODEL = names.SERVE_MODEL_ENV
+ENV_EXERCISES = names.SERVE_EXERCISES_ENV
 KINDS = ("reference", "learner")
 
 
