@@ -30,7 +30,7 @@ from test_perf_infra import own_cache, spawned, start_fake  # noqa: E402, F401 -
 from gpt2tutor import state as state_store  # noqa: E402
 from gpt2tutor.cli import build_app  # noqa: E402
 from gpt2tutor.maxenv import child_environment  # noqa: E402
-from gpt2tutor.registry import STEPS  # noqa: E402
+from gpt2tutor.registry import STEPS, by_role  # noqa: E402
 from gpt2tutor.workspace import create  # noqa: E402
 
 PROMPT = "Once upon a time"
@@ -247,7 +247,7 @@ def test_offline_missing_model_says_how_to_pass_a_folder(tmp_path: Path) -> None
 def test_learner_code_failure_is_reported_without_traceback(tmp_path: Path, checkpoint: Path) -> None:
     root = make_workspace(tmp_path / "ws")
     ws = create(root)
-    step = STEPS[12]  # step 13: the cached model, which generate compiles and runs
+    step = by_role("cached_model")  # step 13: the cached model, which generate compiles and runs
     source = step.solution().replace("        return self.lm_head(", "        raise ValueError('boom')\n"
                                                                    "        return self.lm_head(")
     assert source != step.solution()

@@ -217,9 +217,11 @@ LAYERS = (
     ("the check toolkit", ("gpt2tutor.checking",)),
     ("the course's checks", ("gpt2tutor.course",)),
     ("the capabilities", ("gpt2tutor.progress", "gpt2tutor.migration", "gpt2tutor.generation", "gpt2tutor.serving",
-                          "gpt2tutor.graphs", "gpt2tutor.background", "gpt2tutor.book", "gpt2tutor.devcheck")),
+                          "gpt2tutor.graphs", "gpt2tutor.background", "gpt2tutor.background_report",
+                          "gpt2tutor.waiting", "gpt2tutor.book", "gpt2tutor.devcheck")),
     ("the api modules", ("gpt2tutor.statefile", "gpt2tutor.compiled", "gpt2tutor.stepcheck", "gpt2tutor.tutor",
-                         "gpt2tutor.opening")),
+                         "gpt2tutor.opening", "gpt2tutor.generating", "gpt2tutor.doctor", "gpt2tutor.fullcache",
+                         "gpt2tutor.serve")),
     ("the api face", ("gpt2tutor.api",)),
     ("the command line", ("gpt2tutor.cli", "gpt2tutor.__main__")),
 )
@@ -350,14 +352,14 @@ def test_rich_and_typer_only_in_the_command_line() -> None:
 
 
 def test_the_command_line_imports_only_the_api_and_the_registry() -> None:
-    allowed = ("gpt2tutor.api", "gpt2tutor.registry", "gpt2tutor.cli")
+    allowed = ("gpt2tutor.api", "gpt2tutor.registry", "gpt2tutor.names", "gpt2tutor.cli")  # names: for --help, no api
     for name, targets in _package_imports().items():
         if not name.startswith("gpt2tutor.cli"):
             continue
         tutor = sorted(t for t in targets if t.split(".")[0] == "gpt2tutor" and t != "gpt2tutor")
         wrong = [t for t in tutor if not any(t == a or t.startswith(a + ".") for a in allowed)
                  or t.startswith("gpt2tutor.course")]
-        assert not wrong, f"{name} imports {wrong}: the command line uses gpt2tutor.api and gpt2tutor.registry only"
+        assert not wrong, f"{name} imports {wrong}: the command line uses gpt2tutor.api, gpt2tutor.registry and gpt2tutor.names only"
 
 
 def test_the_course_imports_nothing_of_the_tutor_but_the_check_toolkit() -> None:

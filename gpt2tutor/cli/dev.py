@@ -42,6 +42,8 @@ def check_course(
         for problem in report.problems:
             where = f"step {problem.step}: " if problem.step else ""
             out.print(f"[red]✗[/] {where}{escape(problem.what)}")
+        for note in report.notes:
+            out.print(f"[yellow]•[/] {escape(note)}")
         if report.ok:
             out.print(f"[green]✓ the course holds[/]: {len(report.steps)} steps, every skeleton fails its check and "
                       "every reference passes")
