@@ -19,8 +19,7 @@ from importlib import metadata
 from pathlib import Path
 
 from . import MAX_PIN, maxinternals, quiet
-
-ONE_LOOP_ENV = "GPT2TUTOR_ONE_LOOP"  # "0": MAX's own asyncio.run per eager op (benchmarks compare the two)
+from .names import ONE_LOOP_ENV
 
 
 def tune_process(*, ops: bool = True) -> None:

@@ -105,20 +105,31 @@ class State:
         return state
 
 
-def load(workspace: Workspace) -> State:
-    """The saved state; a fresh one when there is none. Raises CorruptState for a bad file."""
-    path = workspace.state_file
+def decode(workspace: Workspace, raw: bytes) -> object:
+    """state.json's bytes as JSON; raises CorruptState (the file kept as a backup) when they are not."""
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return State()
-    try:
-        return State.from_json(json.loads(raw.decode("utf-8")))
+        return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         reason = "it is not valid JSON (truncated or edited by hand?)"
+    raise CorruptState(reason, workspace.backup(workspace.state_file, "corrupt"))
+
+
+def parse(workspace: Workspace, data: object) -> State:
+    """The State that decoded JSON holds; raises CorruptState (the file kept as a backup) when it holds none."""
+    try:
+        return State.from_json(data)
     except ValueError as exc:
         reason = str(exc)
-    raise CorruptState(reason, workspace.backup(path, "corrupt"))
+    raise CorruptState(reason, workspace.backup(workspace.state_file, "corrupt"))
+
+
+def load(workspace: Workspace) -> State:
+    """The saved state; a fresh one when there is none. Raises CorruptState for a bad file."""
+    try:
+        raw = workspace.state_file.read_bytes()
+    except FileNotFoundError:
+        return State()
+    return parse(workspace, decode(workspace, raw))
 
 
 def save(workspace: Workspace, state: State) -> None:

@@ -7,7 +7,6 @@ The read is the migration's probe as well: the schema is looked at in the bytes 
 
 from __future__ import annotations
 
-import json
 import os
 
 from . import state as state_store
@@ -38,17 +37,11 @@ def load(ws: Workspace, *, timeout: float | None = None, on_event: OnEvent = ign
         return State(), None
     except OSError as exc:
         raise TutorError(f"cannot read {path}: {exc.strerror or exc}") from None
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise CorruptState("it is not valid JSON (truncated or edited by hand?)", ws.backup(path, "corrupt")) from None
+    data = state_store.decode(ws, raw)
     schema = data.get("schema") if isinstance(data, dict) else None
     if isinstance(schema, int) and schema < state_store.SCHEMA and migrate(ws, timeout=timeout, on_event=on_event):
         return load(ws, timeout=timeout, on_event=on_event)
-    try:
-        return State.from_json(data), seen
-    except ValueError as exc:
-        raise CorruptState(str(exc), ws.backup(path, "corrupt")) from None
+    return state_store.parse(ws, data), seen
 
 
 def fresh(ws: Workspace, state: State, seen: Stamp, *, timeout: float | None = None) -> State:
