@@ -319,12 +319,12 @@ def test_attention_waits_for_its_kernels_on_a_cold_machine(checkpoint: Path, own
 
     import numpy as np
 
-    from gpt2tutor import background, kernels
+    from gpt2tutor import background, kernels, waiting
     from gpt2tutor.events import Compiled, Compiling
     from gpt2tutor.generation import attention_map
 
-    monkeypatch.setattr(background.maxenv, "full_cache_compiled", lambda: False)
-    monkeypatch.setattr(background, "_gave_up", False)
+    monkeypatch.setattr(waiting.maxenv, "full_cache_compiled", lambda: False)
+    monkeypatch.setattr(waiting, "_gave_up", False)
     monkeypatch.setattr(background, "launch", lambda: start_fake(spawned, "0.2"))
     ready = []
 
