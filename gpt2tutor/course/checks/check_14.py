@@ -21,8 +21,7 @@ import math
 import numpy as np
 
 from gpt2tutor.checking import ON_GPU, CheckFailed, Mistake, Probe, StepChecks
-
-from ._numpy_gpt2 import softmax
+from gpt2tutor.checking.numpy_gpt2 import softmax
 
 checks = StepChecks()
 
