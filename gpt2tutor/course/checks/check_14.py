@@ -96,7 +96,7 @@ def greedy(ctx):
                        lambda case: draw(ctx, *case, do_sample=False),
                        lambda case: ctx.forward("the reference", ctx.reference.generate_next_token, case[0],
                                                 ctx.tensor(case[1]), do_sample=False),
-                       mistakes, probe=LAST_LOGITS, lazy=False)  # draw() reads the ids (lazy_first runs it lazily)
+                       mistakes, probe=LAST_LOGITS, lazy=False)  # draw() reads the ids it drew
 
 
 @checks.behaviour("the same seed gives the same tokens, another seed other tokens")
