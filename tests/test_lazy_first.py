@@ -122,3 +122,23 @@ def test_a_wrong_case_in_a_lazy_pass_runs_again_eagerly_and_fails() -> None:
     result, calls = compare_doubling(lambda x: x * (3 if int(x.shape[1]) == 3 else 2))
     assert isinstance(result, CheckFailed) and "double on case 2" in str(result)
     assert calls == [0, 1, 2, 2]
+
+
+def test_compare_in_a_lazy_first_check_adds_no_lazy_run_of_its_own() -> None:
+    """The check's lazy run is the one lazy run: its compare calls each case once, ctx.forward building lazily,
+    though the learner callable reads its value (which compare's own lazy run could not)."""
+    checks, calls = StepChecks(), []
+
+    @checks.behaviour("doubles its inputs", lazy_first=True)
+    def doubles(ctx):
+        xs = [ctx.normal(2, n) for n in (1, 2)]
+
+        def learner(i):
+            calls.append((i, ctx.lazy))
+            return ctx.as_array(ctx.forward("double", lambda x: x + x, ctx.tensor(xs[i])), "double")
+
+        return ctx.compare("double", [(f"case {i}", i) for i in range(2)], learner, lambda i: 2 * xs[i])
+
+    (_, registered), = checks.behaviour_checks
+    result = registered(Context(SimpleNamespace(filename="step_99.py"), None, None, None, 7))
+    assert result.startswith("2 random cases agree") and calls == [(0, True), (1, True)]

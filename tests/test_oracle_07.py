@@ -12,7 +12,7 @@ from gpt2tutor.maxenv import tune_process
 tune_process()
 
 from gpt2tutor.checking.context import Context  # noqa: E402
-from gpt2tutor.course.checks.check_07 import attention  # noqa: E402
+from gpt2tutor.checking.numpy_gpt2 import attention  # noqa: E402
 from gpt2tutor.course.reference import step_07  # noqa: E402
 from gpt2tutor.registry import get_step  # noqa: E402
 
@@ -25,7 +25,7 @@ def test_numpy_attention_matches_the_reference(sizes):
     ctx = Context(get_step(7), step_07, step_07, None, seed=0)
     cfg = ctx.config(**sizes)
     reference = ctx.reference_build("GPT2MultiHeadAttention", cfg)
-    w = ctx.random_weights({n: tuple(int(d) for d in t.shape) for n, t in reference.parameters})
+    w = ctx.random_weights(ctx.shapes(reference))
     reference.load_state_dict(w)
     for b, s in [(1, 1), (2, 5), (3, 7)]:
         x = ctx.normal(b, s, cfg.n_embd)

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import importlib
 
-_TOOLKIT = {"CheckFailed": ".context", "Context": ".context", "Mistake": ".context", "Probe": ".context",
-            "StepChecks": ".context", "learner_traceback": "..frames", "select_into_softmax": ".compiles",
-            "symbolic_hint": ".compiles", "recording": ".compiles", "ON_GPU": ".devices", "tensor_type": ".devices",
-            "trace_module": ".devices"}
+_TOOLKIT = {"CheckFailed": ".failure", "Context": ".context", "Mistake": ".judging", "Probe": ".judging",
+            "StepChecks": ".registering", "parameter_shapes": ".parameters", "learner_traceback": "..frames",
+            "select_into_softmax": ".compiles", "symbolic_hint": ".compiles", "recording": ".compiles",
+            "ON_GPU": ".devices", "tensor_type": ".devices", "trace_module": ".devices"}
 __all__ = list(_TOOLKIT)
 
 

@@ -19,7 +19,8 @@ from gpt2tutor.processes import become_subreaper, die_with_parent, end_descendan
 from gpt2tutor.registry import STEPS, Step, get_step
 
 from . import borrowing
-from .context import CheckFailed, Context
+from .context import Context
+from .failure import CheckFailed
 from .learner import LearnerFileError, import_step
 from .protocol import STACK_SIGNAL, Finished, Go, Seed, Started, Writer, stack_path
 from .results import Result

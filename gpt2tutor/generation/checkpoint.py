@@ -196,9 +196,11 @@ def expected_shapes(config) -> dict[str, tuple[int, ...]]:
     no weight is computed)."""
     from max.experimental import functional as F
 
+    from ..checking.parameters import parameter_shapes
+
     with F.lazy():
         model = defining("GPT2LMHeadModel").reference().GPT2LMHeadModel(config)
-    return {name: tuple(int(d) for d in t.shape) for name, t in model.parameters}
+    return parameter_shapes(model)
 
 
 def read_safetensors(folder: Path) -> dict[str, np.ndarray]:

@@ -3,8 +3,7 @@
 import numpy as np
 
 from gpt2tutor.checking import ON_GPU, CheckFailed, Mistake, Probe, StepChecks
-
-from ._numpy_gpt2 import layer_norm
+from gpt2tutor.checking.numpy_gpt2 import layer_norm
 
 checks = StepChecks()
 TOLERANCE = 1e-4  # float32 reformulations stay within 5e-6 here; the nearest mistake (N - 1) lies 100x outside

@@ -3,8 +3,7 @@
 import numpy as np
 
 from gpt2tutor.checking import ON_GPU, Mistake, Probe, StepChecks
-
-from ._numpy_gpt2 import gelu_erf, gelu_tanh, mlp
+from gpt2tutor.checking.numpy_gpt2 import gelu_erf, gelu_tanh, mlp
 
 checks = StepChecks()
 

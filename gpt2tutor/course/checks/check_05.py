@@ -3,8 +3,7 @@
 import math
 
 from gpt2tutor.checking import ON_GPU, Mistake, Probe, StepChecks
-
-from ._embedding import built
+from gpt2tutor.checking.embedding import built
 
 checks = StepChecks()
 

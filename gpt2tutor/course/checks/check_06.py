@@ -7,8 +7,7 @@ to [batch, seq, n_embd] is broadcast to it before comparing.
 import numpy as np
 
 from gpt2tutor.checking import ON_GPU, CheckFailed, Mistake, Probe, StepChecks
-
-from ._embedding import built
+from gpt2tutor.checking.embedding import built
 
 checks = StepChecks()
 

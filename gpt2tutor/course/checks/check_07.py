@@ -3,8 +3,7 @@
 import math
 
 from gpt2tutor.checking import ON_GPU, CheckFailed, Mistake, Probe, StepChecks
-
-from ._numpy_gpt2 import attention
+from gpt2tutor.checking.numpy_gpt2 import attention
 
 checks = StepChecks()
 

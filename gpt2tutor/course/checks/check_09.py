@@ -5,8 +5,7 @@ import dataclasses
 import numpy as np
 
 from gpt2tutor.checking import ON_GPU, CheckFailed, Mistake, Probe, StepChecks
-
-from ._numpy_gpt2 import EPS, block
+from gpt2tutor.checking.numpy_gpt2 import EPS, block
 
 checks = StepChecks()
 

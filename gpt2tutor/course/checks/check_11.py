@@ -3,8 +3,7 @@
 import numpy as np
 
 from gpt2tutor.checking import ON_GPU, CheckFailed, Mistake, Probe, StepChecks
-
-from ._numpy_gpt2 import EPS, hidden_states, layer_norm, softmax
+from gpt2tutor.checking.numpy_gpt2 import EPS, hidden_states, layer_norm, softmax
 
 checks = StepChecks()
 
@@ -13,11 +12,11 @@ checks = StepChecks()
 def structure(ctx):
     cfg = ctx.config()
     model = ctx.learner_module("GPT2LMHeadModel", ["config"], cfg)
-    names = dict(ctx.call("listing the parameters of GPT2LMHeadModel", lambda: list(model.parameters)))
-    if "lm_head.bias" in names:
+    shapes = ctx.call("listing the parameters of GPT2LMHeadModel", ctx.shapes, model)
+    if "lm_head.bias" in shapes:
         raise CheckFailed("lm_head has a bias, but GPT-2's head has none (its weight is the token embedding table): "
                           "Linear(config.n_embd, config.vocab_size, bias=False)")
-    head = dict((n, tuple(int(d) for d in t.shape)) for n, t in names.items()).get("lm_head.weight")
+    head = shapes.get("lm_head.weight")
     if head == (cfg.n_embd, cfg.vocab_size):
         raise CheckFailed(f"lm_head.weight has shape {list(head)}: Linear(vocab_size, n_embd) maps the wrong way. "
                           "The head reads n_embd features and writes vocab_size scores: Linear(n_embd, vocab_size), "

@@ -2,44 +2,21 @@
 
 The conversion is judged entry by entry against what it must give (cheap, and each classic mistake has a
 shape of its own: which names are missing or extra, which weights came out transposed). Then load_gpt2 runs
-with Module.compile recorded and traced instead of compiled (see _compiled.py): what it compiled, the input
+with Module.compile recorded and traced instead of compiled (see gpt2tutor/checking/loaders.py): what it compiled, the input
 types and weights it passed and whether the graph traces are judged in the time a trace takes, and its
 model's logits for two input shapes are compared with a numpy GPT-2 holding the same weights.
 """
 
 import numpy as np
 
-from gpt2tutor.checking import ON_GPU, CheckFailed, StepChecks
-
-from . import _compiled
-from ._numpy_gpt2 import hidden_states
+from gpt2tutor.checking import ON_GPU, CheckFailed, StepChecks, loaders
+from gpt2tutor.checking.loaders import CONV1D, hf_checkpoint
+from gpt2tutor.checking.numpy_gpt2 import lm_logits
 
 checks = StepChecks()
 
-CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 ATTENTION, MLP = CONV1D[:2], CONV1D[2:]
 LOADER = "load_gpt2"
-
-
-def hf_checkpoint(ctx, cfg, *, prefixed):
-    """A random GPT-2 state dict as HuggingFace stores it: Conv1D weights [in, out], the mask buffers, and
-    (in the prefixed form, saved from GPT2LMHeadModel) lm_head.weight equal to wte; without the prefix (saved
-    from GPT2Model) there is no lm_head. Returns (hf_state_dict, expected, our GPT2LMHeadModel's dict)."""
-    ours = ctx.random_weights(ctx.reference_shapes("GPT2LMHeadModel", cfg))
-    ours["lm_head.weight"] = ours["transformer.wte.weight"].copy()
-    hf = {}
-    for name, value in ours.items():
-        if name == "lm_head.weight":
-            continue
-        key = name if prefixed else name.removeprefix("transformer.")
-        hf[key] = np.ascontiguousarray(value.T) if name.endswith(CONV1D) else value.copy()
-    for i in range(cfg.n_layer):
-        key = f"transformer.h.{i}.attn" if prefixed else f"h.{i}.attn"
-        hf[f"{key}.bias"] = np.tril(np.ones((cfg.n_positions, cfg.n_positions), dtype=np.float32))[None, None]
-        hf[f"{key}.masked_bias"] = np.array(-1e4, dtype=np.float32)
-    if prefixed:
-        hf["lm_head.weight"] = hf["transformer.wte.weight"]  # tied: the same array, as HF saves it
-    return hf, ours
 
 
 def _name_problems(got, expected, form):
@@ -160,16 +137,14 @@ def compiled_logits(ctx):
 
     cfg = ctx.config()
     hf, ours = hf_checkpoint(ctx, cfg, prefixed=False)
-    model, call, converted = _compiled.recorded(ctx, LOADER, cfg, hf, importlib.import_module("step_11").GPT2LMHeadModel,
+    model, call, converted = loaders.recorded(ctx, LOADER, cfg, hf, importlib.import_module("step_11").GPT2LMHeadModel,
                                                 "GPT2LMHeadModel")
     if len(call.input_types) != 1:
         raise CheckFailed(f"{LOADER} gave Module.compile {len(call.input_types)} input types: GPT2LMHeadModel's "
                           "forward takes one input, the token ids")
-    _compiled.judge_ids_type(call.input_types[0], LOADER)
-    _compiled.judge_weights(ctx, call, hf, converted, LOADER)
-    _compiled.judge_trace(ctx, call, LOADER)
-    body = {k.removeprefix("transformer."): v for k, v in ours.items() if k.startswith("transformer.")}
-    head = ours["lm_head.weight"].astype(np.float64)
+    loaders.judge_ids_type(call.input_types[0], LOADER)
+    loaders.judge_weights(ctx, call, hf, converted, LOADER)
+    loaders.judge_trace(ctx, call, LOADER)
     worst = 0.0
     for shape in [(1, 5), (3, 7)]:
         ids = ctx.token_ids(cfg.vocab_size, *shape)
@@ -177,7 +152,7 @@ def compiled_logits(ctx):
         if isinstance(out, (list, tuple)) and len(out) == 1:
             out = out[0]
         got = ctx.as_array(out, "your model")
-        want = hidden_states(body, ids, cfg) @ head.T
+        want = lm_logits(ours, ids, cfg)
         if got.shape != want.shape:
             raise CheckFailed(f"your model gave logits of shape {list(got.shape)} for input_ids "
                               f"{list(shape)}, expected {list(want.shape)}")
@@ -187,10 +162,10 @@ def compiled_logits(ctx):
                               f"{err:.3g} (more than 1e-4), with the weights load_gpt2 passed")
         worst = max(worst, err)
     return (f"the graph traces with symbolic [batch, seq] in {call.trace_seconds:.2f} s; logits for [1, 5] and "
-            f"[3, 7] match, max abs error {worst:.1e}" + _compiled.branch_note(call))
+            f"[3, 7] match, max abs error {worst:.1e}" + loaders.branch_note(call))
 
 
 @checks.behaviour(ON_GPU)
 def on_gpu(ctx):
     cfg = ctx.config()
-    return _compiled.loader_on_gpu(ctx, LOADER, cfg, hf_checkpoint(ctx, cfg, prefixed=False)[0])
+    return loaders.loader_on_gpu(ctx, LOADER, cfg, hf_checkpoint(ctx, cfg, prefixed=False)[0])

@@ -4,7 +4,7 @@ Everything is judged on the eager model (each of its calls first as one lazy gra
 pass that way runs again op by op: lazy_first): a prefill and later calls, single tokens and a multi-token
 chunk, must give the full forward's logits at every position, and the cache must grow by exactly the tokens
 fed, block by block. Then load_cached_gpt2 runs with Module.compile recorded and traced
-instead of compiled (see _compiled.py): the module, the input types (a symbolic cache length of its own)
+instead of compiled (see gpt2tutor/checking/loaders.py): the module, the input types (a symbolic cache length of its own)
 and the weights it passed, and the trace, are judged in the time a trace takes, and the same run is
 repeated through what it returned. The compile itself happens once, in the background, at GPT-2 124M's
 shapes, where the compiled numbers are compared with the eager ones (gpt2tutor/graphs.py).
@@ -14,30 +14,14 @@ import importlib
 
 import numpy as np
 
-from gpt2tutor.checking import ON_GPU, CheckFailed, Mistake, Probe, StepChecks
-
-from . import _compiled
-from ._kv_cache import (
-    TOLERANCE,
-    cache_slip,
-    heads,
-    judge_cache_shapes,
-    judge_cache_values,
-    np_attention,
-    np_cached_run,
-    qkv,
-)
-from ._numpy_gpt2 import hidden_states
-from .check_12 import hf_checkpoint
+from gpt2tutor.checking import ON_GPU, CheckFailed, Mistake, Probe, StepChecks, loaders
+from gpt2tutor.checking.kv_cache import TOLERANCE, cache_slip, judge_cache_shapes, judge_cache_values
+from gpt2tutor.checking.loaders import hf_checkpoint
+from gpt2tutor.checking.numpy_gpt2 import cached_attention, cached_run, heads, lm_logits, qkv
 
 checks = StepChecks()
 
 LOADER = "load_cached_gpt2"
-
-
-def full_logits(w, cfg, ids):
-    body = {k.removeprefix("transformer."): v for k, v in w.items() if k.startswith("transformer.")}
-    return hidden_states(body, ids, cfg) @ w["lm_head.weight"].astype(np.float64).T
 
 
 # --- running the learner's model ---------------------------------------------------------------
@@ -116,10 +100,9 @@ def attention(ctx):
     theirs = importlib.import_module("step_07").GPT2MultiHeadAttention
     with F.lazy():
         attn = ctx.call("GPT2MultiHeadAttention(config)", theirs, cfg)
-    shapes = {n: tuple(int(d) for d in t.shape) for n, t in attn.parameters}
-    weights = ctx.random_weights(shapes)
+    weights = ctx.random_weights(ctx.shapes(attn))
     ctx.load(attn, weights, "GPT2MultiHeadAttention")
-    w = {f"attn.{k}": v for k, v in weights.items()}  # np_attention's names
+    w = {k: v.astype(np.float64) for k, v in weights.items()}
     hd = cfg.n_embd // cfg.n_head
     cases = []
     for b, p, s in [(2, 3, 3), (2, 5, 2), (1, 0, 4), (3, 4, 1)]:  # p == s first: a cache grown on the wrong axis has the right size
@@ -140,13 +123,13 @@ def attention(ctx):
 
     def expected(case, part, **mistake):
         x, pk, pv = (a.astype(np.float64) for a in case)
-        return np_attention(x, w, "attn", cfg, pk, pv, **mistake)[part]
+        return cached_attention(w, x, cfg.n_head, (pk, pv), **mistake)[part]
 
     def slip(case, part, got):
         """The known wrong cache the returned key (part 1) or value (part 2) is, named; else None."""
         x, pk, pv = (a.astype(np.float64) for a in case)
-        q, k, v = qkv(x, w, "attn", cfg.n_head)
-        _, key, value = np_attention(x, w, "attn", cfg, pk, pv)
+        q, k, v = qkv(x, w, "", cfg.n_head)
+        _, key, value = cached_attention(w, x, cfg.n_head, (pk, pv))
         past, new, other = (pk, k, value) if part == 1 else (pv, v, key)
         return cache_slip(got, past, new, other, "key" if part == 1 else "value", queries=q,
                           inputs=heads(x, cfg.n_head))
@@ -204,10 +187,10 @@ def attention(ctx):
         Mistake("the scores are divided by the square root of the cache's length (axis 2 of past_key): head_dim "
                 "is axis 3, [batch, n_head, past, head_dim]", lambda case: expected(case, 0, scale="cache_length")),
         Mistake("the new keys and values are swapped: c_attn's three parts are q, k, v in that order, and the keys "
-                "are what the queries are compared with", lambda case: expected(case, 0, kv="vk")),
+                "are what the queries are compared with", lambda case: expected(case, 0, order=(0, 2, 1))),
         Mistake("the new keys and values are put in front of the cached ones: the cache first, then the new "
                 "tokens, F.concat([past, new], axis=2), so that key j is token j",
-                lambda case: expected(case, 0, order="new_first")),
+                lambda case: expected(case, 0, cache="new_first")),
     ]
     probe = Probe("the attention weights after the softmax (each row sums to 1 over the keys)",
                   lambda case: (case[0].shape[0], cfg.n_head, case[0].shape[1], case[1].shape[2] + case[0].shape[1]),
@@ -232,7 +215,7 @@ def decoding(ctx):
         what = f"prompt {splits[0]} then {splits[1:]} new, batch {b}"
         for label, got, cache, fed in run_chunks(ctx, model, cfg, ids, splits, what):
             seen = got.shape[1]
-            want, want_cache = np_cached_run(w, cfg, [ids[:, :seen]])
+            want, want_cache = cached_run(w, cfg, [ids[:, :seen]])
             judge_cache_shapes(cache, want_cache, fed, label)
             err = np.abs(got - want).max()
             if not err <= TOLERANCE:
@@ -260,7 +243,7 @@ def decoding(ctx):
                     ("the attention scores are not scaled by 1/sqrt(head_dim)", {"scale": "none"}),
                     ("the attention scores are divided by head_dim, not its square root", {"scale": "full"}),
                 ]:
-                    if np.allclose(got, np_cached_run(w, cfg, chunks, **knobs)[0], atol=10 * TOLERANCE):
+                    if np.allclose(got, cached_run(w, cfg, chunks, **knobs)[0], atol=10 * TOLERANCE):
                         named = f"\nLikely mistake: {message}"
                         break
                 if not named:
@@ -278,7 +261,7 @@ def decoding(ctx):
 def compiled(ctx):
     cfg = ctx.config()
     hf, ours = hf_checkpoint(ctx, cfg, prefixed=False)
-    model, call, converted = _compiled.recorded(ctx, LOADER, cfg, hf, ctx.learner.GPT2CachedLMHeadModel,
+    model, call, converted = loaders.recorded(ctx, LOADER, cfg, hf, ctx.learner.GPT2CachedLMHeadModel,
                                                 "GPT2CachedLMHeadModel")
     types = call.input_types
     if len(types) == 1:
@@ -288,16 +271,16 @@ def compiled(ctx):
     if len(types) != 2:
         raise CheckFailed(f"{LOADER} gave Module.compile {len(types)} input types: the ids' type, then the "
                           "cache's (a list of one (key, value) pair of types per block)")
-    batch, seq = _compiled.judge_ids_type(types[0], LOADER)
-    _compiled.judge_cache_types(types[1], cfg, batch, seq, LOADER)
-    _compiled.judge_weights(ctx, call, hf, converted, LOADER)
-    _compiled.judge_trace(ctx, call, LOADER, "a symbolic cache length")
+    batch, seq = loaders.judge_ids_type(types[0], LOADER)
+    loaders.judge_cache_types(types[1], cfg, batch, seq, LOADER)
+    loaders.judge_weights(ctx, call, hf, converted, LOADER)
+    loaders.judge_trace(ctx, call, LOADER, "a symbolic cache length")
     ids = ctx.token_ids(cfg.vocab_size, 1, 4)
     splits = [4]  # one call: its model and weights (the cache's growth was judged on GPT2CachedLMHeadModel above)
     final = None
     for label, got, cache, fed in run_chunks(ctx, model, cfg, ids, splits, "your model"):
         final = got
-        want, want_cache = np_cached_run(ours, cfg, [ids[:, :got.shape[1]]])
+        want, want_cache = cached_run(ours, cfg, [ids[:, :got.shape[1]]])
         judge_cache_shapes(cache, want_cache, fed, label)
         if not np.abs(got - want).max() <= TOLERANCE:
             raise CheckFailed(f"{label}: the logits differ from the full forward's by up to "
@@ -305,12 +288,12 @@ def compiled(ctx):
                               "to Module.compile (GPT2CachedLMHeadModel itself matched): does it build the model and "
                               "load the converted weights as the checks did?")
         judge_cache_values(cache, want_cache, fed, label)
-    err = float(np.abs(final - full_logits(ours, cfg, ids)).max())
+    err = float(np.abs(final - lm_logits(ours, ids, cfg)).max())
     return (f"the graph traces with a symbolic cache length in {call.trace_seconds:.2f} s; a prefill of 4 through "
-            f"what it returned matches, max abs error {err:.1e}" + _compiled.branch_note(call))
+            f"what it returned matches, max abs error {err:.1e}" + loaders.branch_note(call))
 
 
 @checks.behaviour(ON_GPU)
 def on_gpu(ctx):
     cfg = ctx.config()
-    return _compiled.loader_on_gpu(ctx, LOADER, cfg, hf_checkpoint(ctx, cfg, prefixed=False)[0])
+    return loaders.loader_on_gpu(ctx, LOADER, cfg, hf_checkpoint(ctx, cfg, prefixed=False)[0])

@@ -1,7 +1,8 @@
-"""Judging what a learner's loader passed to Module.compile (steps 12 and 13), from the recorded call.
+"""Judging what a learner's loader passed to Module.compile (steps 12 and 13), from the recorded call, and the
+random HF checkpoint the loaders are given.
 
 The check runs their `load_gpt2` / `load_cached_gpt2` with Module.compile recorded and traced instead of run
-(gpt2tutor/checking/compiles.py): these helpers name what is wrong with the module, the input types, the
+(compiles.py): these helpers name what is wrong with the module, the input types, the
 weights and the trace, each mistake in its own words, in the time a trace takes. The numbers are judged
 after, by running what their loader returned (eagerly, with the weights they passed).
 """
@@ -10,13 +11,40 @@ from __future__ import annotations
 
 import numpy as np
 
-from gpt2tutor.checking import CheckFailed, learner_traceback, select_into_softmax, symbolic_hint
+from ..frames import learner_traceback
+from .compiles import recording, select_into_softmax, symbolic_hint
+from .failure import CheckFailed
+from .parameters import parameter_shapes
 
 NAN_MASK = ("your attention masks the scores with F.where(mask, -inf, scores) (or its mirror) right before the "
             "softmax. That is right eagerly, but MAX 26.7's compiler fuses softmax(where(mask, -inf, s)) @ v into "
             "one attention kernel that multiplies the mask by -inf, so every visible key gets 0 * -inf = NaN and "
             "every compiled logit is NaN. Add the mask instead: scores + mask, with mask 0 where a key is visible "
             "and -inf elsewhere (causal_mask builds one)")
+
+
+CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")  # HF's, [in, out]
+
+
+def hf_checkpoint(ctx, cfg, *, prefixed):
+    """A random GPT-2 state dict as HuggingFace stores it: Conv1D weights [in, out], the mask buffers, and
+    (in the prefixed form, saved from GPT2LMHeadModel) lm_head.weight equal to wte; without the prefix (saved
+    from GPT2Model) there is no lm_head. Returns (hf_state_dict, our GPT2LMHeadModel's dict)."""
+    ours = ctx.random_weights(ctx.reference_shapes("GPT2LMHeadModel", cfg))
+    ours["lm_head.weight"] = ours["transformer.wte.weight"].copy()
+    hf = {}
+    for name, value in ours.items():
+        if name == "lm_head.weight":
+            continue
+        key = name if prefixed else name.removeprefix("transformer.")
+        hf[key] = np.ascontiguousarray(value.T) if name.endswith(CONV1D) else value.copy()
+    for i in range(cfg.n_layer):
+        key = f"transformer.h.{i}.attn" if prefixed else f"h.{i}.attn"
+        hf[f"{key}.bias"] = np.tril(np.ones((cfg.n_positions, cfg.n_positions), dtype=np.float32))[None, None]
+        hf[f"{key}.masked_bias"] = np.array(-1e4, dtype=np.float32)
+    if prefixed:
+        hf["lm_head.weight"] = hf["transformer.wte.weight"]  # tied: the same array, as HF saves it
+    return hf, ours
 
 
 def recorded(ctx, loader: str, cfg, hf: dict, expected: type, name: str):
@@ -107,7 +135,7 @@ def judge_weights(ctx, call, hf: dict, converted: dict, loader: str) -> None:
     if keys == set(hf) and keys != set(converted):
         raise CheckFailed(f"{loader} passed the HF state dict as it came (HF's names, Conv1D weights [in, out]) "
                           "to weights=: convert it first with your convert_hf_state_dict")
-    params = {name: tuple(int(d) for d in t.shape) for name, t in call.module.parameters}
+    params = parameter_shapes(call.module)
     missing = sorted(set(params) - keys)
     if missing:
         raise CheckFailed(f"{loader}: weights= has no {missing[0]}" + (f" (and {len(missing) - 1} more)" if
@@ -200,8 +228,6 @@ def _on_gpu(ctx, loader: str, cfg, hf: dict, gpu) -> list:
     """Runs the learner's `loader(cfg, hf, device=gpu)` with Module.compile recorded: a trace that failed is
     raised (a device mistake is named there), and the input types and parameters are returned, which should all
     be on the GPU. Nothing when the loader never compiled (the other checks say so)."""
-    from gpt2tutor.checking import recording
-
     with recording(ctx.exercises) as calls:
         getattr(ctx.learner, loader)(cfg, {k: v.copy() for k, v in hf.items()}, device=gpu)
     if not calls:

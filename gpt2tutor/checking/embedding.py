@@ -1,7 +1,7 @@
 """MAX's Embedding takes its width by keyword only (`Embedding(vocab_size, *, dim=...)`), unlike torch's:
 a width passed by position fails with a TypeError that names neither `dim` nor the fix."""
 
-from gpt2tutor.checking import CheckFailed
+from .failure import CheckFailed
 
 POSITIONAL = "Embedding.__init__() takes 2 positional arguments but 3 were given"
 

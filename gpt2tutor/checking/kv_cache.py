@@ -1,113 +1,18 @@
-"""GPT-2 with a KV cache in numpy (float64) for check 13, and the ways a learner's cache goes wrong, each named.
+"""Judging a learner's KV cache (check 13): the ways a returned cache goes wrong, each named.
 
-The keywords of `np_attention` and `np_cached_run` reproduce the usual slips in the numbers (the mask, the
-scale, the softmax's axis, the order of the cache, the positions); `cache_slip` names what a returned cache
-holds when it is not the expected one (the cache it was given, the new tokens only, the new before the old,
-keys and values swapped, the queries, keys before the head split or transposed), and `judge_cache_shapes` and
-`judge_cache_values` judge a model's caches block by block.
+`cache_slip` names what a returned cache holds when it is not the expected one (the cache it was given, the
+new tokens only, the new before the old, keys and values swapped, the queries, keys before the head split or
+transposed); `judge_cache_shapes` and `judge_cache_values` judge a model's caches block by block. The expected
+caches come from numpy_gpt2.
 """
-
-import math
 
 import numpy as np
 
-from gpt2tutor.checking import CheckFailed
-
-from ._numpy_gpt2 import gelu_tanh, layer_norm, linear, softmax
+from .failure import CheckFailed
+from .numpy_gpt2 import merged
 
 TOLERANCE = 1e-4
 
-# which keys new query i (a row) may see, column by column, for p cached and s new tokens
-MASKS = {
-    "causal": lambda cols, rows, p, s: cols <= rows + p,
-    "none": lambda cols, rows, p, s: cols >= 0,
-    "from_zero": lambda cols, rows, p, s: cols <= rows,  # as if nothing were cached: query i sees columns 0..i
-    "future": lambda cols, rows, p, s: (cols < p) | (cols >= rows + p),  # the new keys' mask on the other side
-    "hides_cache": lambda cols, rows, p, s: (cols >= p) & (cols <= rows + p),  # the cached columns -inf
-    "pieces_swapped": lambda cols, rows, p, s: (cols <= rows) | (cols >= s),  # [causal s x s, zeros s x p]
-    "diagonal_hidden": lambda cols, rows, p, s: cols < rows + p,  # no query sees its own key
-}
-# what the scores are divided by, from (head_dim, n_embd, n_head, cache length)
-SCALES = {
-    "sqrt": lambda hd, e, h, p: math.sqrt(hd),
-    "none": lambda hd, e, h, p: 1.0,
-    "full": lambda hd, e, h, p: float(hd),
-    "n_embd": lambda hd, e, h, p: math.sqrt(e),
-    "n_head": lambda hd, e, h, p: math.sqrt(h),
-    "cache_length": lambda hd, e, h, p: math.sqrt(p),
-}
-
-
-def heads(t, n_head):
-    """[b, s, e] -> [b, n_head, s, head_dim]."""
-    b, s, e = t.shape
-    return t.reshape(b, s, n_head, e // n_head).transpose(0, 2, 1, 3)
-
-
-def merged(t):
-    """[b, n_head, s, head_dim] -> [b, s, e]."""
-    b, h, s, hd = t.shape
-    return t.transpose(0, 2, 1, 3).reshape(b, s, h * hd)
-
-
-def qkv(x, w, name, n_head):
-    """The new tokens' q, k and v, split into heads."""
-    return [heads(t, n_head) for t in np.split(linear(x, w, f"{name}.c_attn."), 3, axis=-1)]
-
-
-def np_attention(x, w, name, cfg, past_k, past_v, *, mask="causal", scale="sqrt", softmax_axis=-1,
-                 order="past_first", kv="kv"):
-    """x [b, s, e] (already normed); past [b, h, p, hd]. Returns (out [b, s, e], key, value), the key and value
-    as the cache should hold them (order="new_first": the new ones in front; kv="vk": the new k and v swapped)."""
-    b, s, e = x.shape
-    hd = e // cfg.n_head
-    p = past_k.shape[2]
-    q, k, v = qkv(x, w, name, cfg.n_head)
-    if kv == "vk":
-        k, v = v, k
-    joined = (lambda past, new: np.concatenate([new, past], axis=2)) if order == "new_first" else \
-        (lambda past, new: np.concatenate([past, new], axis=2))
-    key, value = joined(past_k, k), joined(past_v, v)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scores = q @ key.transpose(0, 1, 3, 2) / SCALES[scale](hd, e, cfg.n_head, p)
-        cols, rows = np.arange(p + s)[None, :], np.arange(s)[:, None]
-        scores = scores + np.where(MASKS[mask](cols, rows, p, s), 0.0, -np.inf)
-        out = merged(softmax(scores, axis=softmax_axis) @ value)
-    return linear(out, w, f"{name}.c_proj."), key, value
-
-
-def np_cached_run(w, cfg, chunks, *, positions="continue", swap_cache=False, **attention):
-    """Feeds the id chunks [b, s_i] in turn from an empty cache: (logits of every fed position, last cache).
-    positions="restart": each call's tokens at 0..s-1; "from_one": at past+1..past+s; "new_count": from s;
-    "n_head": from n_head (the cache's axis 1). swap_cache: each block appends (value, key). `attention`:
-    np_attention's switches."""
-    w = {k: v.astype(np.float64) for k, v in w.items()}
-    b = chunks[0].shape[0]
-    hd = cfg.n_embd // cfg.n_head
-    cache = [(np.zeros((b, cfg.n_head, 0, hd)), np.zeros((b, cfg.n_head, 0, hd))) for _ in range(cfg.n_layer)]
-    outs, seen = [], 0
-    for ids in chunks:
-        s = ids.shape[1]
-        start = {"continue": seen, "restart": 0, "from_one": seen + 1, "new_count": s, "n_head": cfg.n_head}[positions]
-        x = w["transformer.wte.weight"][ids] + np.take(w["transformer.wpe.weight"], np.arange(start, start + s),
-                                                       axis=0, mode="clip")
-        new_cache = []
-        for i, (pk, pv) in enumerate(cache):
-            p = f"transformer.h.{i}"
-            eps = cfg.layer_norm_epsilon
-            a, k, v = np_attention(layer_norm(x, w, eps, prefix=f"{p}.ln_1."), w, f"{p}.attn", cfg, pk, pv,
-                                   **attention)
-            x = x + a
-            h = gelu_tanh(linear(layer_norm(x, w, eps, prefix=f"{p}.ln_2."), w, f"{p}.mlp.c_fc."))
-            x = x + linear(h, w, f"{p}.mlp.c_proj.")
-            new_cache.append((v, k) if swap_cache else (k, v))
-        cache = new_cache
-        outs.append(layer_norm(x, w, cfg.layer_norm_epsilon, prefix="transformer.ln_f.") @ w["lm_head.weight"].T)
-        seen += s
-    return np.concatenate(outs, axis=1), cache
-
-
-# --- naming a wrong cache -----------------------------------------------------------------------
 
 def _same(got, wrong):
     return got.shape == wrong.shape and bool(np.allclose(got, wrong, atol=10 * TOLERANCE, rtol=10 * TOLERANCE))
