@@ -161,11 +161,25 @@ def _modules() -> dict[str, Path]:
     return found
 
 
-def _imports(name: str, path: Path, known: set[str]) -> set[str]:
-    """The package modules `name` imports anywhere in its file (function-level imports too)."""
+def _type_only(tree: ast.AST) -> set[int]:
+    """The nodes under `if TYPE_CHECKING:`: imports for annotations, which never run."""
+    skipped = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skipped.update(id(inner) for part in node.body for inner in ast.walk(part))
+    return skipped
+
+
+def _targets(name: str, path: Path) -> set[str]:
+    """What the module `name` imports anywhere in its file (function-level imports too, annotations' not): the
+    modules, with package modules named in full, and each name taken from one (`pkg.mod.Name`)."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    tree = ast.parse(path.read_text("utf-8"))
+    skipped = _type_only(tree)
     targets = set()
-    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
         if isinstance(node, ast.Import):
             targets.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -174,8 +188,13 @@ def _imports(name: str, path: Path, known: set[str]) -> set[str]:
                 base = base.rpartition(".")[0]
             module = ".".join(p for p in (base if node.level else "", node.module or "") if p)
             targets.add(module)
-            targets.update(f"{module}.{a.name}" for a in node.names)
-    return {t for t in targets if t in known and t != name}
+            targets.update(f"{module}.{a.name}" for a in node.names)  # a module, or a name the module holds
+    return targets
+
+
+def _imports(name: str, path: Path, known: set[str]) -> set[str]:
+    """The package modules `name` imports."""
+    return {t for t in _targets(name, path) if t in known and t != name}
 
 
 def test_the_package_has_no_import_circles() -> None:
@@ -322,25 +341,8 @@ def test_the_step_number_rules_can_fail() -> None:
 
 
 def _package_imports() -> dict[str, set[str]]:
-    """Every module of the package and the top-level names it imports anywhere (function-level too), with
-    package modules named in full."""
-    modules = _modules()
-    found: dict[str, set[str]] = {}
-    for name, path in modules.items():
-        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        targets = set()
-        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
-            if isinstance(node, ast.Import):
-                targets.update(a.name for a in node.names)
-            elif isinstance(node, ast.ImportFrom):
-                base = package
-                for _ in range(node.level - 1):
-                    base = base.rpartition(".")[0]
-                module = ".".join(p for p in (base if node.level else "", node.module or "") if p)
-                targets.add(module)
-                targets.update(f"{module}.{a.name}" for a in node.names)  # a module, or a name the module holds
-        found[name] = targets
-    return found
+    """Every module of the package and what it imports (see _targets)."""
+    return {name: _targets(name, path) for name, path in _modules().items()}
 
 
 def test_rich_and_typer_only_in_the_command_line() -> None:
@@ -367,8 +369,7 @@ def test_the_course_imports_nothing_of_the_tutor_but_the_check_toolkit() -> None
         if not name.startswith("gpt2tutor.course"):
             continue
         tutor = sorted(t for t in targets if t.split(".")[0] == "gpt2tutor")
-        wrong = [t for t in tutor if t.rpartition(".")[0] != "gpt2tutor.checking" and t != "gpt2tutor.checking"
-                 and not t.startswith("gpt2tutor.course")]
+        wrong = [t for t in tutor if not t.startswith(("gpt2tutor.checking", "gpt2tutor.course"))]
         assert not wrong, f"{name} imports {wrong}: the course may use the check toolkit (gpt2tutor.checking) only"
 
 

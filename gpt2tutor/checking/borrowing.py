@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from gpt2tutor.registry import Step
+from gpt2tutor.registry import STEPS, Step
 
 TUTOR = "gpt2tutor"
 WHAT = {"reference": "reference", "checks": "checks", "skeletons": "skeletons"}  # course folder: how it is named
@@ -33,6 +33,7 @@ class Guard:
         self.borrowed: dict[str, str] = {}  # learner file name -> the first tutor module it imported
         self.uses: dict[str, set[str]] = {}  # learner file name -> the exercise files it imports
         self._files: dict[str, str | None] = {}
+        self._step_modules = frozenset(s.module for s in STEPS)  # the exercise modules, by the course's names
 
     def learner_file(self, filename: str | None) -> str | None:
         """The exercise file's name when `filename` is one, else None."""
@@ -59,7 +60,7 @@ class Guard:
         if top == TUTOR:
             self.borrowed.setdefault(who, name)
             raise BorrowedImport(f"{who} may not import the tutor's own code ({name})")
-        if top.startswith("step_") and (self.exercises / f"{top}.py").is_file():
+        if top in self._step_modules and (self.exercises / f"{top}.py").is_file():
             self.uses.setdefault(who, set()).add(f"{top}.py")
 
     def refusal(self, step: Step) -> str | None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..names import DEVICE_ENV
 from .failure import CheckFailed
 from .inputs import MakesInputs
 from .judging import GENERIC_PROBE, JudgesOutputs, Mistake, Probe
@@ -28,7 +29,6 @@ from .running import GPU_SLACK, RunsCode
 __all__ = ["DEVICE_ENV", "GENERIC_PROBE", "GPU_SLACK", "CheckFailed", "CheckFn", "Context", "Mistake", "Probe",
            "StepChecks"]
 
-DEVICE_ENV = "GPT2TUTOR_DEVICE"  # "gpu": `check --device gpu` runs the learner's code on the GPU
 
 
 class Context(LearnerNames, RunsCode, MakesInputs, ParameterChecks, JudgesOutputs):

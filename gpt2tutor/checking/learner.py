@@ -63,7 +63,7 @@ def _earlier_file(exc: BaseException, exercises: Path, step: Step) -> str | None
         names.append(Path(exc.filename).name)
     if isinstance(exc, ModuleNotFoundError) and exc.name in {s.module for s in STEPS}:
         names.append(f"{exc.name}.py")
-    earlier = [n for n in names if n != step.filename and n.startswith("step_")]
+    earlier = [n for n in names if n != step.filename and n in {s.filename for s in STEPS}]
     return earlier[-1] if earlier else None
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from ..errors import CheckCancelled, TutorError
 from ..events import Compiled, Compiling
 from ..maxenv import child_environment
+from ..names import SEED_ENV, TIMEOUT_ENV
 from ..processes import kill_tree
 from ..registry import Step, get_step
 from . import protocol
@@ -24,8 +25,6 @@ from .protocol import Finished, Started
 from .results import TIME_LIMIT, Result, StepOutcome
 
 DEFAULT_TIMEOUT = 120.0  # seconds one step's checks may take
-TIMEOUT_ENV = "GPT2TUTOR_TIMEOUT"
-SEED_ENV = "GPT2TUTOR_SEED"  # fixes the checks' random weights and inputs (default: a new seed each run)
 OUTPUT_TAIL = 4000  # characters of the learner's printed output kept for a report
 
 

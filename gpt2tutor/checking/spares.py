@@ -28,13 +28,14 @@ from pathlib import Path
 
 from .. import __version__, installation, kernels
 from ..files import write_atomic
+from ..names import SEED_ENV, TIMEOUT_ENV, WORKSPACE_ENV
 from ..processes import alive, kill_tree
 from .protocol import stack_path
 
 IDLE_S = 15 * 60.0  # the background process keeps spares this long after the last request
 # Variables that differ between two shells without changing what a check computes
 VOLATILE = {"PWD", "OLDPWD", "SHLVL", "_", "COLUMNS", "LINES", "TERM", "TERM_PROGRAM", "COLORTERM", "NO_COLOR",
-            "FORCE_COLOR", "GPT2TUTOR_SEED", "GPT2TUTOR_TIMEOUT", "GPT2TUTOR_WORKSPACE", "PS1", "SSH_TTY",
+            "FORCE_COLOR", SEED_ENV, TIMEOUT_ENV, WORKSPACE_ENV, "PS1", "SSH_TTY",
             "WINDOWID", "SHELL_SESSION_ID", "TMUX_PANE", "PYTHONUNBUFFERED"}
 
 

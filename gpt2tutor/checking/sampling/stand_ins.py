@@ -3,6 +3,7 @@ and logits whose ranks are known, so that a sample's frequencies can be read by 
 
 import numpy as np
 
+from ...registry import by_role
 from ..failure import CheckFailed
 
 LOGITS = np.array([2.0, 1.0, 0.5, 0.0, -1.0, -2.0])  # by rank, most likely first
@@ -63,7 +64,7 @@ def expect_cache_use(what, model, prompt, got):
     for i, ids in enumerate(fed[1:], start=1):
         if ids.shape[1] != 1:
             raise CheckFailed(f"{what}: call {i + 1} of the model got {ids.shape[1]} tokens. The model keeps a KV "
-                              "cache now (step 13): it has seen the prompt and every earlier token, so after the "
+                              f"cache now (step {by_role('cached_model').id}): it has seen the prompt and every earlier token, so after the "
                               "first call pass only the token just picked, [batch, 1] (e.g. `input_ids = "
                               "next_token` for the next call, while you keep the whole sequence to return)")
         if i <= new and (ids[:, 0] != got[:, prompt.shape[1] + i - 1]).any():
