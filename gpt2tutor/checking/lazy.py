@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
-    from .context import Context
-    from .registering import CheckFn
+# `ctx` below is the check's Context (checking/context.py), which builds on this module: not imported here
+Context = Any
+CheckFn = Callable[[Any], "str | None"]  # a check: it takes the Context, returns a detail for its line or None
 
 
 @contextlib.contextmanager

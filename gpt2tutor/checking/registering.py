@@ -4,14 +4,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-from .lazy import lazy_first
-
-if TYPE_CHECKING:
-    from .context import Context
-
-CheckFn = Callable[["Context"], "str | None"]
+from .lazy import CheckFn, lazy_first
 
 
 class StepChecks:
