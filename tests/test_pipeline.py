@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_cli import ws  # noqa: F401 - ws is a fixture
 from typer.testing import CliRunner
 
 from gpt2tutor import api, registry
@@ -21,14 +22,6 @@ runner = CliRunner()
 
 def cli(*args):
     return runner.invoke(app, [str(a) for a in args], env=ENV)
-
-
-@pytest.fixture
-def ws(tmp_path: Path) -> Path:
-    root = tmp_path / "ws"
-    result = cli("start", root)
-    assert result.exit_code == 0, result.output
-    return root
 
 
 @pytest.fixture
