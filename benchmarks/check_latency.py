@@ -33,7 +33,7 @@ from pathlib import Path
 
 from _procs import load, tutor  # benchmarks/ is on the path when a script here runs
 
-from gpt2tutor import kernels, maxenv
+from gpt2tutor import kernels, maxenv, waiting
 from gpt2tutor.checking import spares
 from gpt2tutor.registry import STEPS, by_role, get_step
 
@@ -142,6 +142,10 @@ def main() -> int:
         print(f"  done in {time.perf_counter() - started:.0f} s")
     print(f"kernel batches: {'off' if not kernels.enabled() else 'all compiled' if not kernels.missing(kernels.batches()) else 'INCOMPLETE'}")
     print(f"command: {' '.join(tutor())} check NN\n")
+    other = waiting.another_installation()
+    if other:  # it keeps spare check processes for its own installation only
+        print(f"NOTE: the background process running now is {other}'s: no run here will find a spare (stop it, "
+              "or wait for it to go idle, to measure with spares)\n")
 
     with tempfile.TemporaryDirectory(prefix="gpt2tutor-bench-") as tmp:
         ws = setup(Path(tmp))

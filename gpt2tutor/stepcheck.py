@@ -185,7 +185,8 @@ def run_checks_on(device: str | None) -> str:
     from .device import resolve_device
 
     name = resolve_device(device or os.environ.get(DEVICE_ENV) or "cpu")
-    os.environ[DEVICE_ENV] = name
+    if name != "cpu" or DEVICE_ENV in os.environ:  # the CPU is the children's default: the environment (and so
+        os.environ[DEVICE_ENV] = name  # the spare process that fits it) stays as the learner's shell made it
     if name == "gpu":
         os.environ[kernels.ENV_SWITCH] = "0"
     return name
