@@ -63,7 +63,8 @@ def _earlier_file(exc: BaseException, exercises: Path, step: Step) -> str | None
         names.append(Path(exc.filename).name)
     if isinstance(exc, ModuleNotFoundError) and exc.name in {s.module for s in STEPS}:
         names.append(f"{exc.name}.py")
-    earlier = [n for n in names if n != step.filename and n in {s.filename for s in STEPS}]
+    exercises_files = {s.filename for s in STEPS}
+    earlier = [n for n in names if n != step.filename and n in exercises_files]
     return earlier[-1] if earlier else None
 
 
