@@ -125,16 +125,9 @@ def validate_settings(prompt: str, max_new_tokens: int, temperature: float, top_
 
 def _load_max() -> None:
     """MAX's native modules, loaded where a Ctrl-C can't abort them, and the process tuned for eager ops."""
-    import importlib
+    from .maxenv import load_max
 
-    from .maxenv import interrupts_deferred, tune_process
-
-    tune_process()
-    with interrupts_deferred():
-        importlib.import_module("max.driver")
-        importlib.import_module("gpt2tutor.generation.checkpoint")
-        importlib.import_module("gpt2tutor.generation.tokenizer")
-        importlib.import_module("gpt2tutor.generation.pipeline")
+    load_max("max.driver", *(f"gpt2tutor.generation.{name}" for name in ("checkpoint", "tokenizer", "pipeline")))
 
 
 def generate(prompt: str, *, reference: bool = False, tutor: Tutor | None = None, model: str = "gpt2",
@@ -238,15 +231,9 @@ def attention(prompt: str, *, layer: int = 0, head: int = 0, model: str = "gpt2"
     Waits for the checks' kernels it uses (Waiting events), and reports MAX's compiles."""
     if not prompt.strip():
         raise TutorError("the prompt is empty: give some text, e.g. gpt2tutor attention \"The cat sat on the mat\"")
-    import importlib
+    from .maxenv import load_max
 
-    from .maxenv import interrupts_deferred, tune_process
-
-    tune_process()
-    with interrupts_deferred():
-        importlib.import_module("max.driver")
-        for name in ("attention_map", "checkpoint", "tokenizer"):
-            importlib.import_module(f"gpt2tutor.generation.{name}")
+    load_max("max.driver", *(f"gpt2tutor.generation.{name}" for name in ("attention_map", "checkpoint", "tokenizer")))
     from .generation.attention_map import attention_weights, model_step
     from .generation.checkpoint import CheckpointError, resolve
     from .generation.tokenizer import Tokenizer

@@ -112,6 +112,19 @@ def interrupts_deferred() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
+def load_max(*modules: str) -> None:
+    """Tunes the process for eager ops and imports `modules`, all where a Ctrl-C waits (interrupts_deferred):
+    one_loop() imports MAX's native modules too, so it is no safer than the imports."""
+    import importlib
+
+    tune_process(ops=False)  # the SIGINT handler first: interrupts_deferred restores it
+    with interrupts_deferred():
+        mojo_packages()
+        one_loop()
+        for name in modules:
+            importlib.import_module(name)
+
+
 def child_environment(**extra: str) -> dict[str, str]:
     """The environment to start a process with: os.environ as Python knows it, plus `extra`.
 

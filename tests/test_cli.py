@@ -514,6 +514,7 @@ def test_ctrl_c_during_check_exits_130_and_records_nothing(ws: Path) -> None:
         code, output = finish(proc, timeout=30, seen=seen)
         assert code == 130, output
         assert "Traceback" not in output
+        assert output.rstrip().endswith("Interrupted: nothing was recorded."), output  # said once, last
         assert not left_behind(proc), "a process outlived `check` after Ctrl-C"
     assert (ws / ".gpt2tutor" / "state.json").read_bytes() == before
 

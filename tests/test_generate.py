@@ -504,4 +504,5 @@ def test_ctrl_c_during_generate_exits_130_cleanly(tmp_path: Path, checkpoint: Pa
         code, output = finish(proc, timeout=60)
         assert code == 130, output
         assert "Traceback" not in output
+        assert output.rstrip().endswith("Interrupted."), output  # the CLI's own word, not Typer's silent 130
         assert not left_behind(proc), "a process outlived `generate` after Ctrl-C"

@@ -129,8 +129,9 @@ TyperArgument._usage_display_name = _argument_usage
 
 # --- every way out ----------------------------------------------------------------------------------
 
-def run_guarded(invoke: Callable[[], Any]) -> int:
-    """Runs the command line, turning every way out into an exit code (and at most one line on stderr)."""
+def run_guarded(invoke: Callable[[], Any], *, exiting: bool = False) -> int:
+    """Runs the command line, turning every way out into an exit code (and at most one line on stderr).
+    `exiting`: the process ends with this command (the console script), so a Ctrl-C may end it at once."""
     try:
         rv = invoke()
         return rv if isinstance(rv, int) else 0
@@ -145,8 +146,7 @@ def run_guarded(invoke: Callable[[], Any]) -> int:
         print_error(exc.format_message())
         return 2
     except (typer.Abort, KeyboardInterrupt, EOFError):
-        sys.stderr.write("\nInterrupted.\n")
-        return 130
+        return _interrupted(exiting)
     except typer.Exit as exc:
         return exc.exit_code
     except BrokenPipeError:  # e.g. `gpt2tutor list | head -1`
@@ -166,6 +166,26 @@ def run_guarded(invoke: Callable[[], Any]) -> int:
         return 1
 
 
+def _interrupted(exiting: bool) -> int:
+    sys.stderr.write("\nInterrupted.\n")
+    if exiting and "max._core" in sys.modules:
+        _exit_now(130)
+    return 130
+
+
+def _exit_now(code: int) -> None:
+    """Ends the process without finalizing Python, from inside the `except` that caught a Ctrl-C (whose
+    traceback still holds the interrupted frames). A Ctrl-C can land while MAX compiles on a native thread
+    of its own; Python's shutdown then frees what owns that thread, and the process aborts ("terminate
+    called without an active exception", SIGABRT) instead of exiting 130. Every `finally` has run by now."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 # --- the group: commands loaded when used --------------------------------------------------------------
 
 class TutorGroup(TyperGroup):
@@ -176,12 +196,20 @@ class TutorGroup(TyperGroup):
     modules: Sequence[str] = COMMANDS  # the command modules this app offers (build_app sets it)
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
-             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+             complete_var: str | None = None, standalone_mode: bool = True, console_script: bool = False,
+             **extra: Any) -> Any:
         code = run_guarded(lambda: super(TutorGroup, self).main(
-            args=args, prog_name=prog_name or PROG, complete_var=complete_var, standalone_mode=False, **extra))
+            args=args, prog_name=prog_name or PROG, complete_var=complete_var, standalone_mode=False, **extra),
+            exiting=console_script)
         if standalone_mode:
             sys.exit(code)
         return code
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:  # Typer's main would return 130 for it, and run_guarded never know
+            raise typer.Abort() from exc
 
     def list_commands(self, ctx) -> list[str]:
         offered = [name for name, module in MODULE_OF.items() if module in self.modules]
@@ -298,4 +326,4 @@ app = build_app()
 def main(argv: Sequence[str] | None = None) -> None:
     """The console script: `gpt2tutor = gpt2tutor.cli:main`."""
     command = typer.main.get_command(app)
-    command.main(args=[*argv] if argv is not None else None, prog_name=PROG)
+    command.main(args=[*argv] if argv is not None else None, prog_name=PROG, console_script=True)

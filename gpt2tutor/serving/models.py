@@ -18,7 +18,6 @@ between MAX's steps. MAX samples the tokens itself.
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections import OrderedDict
 from pathlib import Path
@@ -36,12 +35,9 @@ KINDS = ("reference", "learner")
 def load_served_model(model_path: str, device):
     """The model `GPT2TUTOR_SERVE_MODEL` names, with the weights of the checkpoint at `model_path`."""
     from ..generation.checkpoint import resolve
-    from ..maxenv import interrupts_deferred, tune_process
+    from ..maxenv import load_max
 
-    tune_process()
-    with interrupts_deferred():  # what MAX's worker hasn't loaded yet, where a Ctrl-C can't abort the import
-        for name in ("max.experimental.tensor", "max.experimental.functional", "max.experimental.nn"):
-            importlib.import_module(name)
+    load_max(*(f"max.experimental.{name}" for name in ("tensor", "functional", "nn")))  # not yet loaded in MAX's worker
     kind = os.environ.get(ENV_MODEL, "reference")
     if kind not in KINDS:
         raise ValueError(f"{ENV_MODEL}={kind!r}: expected one of {', '.join(KINDS)}")
