@@ -48,6 +48,7 @@ from .generating import (
     generate,
     validate_settings,
 )
+from .maxinternals import native_loaded as max_loaded
 from .names import PROG
 from .opening import (
     BackgroundBusy,
@@ -73,7 +74,7 @@ __all__ = [
     "LESSONS", "STEPS", "Step", "State", "Workspace", "DEBUGGING_GUIDE", "debugging_guide",
     "StepStatus", "CheckReport", "RebuildReport", "Hint", "StartReport", "dependency_notes", "default_timeout",
     "run_checks_on", "background_log", "BackgroundStarted", "BackgroundBusy", "BackgroundFailed",
-    "generate", "validate_settings", "Generation", "GenerationResult", "Token", "DEFAULT_MAX_NEW_TOKENS",
+    "generate", "validate_settings", "max_loaded", "Generation", "GenerationResult", "Token", "DEFAULT_MAX_NEW_TOKENS",
     "attention", "AttentionMap", "doctor", "DoctorReport", "Finding",
     "FAMILIES", "compile_full_cache", "full_cache_command", "full_cache_minutes",
     "serve", "eject", "Serving", "check_course",

@@ -27,6 +27,13 @@ PRIVATE_NAMES = (  # what this module relies on, checked by the test
 )
 
 
+def native_loaded() -> bool:
+    """Whether this process has loaded MAX's native library (its `max._core` package), without importing it."""
+    import sys
+
+    return "max._core" in sys.modules
+
+
 def _gc():
     from max._interpreter_ops import gc_compile  # importing it registers every op family
 

@@ -19,3 +19,4 @@ GRAPHS_ENV = "GPT2TUTOR_GRAPHS"  # "0": no background compile of the learner's m
 GRAPH_SIZES_ENV = "GPT2TUTOR_GRAPH_SIZES"  # JSON sizes to compile the learner's model at instead of GPT-2 124M's
 SERVE_MODEL_ENV = "GPT2TUTOR_SERVE_MODEL"  # `max serve`'s model: "reference" or "learner"
 SERVE_EXERCISES_ENV = "GPT2TUTOR_SERVE_EXERCISES"  # the learner's exercises folder, for "learner"
+SERVE_BATCHED_ENV = "GPT2TUTOR_SERVE_BATCHED"  # "0": the request-by-request model, "1" (default) the batched one

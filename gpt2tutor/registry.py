@@ -24,7 +24,7 @@ else:  # pragma: no cover - Python 3.10
 COURSE = "gpt2tutor.course"  # the package that holds course.toml and the steps' files
 _TIER_NUMBER = re.compile(r"^\d+\.\s*")  # the "2. " of a hint heading "### 2. Concept"
 UNLOCK_RULES = ("previous", "all")
-ROLES = ("config", "mask", "model", "conversion", "cached_model", "generation")
+ROLES = ("config", "mask", "model", "conversion", "cached_model", "generation", "batched_model")
 DEBUGGING_GUIDE = "Debugging in MAX"  # a section of one lesson; `gpt2tutor hint --debugging` shows it
 
 

@@ -95,14 +95,15 @@ def serve(*, reference: bool = False, tutor: Tutor | None = None, workspace: Pat
     except CheckpointError as exc:
         raise TutorError(str(exc)) from None
     device = resolve_device(device)
-    if tutor is not None:
+    batched = reference or batched_model_passed(tutor)
+    if not batched:  # the server compiles the cached model: the background's compile of it serves that
         config = checkpoint.config
         tutor.wait_for_graph({k: getattr(config, k) for k in graph_size_names()}, on_event, device)
     name = Path(model).name if Path(model).expanduser().is_dir() else model
     settings = ServeSettings(folder=checkpoint.folder, name=name, host=host, port=port,
                              kind="reference" if reference else "learner",
                              exercises=tutor.exercises.resolve() if tutor is not None else None,
-                             device=device, max_batch_size=max_batch_size)
+                             device=device, max_batch_size=max_batch_size, batched=batched)
     log_path = Path(tempfile.gettempdir()) / f"{PROG}-serve-{port}.log"
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops the server as Ctrl-C does
     quiet.foreign_notices_off()  # inherited by MAX's processes: its log, shown while it starts, says what matters
@@ -112,6 +113,14 @@ def serve(*, reference: bool = False, tutor: Tutor | None = None, workspace: Pat
         except OSError as exc:
             raise TutorError(f"can't start max serve: {exc.strerror or exc}") from None
     return Serving(settings, server)
+
+
+def batched_model_passed(tutor: Tutor) -> bool:
+    """Whether the learner's batched model (step 15) passed and is unchanged since: `serve` then answers each of
+    MAX's steps with one call of it; else request by request, with the cached model."""
+    from .registry import by_role
+
+    return tutor.load_and_repair_state().status(by_role("batched_model"), tutor.workspace) == "passed"
 
 
 def eject(folder: Path | str, *, reference: bool = False) -> tuple[list[str], str]:

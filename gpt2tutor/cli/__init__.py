@@ -168,8 +168,11 @@ def run_guarded(invoke: Callable[[], Any], *, exiting: bool = False) -> int:
 
 def _interrupted(exiting: bool) -> int:
     sys.stderr.write("\nInterrupted.\n")
-    if exiting and "max._core" in sys.modules:
-        _exit_now(130)
+    if exiting:
+        from ..api import max_loaded
+
+        if max_loaded():
+            _exit_now(130)
     return 130
 
 

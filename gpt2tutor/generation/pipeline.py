@@ -90,6 +90,12 @@ def reference_code() -> Code:
     return Code({s.module: s.reference() for s in STEPS})
 
 
+def model_sizes(config) -> dict:
+    """What the course's GPT2Config takes, from a checkpoint's config."""
+    return {k: getattr(config, k) for k in ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head", "n_inner",
+                                            "layer_norm_epsilon")}
+
+
 class CachedModel:
     """A pipeline's compiled cached GPT-2 holding the checkpoint's weights, and the cache of one generation.
 
@@ -99,12 +105,10 @@ class CachedModel:
     def __init__(self, code: Code, config, hf_weights: dict[str, np.ndarray], device):
         self.code = code
         self._device = device
-        sizes = {k: getattr(config, k) for k in ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head",
-                                                 "n_inner", "layer_norm_epsilon")}
         self._cache_shape = (1, config.n_head, 0, config.n_embd // config.n_head)
         self._n_layer = config.n_layer
         try:
-            their_config = code.role("config").GPT2Config(**sizes)
+            their_config = code.role("config").GPT2Config(**model_sizes(config))
             self._run = code.role("cached_model").load_cached_gpt2(their_config, hf_weights, device=device)
         except Exception as exc:
             raise code.failure(exc, "loading and compiling your model (load_cached_gpt2)") from None

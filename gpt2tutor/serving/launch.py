@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .. import maxenv
 from ..processes import kill_tree
-from .models import ENV_EXERCISES, ENV_MODEL
+from .models import ENV_BATCHED, ENV_EXERCISES, ENV_MODEL
 
 ARCH_PACKAGE = "gpt2tutor.serving.arch"
 INSTALL_COMMAND = "pip install 'max[serve]>=26.7,<26.8'"  # the serve extra's one package: works from a clone, or anywhere
@@ -85,6 +85,7 @@ class ServeSettings:
     exercises: Path | None = None  # the learner's files, for kind "learner"
     device: str = "cpu"
     max_batch_size: int = 4
+    batched: bool = True  # one call of the batched model a step (step 15), else the cached model request by request
     architectures: str = ARCH_PACKAGE  # a module name, or the folder of an ejected copy
 
     @property
@@ -107,6 +108,7 @@ class ServeSettings:
             "MAX_SERVE_METRICS_ENDPOINT_PORT": str(free_port(self.host)),
             "HF_HUB_OFFLINE": "1",  # the checkpoint is a local folder by now: nothing to fetch
             ENV_MODEL: self.kind,
+            ENV_BATCHED: "1" if self.batched else "0",
         })
         if self.exercises is not None:
             env[ENV_EXERCISES] = str(self.exercises)

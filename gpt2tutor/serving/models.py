@@ -2,18 +2,19 @@
 or the reference solutions.
 
 `max serve` starts the architecture package (gpt2tutor/serving/arch) in a worker process; its
-pipeline model calls `load_served_model`, which reads two environment variables that
+pipeline model calls `load_served_model`, which reads three environment variables that
 `gpt2tutor serve` sets:
 
     GPT2TUTOR_SERVE_MODEL      "reference" (the default) or "learner"
     GPT2TUTOR_SERVE_EXERCISES  the learner's exercises folder (for "learner")
+    GPT2TUTOR_SERVE_BATCHED    "1" (the default): the batched model (step 15) answers a step's requests in one
+                               call (gpt2tutor/serving/batching.py); "0": the cached model, request by request
 
-The model answers `next_token_logits(request_id, tokens)` with the logits [vocab_size] of the token after
-`tokens`, and forgets a request on `release(request_id)`. It keeps one KV cache per request in flight, so
-each step feeds only the tokens the model has not seen yet. Every number comes from the pipeline's code
-(gpt2tutor/generation/pipeline.py): its conversion of the checkpoint's weights inside its
-`load_cached_gpt2`, which compiles its GPT2CachedLMHeadModel; the tutor only keeps each request's cache
-between MAX's steps. MAX samples the tokens itself.
+The model answers `next_token_logits(requests)`, each request's id and every token so far, with the logits
+[len(requests), vocab_size] of the token after each, and forgets a request on `release(request_id)`. Either way
+each step feeds only the tokens the model has not cached yet. Every number comes from the pipeline's code
+(gpt2tutor/generation/pipeline.py): its conversion of the checkpoint's weights inside the loader that compiles
+its model; the tutor only keeps the caches between MAX's steps. MAX samples the tokens itself.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ..registry import STEPS
 
 ENV_MODEL = names.SERVE_MODEL_ENV
 ENV_EXERCISES = names.SERVE_EXERCISES_ENV
+ENV_BATCHED = names.SERVE_BATCHED_ENV
 KINDS = ("reference", "learner")
 
 
@@ -47,7 +49,20 @@ def load_served_model(model_path: str, device):
         if not folder:
             raise ValueError(f"{ENV_MODEL}=learner needs {ENV_EXERCISES}, the folder holding {STEPS[0].filename} ...")
         exercises = Path(folder)
-    return ServedGPT2(resolve(model_path), exercises, device)
+    checkpoint = resolve(model_path)
+    if os.environ.get(ENV_BATCHED, "1") == "0":
+        return ServedGPT2(checkpoint, exercises, device)
+    return _batched(checkpoint, exercises, device)
+
+
+def _batched(checkpoint, exercises: Path | None, device):
+    from ..generation.pipeline import learner_code, reference_code
+    from .batching import BatchedGPT2
+
+    if exercises is None:
+        return BatchedGPT2(reference_code(), checkpoint.config, checkpoint.hf_state_dict(), device)
+    with learner_code(exercises) as code:  # their classes stay alive in the compiled model
+        return BatchedGPT2(code, checkpoint.config, checkpoint.hf_state_dict(), device)
 
 
 class RequestCaches:
@@ -75,7 +90,7 @@ class RequestCaches:
 
 
 class ServedGPT2:
-    """A pipeline's compiled cached GPT-2 (the learner's, or the reference's for `exercises` None), with a
+    """Request by request: a pipeline's compiled cached GPT-2 (the learner's, or the reference's for `exercises` None), with a
     cache of its model's for each request in flight."""
 
     def __init__(self, checkpoint, exercises: Path | None, device):
@@ -89,7 +104,10 @@ class ServedGPT2:
                 self.model = CachedModel(code, checkpoint.config, checkpoint.hf_state_dict(), device)
         self.caches = RequestCaches(self.model.empty_cache)
 
-    def next_token_logits(self, request_id, tokens: np.ndarray) -> np.ndarray:
+    def next_token_logits(self, requests: list[tuple[object, np.ndarray]]) -> np.ndarray:
+        return np.stack([self._one(request_id, tokens) for request_id, tokens in requests])
+
+    def _one(self, request_id, tokens: np.ndarray) -> np.ndarray:
         from max.driver import CPU
         from max.experimental.tensor import Tensor
 

@@ -6,9 +6,10 @@ of logits per request, [batch, vocab_size], and MAX samples the next tokens from
 (greedy at temperature 0, else with the request's temperature, top_k and top_p).
 
 MAX also plans and allocates a paged KV cache for us (see config.py). Our GPT-2 does not read
-it: the model behind it keeps a cache of its own per request (see gpt2tutor/serving/models.py),
-so each request's whole token list travels to `next_token_logits`, which feeds the model only what
-that request's cache lacks, and `release` tells the model when a request is finished.
+it: the model behind it keeps caches of its own (see gpt2tutor/serving/models.py): one batch
+for all requests, answered in one call of the batched model, or one cache per request. So each
+request's whole token list travels to `next_token_logits`, which feeds the model only what its
+cache lacks, and `release` tells the model when a request is finished.
 """
 
 from __future__ import annotations
@@ -57,8 +58,8 @@ class GPT2PipelineModel(PipelineModelWithKVCache):
         return GPT2Inputs(requests=requests, kv_cache_inputs=kv_cache_inputs)
 
     def execute(self, model_inputs: GPT2Inputs) -> ModelOutputs:
-        rows = [self.gpt2.next_token_logits(request_id, tokens) for request_id, tokens in model_inputs.requests]
-        logits = Buffer.from_numpy(np.ascontiguousarray(np.stack(rows), dtype=np.float32))  # [batch, vocab]
+        rows = self.gpt2.next_token_logits(model_inputs.requests)  # [batch, vocab]: one call for the whole batch
+        logits = Buffer.from_numpy(np.ascontiguousarray(rows, dtype=np.float32))
         if not isinstance(self.device, CPU):
             logits = logits.to(self.device)
         return ModelOutputs(logits=logits, next_token_logits=logits)

@@ -1,0 +1,120 @@
+"""Every request in flight answered by one call of the batched model (the batched_model role, step 15).
+
+The batch is one cache for all rows: a key and a value [rows, n_head, past, head_dim] per block, and a mask
+[rows, past] saying which slots of each row hold a real token. A step's requests are rows of it; a row MAX
+did not put into this step gets only padding, so its cache is left as it was. When a request joins, leaves
+or starts over, the batch is rebuilt here in NumPy: each kept row's real slots moved to the right end (left
+padding), the slots no row uses dropped, a new row all padding. Moving cached slots is allowed because a
+cached key carries its position already: attention looks at the mask, not at where a slot sits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+WASTE = 2.0  # rebuild when the cache is this many times longer than the longest row's real tokens ...
+SLACK = 32  # ... and longer by this many slots at least
+
+
+class BatchedGPT2:
+    """A pipeline's compiled batched GPT-2 holding the checkpoint's weights, and the batch of its requests."""
+
+    def __init__(self, code, config, hf_weights: dict[str, np.ndarray], device):
+        from ..generation.pipeline import model_sizes
+
+        self.code = code
+        self.device = device
+        self._n_layer = config.n_layer
+        self._head = (config.n_head, config.n_embd // config.n_head)
+        try:
+            their_config = code.role("config").GPT2Config(**model_sizes(config))
+            self._run = code.role("batched_model").load_batched_gpt2(their_config, hf_weights, device=device)
+        except Exception as exc:
+            raise code.failure(exc, "loading and compiling your batched model (load_batched_gpt2)") from None
+        self.rows: list = []  # the request each row holds, None for a row no request holds any more
+        self.seen: list[np.ndarray] = []  # the tokens each row's cache holds
+        self._past: list | None = None  # (key, value) per block, on the device
+        self._mask = None  # [rows, past] int64, on the device
+        self._past_len = 0
+
+    def next_token_logits(self, requests: list[tuple[object, np.ndarray]]) -> np.ndarray:
+        """Each request's every token so far in, its next-token logits out: [len(requests), vocab_size]."""
+        new = {}
+        for request_id, tokens in requests:
+            row = self.rows.index(request_id) if request_id in self.rows else None
+            seen = self.seen[row] if row is not None else tokens[:0]
+            if row is None or len(seen) >= len(tokens) or not np.array_equal(tokens[:len(seen)], seen):
+                if row is not None:
+                    self.rows[row] = None  # changed: it starts over in a row of its own
+                new[request_id] = (tokens, tokens)
+            else:
+                new[request_id] = (tokens, tokens[len(seen):])
+        joining = [r for r in new if r not in self.rows]
+        longest = max((len(s) for r, s in zip(self.rows, self.seen) if r is not None), default=0)
+        if joining or None in self.rows or self._past_len > WASTE * longest + SLACK:
+            self._rebuild(joining)
+        width = max(len(fed) for _, fed in new.values())
+        ids = np.zeros((len(self.rows), width), np.int64)
+        real = np.zeros((len(self.rows), width), np.int64)
+        for request_id, (_, fed) in new.items():  # padding first, the new tokens last
+            row = self.rows.index(request_id)
+            ids[row, width - len(fed):] = fed
+            real[row, width - len(fed):] = 1
+        logits = self._step(ids, real)
+        for request_id, (tokens, _) in new.items():
+            self.seen[self.rows.index(request_id)] = tokens
+        return logits[[self.rows.index(request_id) for request_id, _ in requests]]
+
+    def release(self, request_id) -> None:
+        """MAX is done with this request: its row goes at the next rebuild."""
+        if request_id in self.rows:
+            self.rows[self.rows.index(request_id)] = None
+
+    def _step(self, ids: np.ndarray, real: np.ndarray) -> np.ndarray:
+        from max.driver import CPU
+
+        try:
+            logits, self._past, self._mask = self._run(self._tensor(ids), self._tensor(real), self._past, self._mask)
+        except Exception as exc:
+            raise self.code.failure(exc, "running your compiled GPT2BatchedLMHeadModel") from None
+        self._past_len += ids.shape[1]
+        return np.asarray(logits.to(CPU()).to_numpy())  # [rows, vocab]
+
+    def _rebuild(self, joining: list) -> None:
+        """Drops the rows no request holds, packs each kept row's real slots to the right, adds `joining`."""
+        kept = [i for i, r in enumerate(self.rows) if r is not None]
+        n_head, head_dim = self._head
+        if kept and self._past is not None:
+            from max.driver import CPU
+
+            mask = np.asarray(self._mask.to(CPU()).to_numpy())[kept]
+            slots = [np.flatnonzero(m) for m in mask]
+            length = max(len(s) for s in slots)
+            past = []
+            for pair in self._past:
+                packed = []
+                for t in pair:
+                    old = np.asarray(t.to(CPU()).to_numpy())[kept]
+                    out = np.zeros((len(kept) + len(joining), n_head, length, head_dim), np.float32)
+                    for row, s in enumerate(slots):
+                        out[row, :, length - len(s):] = old[row][:, s]
+                    packed.append(out)
+                past.append(packed)
+            new_mask = np.zeros((len(kept) + len(joining), length), np.int64)
+            for row, s in enumerate(slots):
+                new_mask[row, length - len(s):] = 1
+        else:
+            length = 0
+            empty = np.zeros((len(kept) + len(joining), n_head, 0, head_dim), np.float32)
+            past = [[empty, empty] for _ in range(self._n_layer)]
+            new_mask = np.zeros((len(kept) + len(joining), 0), np.int64)
+        self.rows = [self.rows[i] for i in kept] + joining
+        self.seen = [self.seen[i] for i in kept] + [np.zeros(0, np.int64) for _ in joining]
+        self._past = [(self._tensor(k), self._tensor(v)) for k, v in past]
+        self._mask = self._tensor(new_mask)
+        self._past_len = length
+
+    def _tensor(self, array: np.ndarray):
+        from max.experimental.tensor import Tensor
+
+        return Tensor.from_dlpack(np.ascontiguousarray(array)).to(self.device)
