@@ -42,8 +42,9 @@ class Migration:
     def notice(self) -> str:
         parts = []
         if self.new:
-            parts.append(f"{' and '.join(f'{s.id} · {s.title}' for s in self.new)} "
-                         f"{'are' if len(self.new) > 1 else 'is'} new")
+            named = [f"{s.id} · {s.title}" for s in self.new]
+            listed = " and ".join([", ".join(named[:-1]), named[-1]] if len(named) > 1 else named)
+            parts.append(f"{listed} {'are' if len(self.new) > 1 else 'is'} new")
         parts += [f"{s.title.lower()} is step {s.id}" for s in self.renumbered]
         lines = [f"This workspace was made by an older gpt2tutor, whose course had {self.old_steps} steps. It now has "
                  f"{len(STEPS)}: {', and '.join(parts) or 'the same steps'}."]

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from gpt2tutor.api import dependency_notes
 from gpt2tutor.cli import COMMANDS, app
 from gpt2tutor.maxenv import child_environment
-from gpt2tutor.registry import STEPS, get_step
+from gpt2tutor.registry import STEPS, by_role, get_step
 from gpt2tutor.state import SCHEMA, State, save
 from gpt2tutor.workspace import Workspace, imported_steps
 
@@ -332,11 +332,11 @@ def test_a_locked_steps_lesson_can_be_read_as_in_the_book(ws: Path) -> None:
     assert '<details class="hint"' in (ws / ".gpt2tutor" / "book" / "step_01.html").read_text()
 
 
-def test_the_last_step_waits_for_every_earlier_step(ws: Path) -> None:
-    last = STEPS[-1]
-    assert last.waits_for_all and not any(s.waits_for_all for s in STEPS[:-1])
+def test_the_generation_step_waits_for_every_earlier_step(ws: Path) -> None:
+    last = by_role("generation")
+    assert [s for s in STEPS if s.waits_for_all] == [last]
     state = State()
-    for step in STEPS[:-1]:
+    for step in STEPS[:STEPS.index(last)]:
         if step.number != 7:
             state.mark(step, True, "x")
     save(Workspace(ws), state)

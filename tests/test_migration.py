@@ -120,7 +120,7 @@ def test_a_second_declared_schema_migrates_through_the_same_loop(tmp_path: Path)
         assert (ws / "exercises" / f"step_{n}.py").read_text() == get_step(n).skeleton()
     notice = " ".join(done.stderr.split())
     assert "exercises/step_12.py is now exercises/step_14.py, unchanged" in notice
-    assert "12 · Loading the real weights and 13 · The KV cache are new" in notice
+    assert "12 · Loading the real weights, 13 · The KV cache and 15 · Serving many at once are new" in notice
     assert "Step 14 was re-checked" in notice and not list(ws.glob("exercises/.*"))
 
 

@@ -32,7 +32,7 @@ from serving_support import (  # noqa: E402
 
 from gpt2tutor.cli import build_app  # noqa: E402
 from gpt2tutor.maxenv import child_environment  # noqa: E402
-from gpt2tutor.registry import STEPS  # noqa: E402
+from gpt2tutor.registry import STEPS, by_role  # noqa: E402
 from gpt2tutor.serving.launch import free_port  # noqa: E402
 
 PROMPTS = ["Once upon a time", "The small model", "It read the same"]
@@ -175,7 +175,7 @@ def test_learner_model_is_served_and_matches_transformers(checkpoint: Path, expe
                                                           tmp_path: Path) -> None:
     from test_generate import make_workspace
 
-    ws = make_workspace(tmp_path / "ws")
+    ws = make_workspace(tmp_path / "ws", passed=STEPS.index(by_role("generation")) + 1)  # not step 15: one by one
     proc = ServeProcess(["--model", str(checkpoint), "--workspace", str(ws)], free_port(), log=tmp_path / "log")
     try:
         proc.wait_ready(READY_TIMEOUT_S)
@@ -251,12 +251,13 @@ def test_a_host_beyond_loopback_is_warned_about(checkpoint: Path) -> None:
     assert "reachable" in result.stderr or "can use the model" in result.stderr, result.stderr
 
 
-def test_locked_until_every_step_passes(tmp_path: Path, checkpoint: Path) -> None:
+def test_locked_until_the_generation_steps_pass(tmp_path: Path, checkpoint: Path) -> None:
     from test_generate import make_workspace
 
-    ws = make_workspace(tmp_path / "ws", passed=len(STEPS) - 1)
+    generation = by_role("generation")
+    ws = make_workspace(tmp_path / "ws", passed=STEPS.index(generation))
     assert_one_line_error(cli("--model", checkpoint, "--workspace", ws), "serve runs your own model",
-                          STEPS[-1].id, "--reference")
+                          generation.id, "--reference")
 
 
 def test_eject_writes_the_package_and_never_overwrites(tmp_path: Path) -> None:

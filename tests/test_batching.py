@@ -1,0 +1,104 @@
+"""The serving batch (gpt2tutor/serving/batching.py): requests join, leave, sit a step out and start over, and
+every answer is the logits its request gets alone.
+
+The batched model here is the reference's GPT2BatchedLMHeadModel run eagerly (no compile), with a small random
+checkpoint's weights; the expected logits are HF transformers' for each request's tokens, run alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from serving_support import save_checkpoint  # noqa: E402
+
+from gpt2tutor.maxenv import load_max  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """(BatchedGPT2 over the eager reference model, HF's model) for one small checkpoint."""
+    load_max("max.driver")
+    from max.driver import CPU
+    from max.dtype import DType
+    from max.experimental.tensor import default_device, default_dtype
+
+    from gpt2tutor.generation.checkpoint import resolve
+    from gpt2tutor.generation.pipeline import reference_code
+    from gpt2tutor.serving.batching import BatchedGPT2
+
+    folder = save_checkpoint(tmp_path_factory.mktemp("batching") / "tiny")
+    checkpoint = resolve(str(folder))
+    code = reference_code()
+    course = code.role("batched_model")
+
+    def eager(config, state_dict, *, device=None):
+        with default_device(CPU()), default_dtype(DType.float32):
+            model = course.GPT2BatchedLMHeadModel(config)
+            model.load_state_dict(course.convert_hf_state_dict(state_dict))
+        return model
+
+    fake = SimpleNamespace(role=lambda role: SimpleNamespace(load_batched_gpt2=eager) if role == "batched_model"
+                           else code.role(role), failure=code.failure)
+    hf = transformers.GPT2LMHeadModel.from_pretrained(folder).eval()
+    return BatchedGPT2(fake, checkpoint.config, checkpoint.hf_state_dict(), CPU()), hf
+
+
+def alone(hf, tokens: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return hf(torch.tensor(tokens[None])).logits[0, -1].numpy()
+
+
+def test_requests_join_leave_skip_a_step_and_start_over(served) -> None:
+    batch, hf = served
+    rng = np.random.default_rng(0)
+    vocab = hf.config.vocab_size
+    tokens = {name: rng.integers(1, vocab, n) for name, n in (("a", 3), ("b", 7), ("c", 5), ("d", 2))}
+
+    def step(*names: str) -> None:
+        requests = [(n, tokens[n]) for n in names]
+        got = batch.next_token_logits(requests)
+        assert got.shape == (len(names), vocab)
+        for row, name in zip(got, names):
+            np.testing.assert_allclose(row, alone(hf, tokens[name]), atol=2e-4, err_msg=name)
+        for name in names:  # each request's next token, as MAX would append it
+            tokens[name] = np.append(tokens[name], rng.integers(1, vocab))
+
+    step("a", "b")  # two prompts of different lengths
+    step("a", "b", "c")  # c joins while a and b decode
+    step("c", "b")  # a sits this step out, and the order differs from the rows'
+    step("a", "b", "c")  # a is back: its cache was left as it was
+    batch.release("a")
+    step("b", "c", "d")  # a's row goes, d joins
+    assert batch.rows == ["b", "c", "d"]
+    tokens["c"] = rng.integers(1, vocab, 4)  # c's tokens no longer extend what its cache holds: it starts over
+    step("b", "c", "d")
+    assert sorted(batch.rows) == ["b", "c", "d"]
+
+
+def test_padding_that_piles_up_is_packed_away(served) -> None:
+    """Three requests take turns feeding chunks of 6 tokens: each step pads the other two rows by 6 slots, so
+    the batch's cache grows three times as fast as any row's real tokens, until a rebuild packs it."""
+    from gpt2tutor.serving.batching import SLACK, WASTE
+
+    batch, hf = served
+    rng = np.random.default_rng(1)
+    vocab = hf.config.vocab_size
+    tokens = {n: rng.integers(1, vocab, 2) for n in ("x", "y", "z")}
+    batch.next_token_logits([(n, tokens[n]) for n in tokens])
+    fed = 2
+    for i in range(27):
+        name = "xyz"[i % 3]
+        tokens[name] = np.append(tokens[name], rng.integers(1, vocab, 6))
+        got = batch.next_token_logits([(name, tokens[name])])
+        np.testing.assert_allclose(got[0], alone(hf, tokens[name]), atol=2e-4, err_msg=f"{name} at step {i}")
+        fed += 6
+    longest = max(len(t) for t in tokens.values())
+    assert batch._past_len < fed  # packed at least once
+    assert batch._past_len <= WASTE * longest + SLACK + 6
