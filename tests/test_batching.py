@@ -7,7 +7,6 @@ checkpoint's weights; the expected logits are HF transformers' for each request'
 
 from __future__ import annotations
 
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
