@@ -3,6 +3,7 @@ architecture package written out as plain files. The server itself is in gpt2tut
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from .device import resolve_device
 from .errors import TutorError
 from .events import Notice, OnEvent, ignore
 from .generating import graph_size_names
-from .names import PROG
+from .names import PROG, SERVE_BATCHED_ENV
 from .opening import open
 from .tutor import Tutor
 
@@ -95,7 +96,7 @@ def serve(*, reference: bool = False, tutor: Tutor | None = None, workspace: Pat
     except CheckpointError as exc:
         raise TutorError(str(exc)) from None
     device = resolve_device(device)
-    batched = reference or batched_model_passed(tutor)
+    batched = os.environ.get(SERVE_BATCHED_ENV) != "0" and (reference or batched_model_passed(tutor))
     if not batched:  # the server compiles the cached model: the background's compile of it serves that
         config = checkpoint.config
         tutor.wait_for_graph({k: getattr(config, k) for k in graph_size_names()}, on_event, device)

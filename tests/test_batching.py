@@ -43,8 +43,9 @@ def served(tmp_path_factory):
             model.load_state_dict(course.convert_hf_state_dict(state_dict))
         return model
 
-    fake = SimpleNamespace(role=lambda role: SimpleNamespace(load_batched_gpt2=eager) if role == "batched_model"
-                           else code.role(role), failure=code.failure)
+    loader = SimpleNamespace(load_batched_gpt2=eager, GPT2BatchedLMHeadModel=course.GPT2BatchedLMHeadModel)
+    fake = SimpleNamespace(role=lambda role: loader if role == "batched_model" else code.role(role),
+                           failure=code.failure, whose=code.whose)
     hf = transformers.GPT2LMHeadModel.from_pretrained(folder).eval()
     return BatchedGPT2(fake, checkpoint.config, checkpoint.hf_state_dict(), CPU()), hf
 

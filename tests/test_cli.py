@@ -614,3 +614,21 @@ def test_an_internal_error_is_one_line_pointing_at_a_bug_report(ws: Path, monkey
     assert result.exit_code == 1
     assert len(stderr_lines(result)) == 1 and "internal error" in result.stderr and "bug" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_an_upgrade_that_adds_a_step_puts_its_skeleton_in_and_keeps_generate(tmp_path: Path) -> None:
+    """A workspace of the course before its last step (every file there, every step passed): the first command
+    puts the new step's skeleton in, the passes stay, and generate stays unlocked."""
+    from test_generate import make_workspace
+
+    from gpt2tutor import api
+
+    last = STEPS[-1]
+    ws = make_workspace(tmp_path / "ws", passed=len(STEPS) - 1)
+    (ws / "exercises" / last.filename).unlink()
+    result = cli("list", "--json", "-w", ws)
+    assert result.exit_code == 0, result.output
+    statuses = {s["step"]: s["status"] for s in json.loads(result.stdout)["steps"]}
+    assert statuses.pop(last.id) == "todo" and set(statuses.values()) == {"passed"}
+    assert (ws / "exercises" / last.filename).read_text() == last.skeleton()
+    api.open(ws).require_generation("generate")  # raises when locked

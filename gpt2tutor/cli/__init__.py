@@ -61,7 +61,7 @@ EXAMPLES = [
     (f"{PROG} show", "the lesson of your current step"),
     (f"{PROG} watch", "re-check on every save (h: a hint)"),
     (f"{PROG} check", "check your current step once"),
-    (f'{PROG} generate "Hello"', "your GPT-2 writing, once every step passes"),
+    (f'{PROG} generate "Hello"', "your GPT-2 writing, once the steps up to generation pass"),
     (f"{PROG} check --help", "a command's options and variables"),
 ]
 ENVIRONMENT = [

@@ -64,7 +64,7 @@ def generate(
                                                          "timings) instead of streaming.")] = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Generate text with your GPT-2 (unlocked when every step passes) or, with --reference, the reference
+    """Generate text with your GPT-2 (unlocked when the steps up to generation pass) or, with --reference, the reference
     solutions'.
 
     Your pipeline runs end to end: your weight conversion and compile, your KV cache and your sampling loop.

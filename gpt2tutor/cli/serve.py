@@ -36,9 +36,10 @@ def serve(
 ) -> None:
     """Serve GPT-2 with `max serve`: OpenAI-style /v1/completions on http://127.0.0.1:8000.
 
-    Your own model once every step passes (the same rule as `generate`), or the reference solutions' with
+    Your own model once the steps up to generation pass (the same rule as `generate`; batched once the
+    batched model passes too), or the reference solutions' with
     --reference. Ctrl-C stops the server and every process it started. `gpt2tutor show serve` explains how
-    it works.
+    it works; GPT2TUTOR_SERVE_BATCHED=0 answers request by request even when batched, to compare.
     """
     if eject is not None:
         files, command = api.eject(eject, reference=reference)
