@@ -47,7 +47,9 @@ def served(tmp_path_factory):
     fake = SimpleNamespace(role=lambda role: loader if role == "batched_model" else code.role(role),
                            failure=code.failure, whose=code.whose)
     hf = transformers.GPT2LMHeadModel.from_pretrained(folder).eval()
-    return BatchedGPT2(fake, checkpoint.config, checkpoint.hf_state_dict(), CPU()), hf
+    batch = BatchedGPT2(fake, checkpoint.config, checkpoint.hf_state_dict(), CPU())
+    batch.folder = folder
+    return batch, hf
 
 
 def alone(hf, tokens: np.ndarray) -> np.ndarray:
@@ -102,3 +104,25 @@ def test_padding_that_piles_up_is_packed_away(served) -> None:
     longest = max(len(t) for t in tokens.values())
     assert batch._past_len < fed  # packed at least once
     assert batch._past_len <= WASTE * longest + SLACK + 6
+
+
+def test_a_compiled_graph_that_disagrees_with_gpt2_is_refused(served) -> None:
+    """The loader's model is trusted only once it matches GPT-2 row by row: one whose logits are off (here by
+    a constant, as a graph that lost a mask would be by more) never serves."""
+    from gpt2tutor.generation.pipeline import LearnerCodeError
+    from gpt2tutor.serving.batching import BatchedGPT2
+
+    batch, _ = served
+    good = batch.code.role("batched_model").load_batched_gpt2
+
+    def off(config, state_dict, *, device=None):
+        model = good(config, state_dict, device=device)
+        return lambda *args: (lambda out: (out[0] + 0.5, *out[1:]))(model(*args))
+
+    code = SimpleNamespace(role=lambda role: SimpleNamespace(load_batched_gpt2=off) if role == "batched_model"
+                           else batch.code.role(role), failure=batch.code.failure, whose="your code")
+    from gpt2tutor.generation.checkpoint import resolve
+
+    checkpoint = resolve(str(batch.folder))
+    with pytest.raises(LearnerCodeError, match="differ by up to 0.5"):
+        BatchedGPT2(code, checkpoint.config, checkpoint.hf_state_dict(), batch.device)
