@@ -97,7 +97,7 @@ def serve(*, reference: bool = False, tutor: Tutor | None = None, workspace: Pat
         raise TutorError(str(exc)) from None
     device = resolve_device(device)
     batched = os.environ.get(SERVE_BATCHED_ENV) != "0" and (reference or batched_model_passed(tutor))
-    if not batched:  # the server compiles the cached model: the background's compile of it serves that
+    if tutor is not None and not batched:  # the server compiles their cached model: the background's compile serves
         config = checkpoint.config
         tutor.wait_for_graph({k: getattr(config, k) for k in graph_size_names()}, on_event, device)
     name = Path(model).name if Path(model).expanduser().is_dir() else model
