@@ -47,6 +47,19 @@ def hf_checkpoint(ctx, cfg, *, prefixed):
     return hf, ours
 
 
+def random_model(ctx, cfg, name: str):
+    """The learner's GPT2LMHeadModel subclass `name`, built lazily and holding a random HF checkpoint's weights
+    (ours): (model, the HF state dict, ours)."""
+    from max.experimental import functional as F
+
+    cls = ctx.module_class(name)
+    hf, ours = hf_checkpoint(ctx, cfg, prefixed=True)
+    with F.lazy():
+        model = ctx.call(f"{name}(config)", cls, cfg)
+    ctx.load(model, ours, name)
+    return model, hf, ours
+
+
 def recorded(ctx, loader: str, cfg, hf: dict, expected: type, name: str):
     """Runs the learner's `loader(cfg, hf)` with Module.compile recorded: (what it returned, the call, what their
     conversion gives for `hf`), once it compiled an instance of `expected`."""

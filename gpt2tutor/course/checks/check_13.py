@@ -46,17 +46,6 @@ def as_cache(ctx, value, cfg, what):
     return pairs
 
 
-def random_model(ctx, cfg):
-    from max.experimental import functional as F
-
-    cls = ctx.module_class("GPT2CachedLMHeadModel")
-    hf, ours = hf_checkpoint(ctx, cfg, prefixed=True)
-    with F.lazy():
-        model = ctx.call("GPT2CachedLMHeadModel(config)", cls, cfg)
-    ctx.load(model, ours, "GPT2CachedLMHeadModel")
-    return model, hf, ours
-
-
 def run_chunks(ctx, model, cfg, ids, splits, what):
     """Feeds ids [b, n] in chunks of the sizes in `splits`; returns (logits [b, n, vocab], cache) checking each call."""
     b = ids.shape[0]
@@ -208,7 +197,7 @@ def attention(ctx):
                   lazy_first=True)
 def decoding(ctx):
     cfg = ctx.config()
-    model, _, w = random_model(ctx, cfg)
+    model, _, w = loaders.random_model(ctx, cfg, "GPT2CachedLMHeadModel")
     worst = 0.0
     for b, splits in [(3, [3, 1, 2, 1])]:  # a prefill, a single token, a chunk after the cache, a single again
         ids = ctx.token_ids(cfg.vocab_size, b, sum(splits))

@@ -102,17 +102,6 @@ MISTAKES = [
 
 # --- running the learner's model ---------------------------------------------------------------------
 
-def random_model(ctx, cfg):
-    from max.experimental import functional as F
-
-    cls = ctx.module_class("GPT2BatchedLMHeadModel")
-    hf, ours = hf_checkpoint(ctx, cfg, prefixed=True)
-    with F.lazy():
-        model = ctx.call("GPT2BatchedLMHeadModel(config)", cls, cfg)
-    ctx.load(model, ours, "GPT2BatchedLMHeadModel")
-    return model, hf, ours
-
-
 def ragged_calls(ctx, cfg):
     """The calls' inputs: for each, (ids, input_mask, the new tokens per row), padding first, random padding ids."""
     calls = []
@@ -241,7 +230,7 @@ def mask(ctx):
                   lazy_first=True)
 def batch(ctx):
     cfg = ctx.config()
-    model, _, w = random_model(ctx, cfg)
+    model, _, w = loaders.random_model(ctx, cfg, "GPT2BatchedLMHeadModel")
     calls = ragged_calls(ctx, cfg)
     want = alone(w, cfg, calls)
     forward = learner_forward(ctx, model, cfg)
