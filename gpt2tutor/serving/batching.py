@@ -2,9 +2,10 @@
 
 The batch is one cache for all rows: a key and a value [rows, n_head, past, head_dim] per block, and a mask
 [rows, past] saying which slots of each row hold a real token. A step's requests are rows of it; a row MAX
-did not put into this step gets only padding, so its cache is left as it was. When a request joins, leaves
-or starts over, the batch is rebuilt here in NumPy: each kept row's real slots moved to the right end (left
-padding), the slots no row uses dropped, a new row all padding. Moving cached slots is allowed because a
+did not put into this step gets only padding, so its cache is left as it was. A request that joins (or starts
+over) is read first in a call of its own with the others that join, so the running rows are not padded to a
+prompt's width; then the batch is rebuilt here in NumPy: the rows no request holds dropped, the joined ones
+added, each row's real slots moved to the right end (left padding), the slots no row uses dropped. Moving cached slots is allowed because a
 cached key carries its position already: attention looks at the mask, not at where a slot sits.
 """
 
@@ -73,78 +74,103 @@ class BatchedGPT2:
                                    "be trusted (an F.where mask, or a branch on a dim decided when tracing?)")
 
     def next_token_logits(self, requests: list[tuple[object, np.ndarray]]) -> np.ndarray:
-        """Each request's every token so far in, its next-token logits out: [len(requests), vocab_size]."""
-        new = {}
+        """Each request's every token so far in, its next-token logits out: [len(requests), vocab_size].
+
+        Requests new to the batch (or starting over) are read in a call of their own, so the running ones are
+        not padded to a prompt's width; then they join the batch, and the running ones take their step."""
+        found: dict = {}  # request id -> its logits
+        fresh, running = [], []
         for request_id, tokens in requests:
             row = self.rows.index(request_id) if request_id in self.rows else None
             seen = self.seen[row] if row is not None else tokens[:0]
             if row is None or len(seen) >= len(tokens) or not np.array_equal(tokens[:len(seen)], seen):
                 if row is not None:
                     self.rows[row] = None  # changed: it starts over in a row of its own
-                new[request_id] = (tokens, tokens)
+                fresh.append((request_id, tokens))
             else:
-                new[request_id] = (tokens, tokens[len(seen):])
-        joining = [r for r in new if r not in self.rows]
+                running.append((request_id, tokens, tokens[len(seen):]))
+        joined = None
+        if fresh:
+            past, mask = self._empty(len(fresh))
+            logits, past, mask = self._call([t for _, t in fresh], past, mask)
+            found.update(zip((r for r, _ in fresh), logits))
+            joined = ([r for r, _ in fresh], [t for _, t in fresh], past, mask)
         longest = max((len(s) for r, s in zip(self.rows, self.seen) if r is not None), default=0)
-        if joining or None in self.rows or self._past_len > WASTE * longest + SLACK:
-            self._rebuild(joining)
-        width = max(len(fed) for _, fed in new.values())
-        ids = np.zeros((len(self.rows), width), np.int64)
-        real = np.zeros((len(self.rows), width), np.int64)
-        for request_id, (_, fed) in new.items():  # padding first, the new tokens last
-            row = self.rows.index(request_id)
-            ids[row, width - len(fed):] = fed
-            real[row, width - len(fed):] = 1
-        logits = self._step(ids, real)
-        for request_id, (tokens, _) in new.items():
-            self.seen[self.rows.index(request_id)] = tokens
-        return logits[[self.rows.index(request_id) for request_id, _ in requests]]
+        if joined or None in self.rows or self._past_len > WASTE * longest + SLACK:
+            self._rebuild(joined)
+        if running:
+            fed = [None] * len(self.rows)  # rows not in this step are fed padding: their caches stay as they were
+            for request_id, _, new in running:
+                fed[self.rows.index(request_id)] = new
+            logits, self._past, self._mask = self._call(fed, self._past, self._mask)
+            self._past_len = int(self._mask.shape[1])
+            for request_id, tokens, _ in running:
+                row = self.rows.index(request_id)
+                found[request_id] = logits[row]
+                self.seen[row] = tokens
+        return np.stack([found[request_id] for request_id, _ in requests])
 
     def release(self, request_id) -> None:
         """MAX is done with this request: its row goes at the next rebuild."""
         if request_id in self.rows:
             self.rows[self.rows.index(request_id)] = None
 
-    def _step(self, ids: np.ndarray, real: np.ndarray) -> np.ndarray:
+    def _call(self, fed: list, past, mask):
+        """One call of the model: each row's new tokens (None: none), padding first. (logits [rows, vocab] as
+        NumPy, the extended cache, the extended mask)."""
         from max.driver import CPU
 
+        width = max(len(f) for f in fed if f is not None)
+        ids = np.zeros((len(fed), width), np.int64)
+        real = np.zeros((len(fed), width), np.int64)
+        for row, f in enumerate(fed):
+            if f is not None:
+                ids[row, width - len(f):] = f
+                real[row, width - len(f):] = 1
         try:
-            logits, self._past, self._mask = self._run(self._tensor(ids), self._tensor(real), self._past, self._mask)
+            logits, past, mask = self._run(self._tensor(ids), self._tensor(real), past, mask)
         except Exception as exc:
             raise self.code.failure(exc, "running your compiled GPT2BatchedLMHeadModel") from None
-        self._past_len += ids.shape[1]
-        return np.asarray(logits.to(CPU()).to_numpy())  # [rows, vocab]
+        return np.asarray(logits.to(CPU()).to_numpy()), past, mask
 
-    def _rebuild(self, joining: list) -> None:
-        """Drops the rows no request holds, packs each kept row's real slots to the right, adds `joining`."""
-        kept = [i for i, r in enumerate(self.rows) if r is not None]
+    def _empty(self, rows: int) -> tuple:
         n_head, head_dim = self._head
-        if kept and self._past is not None:
-            from max.driver import CPU
+        empty = np.zeros((rows, n_head, 0, head_dim), np.float32)
+        return [(self._tensor(empty), self._tensor(empty)) for _ in range(self._n_layer)], \
+            self._tensor(np.zeros((rows, 0), np.int64))
 
-            mask = np.asarray(self._mask.to(CPU()).to_numpy())[kept]
-            slots = [np.flatnonzero(m) for m in mask]
-            length = max(len(s) for s in slots)
-            past = []
-            for pair in self._past:
-                packed = []
-                for t in pair:
-                    old = np.asarray(t.to(CPU()).to_numpy())[kept]
-                    out = np.zeros((len(kept) + len(joining), n_head, length, head_dim), np.float32)
-                    for row, s in enumerate(slots):
-                        out[row, :, length - len(s):] = old[row][:, s]
-                    packed.append(out)
-                past.append(packed)
-            new_mask = np.zeros((len(kept) + len(joining), length), np.int64)
-            for row, s in enumerate(slots):
+    def _rebuild(self, joined) -> None:
+        """The batch again: the rows no request holds dropped, the `joined` requests' rows (ids, tokens, and
+        the cache and mask of the call that read them) added, each row's real slots packed to the right."""
+        from max.driver import CPU
+
+        def host(t):
+            return np.asarray(t.to(CPU()).to_numpy())
+
+        kept = [i for i, r in enumerate(self.rows) if r is not None]
+        parts = []  # (mask [rows, len], [(key, value) [rows, h, len, d]] per block) of each source
+        if kept and self._past is not None:
+            parts.append((host(self._mask)[kept], [tuple(host(t)[kept] for t in pair) for pair in self._past]))
+        if joined is not None:
+            parts.append((host(joined[3]), [tuple(host(t) for t in pair) for pair in joined[2]]))
+        slots = [np.flatnonzero(m) for mask, _ in parts for m in mask]
+        length = max((len(s) for s in slots), default=0)
+        n_head, head_dim = self._head
+        rows = len(slots)
+        new_mask = np.zeros((rows, length), np.int64)
+        past = [[np.zeros((rows, n_head, length, head_dim), np.float32) for _ in range(2)]
+                for _ in range(self._n_layer)]
+        row = 0
+        for mask, cache in parts:
+            for i in range(len(mask)):
+                s = slots[row]
                 new_mask[row, length - len(s):] = 1
-        else:
-            length = 0
-            empty = np.zeros((len(kept) + len(joining), n_head, 0, head_dim), np.float32)
-            past = [[empty, empty] for _ in range(self._n_layer)]
-            new_mask = np.zeros((len(kept) + len(joining), 0), np.int64)
-        self.rows = [self.rows[i] for i in kept] + joining
-        self.seen = [self.seen[i] for i in kept] + [np.zeros(0, np.int64) for _ in joining]
+                for block, pair in enumerate(cache):
+                    for j in range(2):
+                        past[block][j][row, :, length - len(s):] = pair[j][i][:, s]
+                row += 1
+        self.rows = [self.rows[i] for i in kept] + (joined[0] if joined else [])
+        self.seen = [self.seen[i] for i in kept] + (list(joined[1]) if joined else [])
         self._past = [(self._tensor(k), self._tensor(v)) for k, v in past]
         self._mask = self._tensor(new_mask)
         self._past_len = length
