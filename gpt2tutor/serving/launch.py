@@ -98,9 +98,7 @@ class ServeSettings:
                 "--model", str(self.folder), "--served-model-name", self.name,
                 "--custom-architectures", self.architectures,
                 "--devices", self.device, "--host", self.host, "--port", str(self.port),
-                "--max-batch-size", str(self.max_batch_size),
-                # batched: a step's new prompts join the running requests' next tokens in one call
-                *(["--enable-in-flight-batching"] if self.batched else [])]
+                "--max-batch-size", str(self.max_batch_size)]
 
     def environment(self) -> dict[str, str]:
         env = maxenv.child_environment()
