@@ -10,7 +10,6 @@ from pathlib import Path
 from . import background, background_report, kernels, statefile, stepcheck, waiting
 from .errors import TutorError
 from .events import Notice, OnEvent, ignore
-from .files import write_atomic
 from .names import WORKSPACE_ENV
 from .registry import STEPS, Step
 from .state import State
@@ -49,20 +48,8 @@ def open(path: Path | str | None = None, *, writable: bool = False) -> Tutor:
     tutor = Tutor(ws)
     if writable:
         tutor.require_writable()
-    _add_new_steps(ws)
     return tutor
 
-
-def _add_new_steps(ws) -> None:
-    """The skeletons of the steps the course gained after this workspace's last exercise file (an upgrade that
-    added a step): there from the first command, as `start` would put them; never over a file that exists."""
-    have = [s for s in STEPS if ws.exercise(s).exists()]
-    for step in STEPS:
-        if have and step.number > have[-1].number and not ws.exercise(step).exists():
-            try:
-                write_atomic(ws.exercise(step), step.skeleton())
-            except OSError:
-                return  # a read-only workspace: `start` says so when the learner runs it
 
 
 def _choose_root(directory: Path | None, workspace: Path | None) -> tuple[Path, bool]:

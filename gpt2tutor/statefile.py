@@ -41,6 +41,7 @@ def load(ws: Workspace, *, timeout: float | None = None, on_event: OnEvent = ign
     schema = data.get("schema") if isinstance(data, dict) else None
     if isinstance(schema, int) and schema < state_store.SCHEMA and migrate(ws, timeout=timeout, on_event=on_event):
         return load(ws, timeout=timeout, on_event=on_event)
+    ws.add_new_steps()  # migrated: an upgrade's new steps get their skeletons
     return state_store.parse(ws, data), seen
 
 

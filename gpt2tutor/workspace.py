@@ -74,6 +74,18 @@ class Workspace:
                 added.append(step)
         return added
 
+    def add_new_steps(self) -> None:
+        """The skeletons of the steps the course gained after this workspace's last exercise file (an upgrade
+        that added a step), as `start` would put them; never over a file that exists. Call it once the
+        workspace is migrated: a migration may move a file to a later step's name."""
+        have = [s for s in STEPS if self.exercise(s).exists()]
+        for step in STEPS:
+            if have and step.number > have[-1].number and not self.exercise(step).exists():
+                try:
+                    write_atomic(self.exercise(step), step.skeleton())
+                except OSError:
+                    return  # a read-only workspace: `start` says so when the learner runs it
+
     def restore_skeleton(self, step: Step) -> Path | None:
         """Puts the pristine skeleton back, first backing up the learner's file; returns the backup."""
         path = self.exercise(step)
