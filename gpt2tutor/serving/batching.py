@@ -5,8 +5,9 @@ The batch is one cache for all rows: a key and a value [rows, n_head, past, head
 did not put into this step gets only padding, so its cache is left as it was. A request that joins (or starts
 over) is read first in a call of its own with the others that join, so the running rows are not padded to a
 prompt's width; then the batch is rebuilt here in NumPy: the rows no request holds dropped, the joined ones
-added, each row's real slots moved to the right end (left padding), the slots no row uses dropped. Moving cached slots is allowed because a
-cached key carries its position already: attention looks at the mask, not at where a slot sits.
+added, each row's real slots moved to the right end (left padding), the slots no row uses dropped. Moving
+cached slots is allowed because a cached key carries its position already: attention looks at the mask, not
+at where a slot sits.
 """
 
 from __future__ import annotations
