@@ -168,11 +168,9 @@ def run_guarded(invoke: Callable[[], Any], *, exiting: bool = False) -> int:
 
 def _interrupted(exiting: bool) -> int:
     sys.stderr.write("\nInterrupted.\n")
-    if exiting:
-        from ..api import max_loaded
-
-        if max_loaded():
-            _exit_now(130)
+    api = sys.modules.get("gpt2tutor.api")  # MAX is loaded only through it: not imported, nothing to guard
+    if exiting and api is not None and api.max_loaded():
+        _exit_now(130)
     return 130
 
 
