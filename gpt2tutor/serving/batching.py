@@ -39,30 +39,19 @@ class BatchedGPT2:
         self.seen: list[np.ndarray] = []  # the tokens each row's cache holds
         self._past: list | None = None  # (key, value) per block, on the device
         self._mask = None  # [rows, past] int64, on the device
-        self._past_len = 0
 
     def _agrees_with_hf(self, config, hf_weights: dict[str, np.ndarray]) -> None:
         """A compiled graph is trusted once its numbers were compared: a ragged batch (prompts of 1 and 3
         tokens), then a token each, against the checks' NumPy GPT-2 on the same weights, each row alone (MAX's
         server runs no eager op: its worker may not start the processes that compile them)."""
-        from max.driver import CPU
-
         from ..checking.numpy_gpt2 import lm_logits
         from ..generation.pipeline import LearnerCodeError, reference_code
 
-        ids = [np.array([[0, 0, 5], [7, 11, 13]], np.int64), np.array([[17], [19]], np.int64)]
-        real = [np.array([[0, 0, 1], [1, 1, 1]], np.int64), np.ones((2, 1), np.int64)]
-        n_head, head_dim = self._head
-        empty = np.zeros((2, n_head, 0, head_dim), np.float32)
-        past = [(self._tensor(empty), self._tensor(empty)) for _ in range(self._n_layer)]
-        mask = self._tensor(np.zeros((2, 0), np.int64))
+        past, mask = self._empty(2)
         got = []
-        for i, r in zip(ids, real):
-            try:
-                logits, past, mask = self._run(self._tensor(i), self._tensor(r), past, mask)
-            except Exception as exc:
-                raise self.code.failure(exc, "running your compiled GPT2BatchedLMHeadModel") from None
-            got.append(np.asarray(logits.to(CPU()).to_numpy(), np.float64))
+        for fed in ([np.array([5]), np.array([7, 11, 13])], [np.array([17]), np.array([19])]):
+            logits, past, mask = self._call(fed, past, mask)
+            got.append(logits.astype(np.float64))
         ours = reference_code().role("conversion").convert_hf_state_dict(dict(hf_weights))
         ours = {k: v.astype(np.float64) for k, v in ours.items()}  # once: lm_logits would copy it per call
         rows = [lm_logits(ours, np.array([[5, 17]]), config)[0], lm_logits(ours, np.array([[7, 11, 13, 19]]), config)[0]]
@@ -104,12 +93,16 @@ class BatchedGPT2:
             for request_id, _, new in running:
                 fed[self.rows.index(request_id)] = new
             logits, self._past, self._mask = self._call(fed, self._past, self._mask)
-            self._past_len = int(self._mask.shape[1])
             for request_id, tokens, _ in running:
                 row = self.rows.index(request_id)
                 found[request_id] = logits[row]
                 self.seen[row] = tokens
         return np.stack([found[request_id] for request_id, _ in requests])
+
+    @property
+    def _past_len(self) -> int:
+        """The batch's cache length, padding included."""
+        return 0 if self._mask is None else int(self._mask.shape[1])
 
     def release(self, request_id) -> None:
         """MAX is done with this request: its row goes at the next rebuild."""
@@ -174,7 +167,6 @@ class BatchedGPT2:
         self.seen = [self.seen[i] for i in kept] + (list(joined[1]) if joined else [])
         self._past = [(self._tensor(k), self._tensor(v)) for k, v in past]
         self._mask = self._tensor(new_mask)
-        self._past_len = length
 
     def _tensor(self, array: np.ndarray):
         from max.experimental.tensor import Tensor
