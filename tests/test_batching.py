@@ -84,26 +84,33 @@ def test_requests_join_leave_skip_a_step_and_start_over(served) -> None:
     assert sorted(batch.rows) == ["b", "c", "d"]
 
 
-def test_padding_that_piles_up_is_packed_away(served) -> None:
-    """Three requests take turns feeding chunks of 6 tokens: each step pads the other two rows by 6 slots, so
-    the batch's cache grows three times as fast as any row's real tokens, until a rebuild packs it."""
-    from gpt2tutor.serving.batching import SLACK, WASTE
+def test_rows_take_turns_and_the_capacity_follows_the_longest_row(served) -> None:
+    """Three requests take turns feeding chunks of 6 tokens: a row sitting a step out gets nothing written, so
+    each row's cache holds exactly its own tokens; the capacity doubles as the longest row grows past it, and
+    halves once that row leaves and the others fit in a quarter of it."""
+    from gpt2tutor.serving.batching import SMALLEST
 
     batch, hf = served
     rng = np.random.default_rng(1)
     vocab = hf.config.vocab_size
     tokens = {n: rng.integers(1, vocab, 2) for n in ("x", "y", "z")}
+    for request in batch.rows:  # the last test's
+        batch.release(request)
     batch.next_token_logits([(n, tokens[n]) for n in tokens])
-    fed = 2
-    for i in range(27):
-        name = "xyz"[i % 3]
+    for i in range(8):
+        name = "xyz"[i] if i < 3 else "x"  # a chunk each, then x alone: y and z hold 8 tokens, x 38
         tokens[name] = np.append(tokens[name], rng.integers(1, vocab, 6))
         got = batch.next_token_logits([(name, tokens[name])])
         np.testing.assert_allclose(got[0], alone(hf, tokens[name]), atol=2e-4, err_msg=f"{name} at step {i}")
-        fed += 6
-    longest = max(len(t) for t in tokens.values())
-    assert batch._past_len < fed  # packed at least once
-    assert batch._past_len <= WASTE * longest + SLACK + 6
+        assert [int(u) for u in batch._used] == [len(tokens[r]) for r in batch.rows]
+    assert batch._capacity == 64  # 16, 32, 64: doubled as x grew to 38
+    batch.release("x")
+    for name in ("y", "z"):
+        tokens[name] = np.append(tokens[name], rng.integers(1, vocab))
+    got = batch.next_token_logits([(n, tokens[n]) for n in ("y", "z")])
+    for row, name in zip(got, ("y", "z")):
+        np.testing.assert_allclose(row, alone(hf, tokens[name]), atol=2e-4, err_msg=name)
+    assert batch.rows == ["y", "z"] and batch._capacity == max(SMALLEST, 32)  # 9 tokens a row: 64 halves once (8 slots would not hold them)
 
 
 def test_a_compiled_graph_that_disagrees_with_gpt2_is_refused(served) -> None:
@@ -117,7 +124,7 @@ def test_a_compiled_graph_that_disagrees_with_gpt2_is_refused(served) -> None:
 
     def off(config, state_dict, *, device=None):
         model = good(config, state_dict, device=device)
-        return lambda *args: (lambda out: (out[0] + 0.5, *out[1:]))(model(*args))
+        return lambda *args: (lambda out: (out[0] + 0.5, out[1]))(model(*args))
 
     code = SimpleNamespace(role=lambda role: SimpleNamespace(load_batched_gpt2=off) if role == "batched_model"
                            else batch.code.role(role), failure=batch.code.failure, whose="your code")

@@ -1,26 +1,26 @@
 """Every request in flight answered by one call of the batched model (the batched_model role, step 15).
 
-The batch is one cache for all rows: a key and a value [rows, n_head, past, head_dim] per block, and a mask
-[rows, past] saying which slots of each row hold a real token. A step's requests are rows of it; a row MAX
-did not put into this step gets only padding, so its cache is left as it was. A request that joins (or starts
-over) is read first in a call of its own with the others that join, so the running rows are not padded to a
-prompt's width; then the batch is rebuilt here in NumPy: the rows no request holds dropped, the joined ones
-added, each row's real slots moved to the right end (left padding), the slots no row uses dropped. Moving
-cached slots is allowed because a cached key carries its position already: attention looks at the mask, not
-at where a slot sits.
+The cache is kept here, not in the model: per block, a key and a value [rows, n_head, capacity, head_dim] in
+NumPy, and how many slots of each row hold its tokens. A row's tokens fill its first slots; the rest is padding
+(past_mask 0). The model reads the cache (on the CPU MAX takes the arrays as they are, without a copy) and
+returns only the new tokens' keys and values, which are written into each row's next slots: a step copies no
+cache. A step's requests are rows; a row MAX did not put into this step is fed only padding, and nothing is
+written for it. A request that joins (or starts over) is read first in a call of its own with the others that
+join, so the running rows are not padded to a prompt's width, and then takes a row. The capacity doubles when a
+row would outgrow it and halves when every row fits in a quarter of it; rows no request holds are dropped at the
+next step.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-WASTE = 2.0  # rebuild when the cache is this many times longer than the longest row's real tokens ...
-SLACK = 32  # ... and longer by this many slots at least
+SMALLEST = 16  # the least capacity, in slots a row
 AGREEMENT = 1e-3  # the largest logit difference from GPT-2's trusted, times 1 + the largest logit (GPU included)
 
 
 class BatchedGPT2:
-    """A pipeline's compiled batched GPT-2 holding the checkpoint's weights, and the batch of its requests."""
+    """A pipeline's compiled batched GPT-2 holding the checkpoint's weights, and the cache of its requests."""
 
     def __init__(self, code, config, hf_weights: dict[str, np.ndarray], device):
         from ..generation.pipeline import model_sizes
@@ -34,29 +34,31 @@ class BatchedGPT2:
             self._run = code.role("batched_model").load_batched_gpt2(their_config, hf_weights, device=device)
         except Exception as exc:
             raise code.failure(exc, "loading and compiling your batched model (load_batched_gpt2)") from None
+        self._clear()
         self._agrees_with_hf(config, hf_weights)
+        self._clear()
+
+    def _clear(self) -> None:
         self.rows: list = []  # the request each row holds, None for a row no request holds any more
         self.seen: list[np.ndarray] = []  # the tokens each row's cache holds
-        self._past: list | None = None  # (key, value) per block, on the device
-        self._mask = None  # [rows, past] int64, on the device
+        self._used = np.zeros(0, np.int64)  # how many slots of each row hold its tokens: its first ones
+        self._cache = self._blank(0, SMALLEST)  # [key, value] per block, [rows, n_head, capacity, head_dim]
 
     def _agrees_with_hf(self, config, hf_weights: dict[str, np.ndarray]) -> None:
-        """A compiled graph is trusted once its numbers were compared: a ragged batch (prompts of 1 and 3
-        tokens), then a token each, against the checks' NumPy GPT-2 on the same weights, each row alone (MAX's
-        server runs no eager op: its worker may not start the processes that compile them)."""
+        """A compiled graph is trusted once its numbers were compared: two requests of 1 and 3 tokens join, then
+        take a token each, against the checks' NumPy GPT-2 on the same weights, each alone (MAX's server runs no
+        eager op: its worker may not start the processes that compile them)."""
         from ..checking.numpy_gpt2 import lm_logits
         from ..generation.pipeline import LearnerCodeError, reference_code
 
-        past, mask = self._empty(2)
-        got = []
-        for fed in ([np.array([5]), np.array([7, 11, 13])], [np.array([17]), np.array([19])]):
-            logits, past, mask = self._call(fed, past, mask)
-            got.append(logits.astype(np.float64))
+        prompts, later = [np.array([5]), np.array([7, 11, 13])], [17, 19]
+        got = [self.next_token_logits(list(enumerate(prompts))),
+               self.next_token_logits([(i, np.append(p, t)) for i, (p, t) in enumerate(zip(prompts, later))])]
         ours = reference_code().role("conversion").convert_hf_state_dict(dict(hf_weights))
         ours = {k: v.astype(np.float64) for k, v in ours.items()}  # once: lm_logits would copy it per call
-        rows = [lm_logits(ours, np.array([[5, 17]]), config)[0], lm_logits(ours, np.array([[7, 11, 13, 19]]), config)[0]]
-        want = [np.stack([rows[0][0], rows[1][2]]), np.stack([rows[0][1], rows[1][3]])]
-        worst = max(float(np.abs(g - w).max()) for g, w in zip(got, want))
+        rows = [lm_logits(ours, np.append(p, t)[None], config)[0] for p, t in zip(prompts, later)]
+        want = [np.stack([r[-2] for r in rows]), np.stack([r[-1] for r in rows])]
+        worst = max(float(np.abs(g.astype(np.float64) - w).max()) for g, w in zip(got, want))
         scale = 1 + max(float(np.abs(w).max()) for w in want)
         if not worst <= AGREEMENT * scale:  # NaN included
             raise LearnerCodeError(f"{self.code.whose}'s compiled GPT2BatchedLMHeadModel gives logits that differ by "
@@ -67,7 +69,7 @@ class BatchedGPT2:
         """Each request's every token so far in, its next-token logits out: [len(requests), vocab_size].
 
         Requests new to the batch (or starting over) are read in a call of their own, so the running ones are
-        not padded to a prompt's width; then they join the batch, and the running ones take their step."""
+        not padded to a prompt's width; then they take rows, and the running ones take their step."""
         found: dict = {}  # request id -> its logits
         fresh, running = [], []
         for request_id, tokens in requests:
@@ -79,39 +81,35 @@ class BatchedGPT2:
                 fresh.append((request_id, tokens))
             else:
                 running.append((request_id, tokens, tokens[len(seen):]))
-        joined = None
+        if None in self.rows:
+            self._keep([i for i, r in enumerate(self.rows) if r is not None])
         if fresh:
-            past, mask = self._empty(len(fresh))
-            logits, past, mask = self._call([t for _, t in fresh], past, mask)
+            fed = [t for _, t in fresh]
+            logits, new = self._call(fed, self._blank(len(fed), 1), np.zeros(len(fed), np.int64))
             found.update(zip((r for r, _ in fresh), logits))
-            joined = ([r for r, _ in fresh], [t for _, t in fresh], past, mask)
-        longest = max((len(s) for r, s in zip(self.rows, self.seen) if r is not None), default=0)
-        if joined or None in self.rows or self._past_len > WASTE * longest + SLACK:
-            self._rebuild(joined)
+            self._join([r for r, _ in fresh], fed, new)
         if running:
-            fed = [None] * len(self.rows)  # rows not in this step are fed padding: their caches stay as they were
-            for request_id, _, new in running:
-                fed[self.rows.index(request_id)] = new
-            logits, self._past, self._mask = self._call(fed, self._past, self._mask)
+            fed = [None] * len(self.rows)  # rows not in this step are fed padding: nothing is written for them
+            for request_id, _, new_tokens in running:
+                fed[self.rows.index(request_id)] = new_tokens
+            self._fit(max(int(u) + (0 if f is None else len(f)) for u, f in zip(self._used, fed)))
+            logits, new = self._call(fed, self._cache, self._used)
+            self._write(range(len(fed)), fed, new)
             for request_id, tokens, _ in running:
                 row = self.rows.index(request_id)
                 found[request_id] = logits[row]
                 self.seen[row] = tokens
         return np.stack([found[request_id] for request_id, _ in requests])
 
-    @property
-    def _past_len(self) -> int:
-        """The batch's cache length, padding included."""
-        return 0 if self._mask is None else int(self._mask.shape[1])
-
     def release(self, request_id) -> None:
-        """MAX is done with this request: its row goes at the next rebuild."""
+        """MAX is done with this request: its row goes at the next step."""
         if request_id in self.rows:
             self.rows[self.rows.index(request_id)] = None
 
-    def _call(self, fed: list, past, mask):
-        """One call of the model: each row's new tokens (None: none), padding first. (logits [rows, vocab] as
-        NumPy, the extended cache, the extended mask)."""
+    def _call(self, fed: list, cache: list, used: np.ndarray) -> tuple[np.ndarray, list]:
+        """One call of the model over `cache` (each row's first `used` slots real): each row's new tokens (None:
+        none), padding first. (logits [rows, vocab], the new tokens' [key, value] per block [rows, n_head, width,
+        head_dim]), in NumPy."""
         from max.driver import CPU
 
         width = max(len(f) for f in fed if f is not None)
@@ -121,52 +119,68 @@ class BatchedGPT2:
             if f is not None:
                 ids[row, width - len(f):] = f
                 real[row, width - len(f):] = 1
+        past_mask = (np.arange(cache[0][0].shape[2]) < used[:, None]).astype(np.int64)
+        past = [(self._tensor(k), self._tensor(v)) for k, v in cache]
         try:
-            logits, past, mask = self._run(self._tensor(ids), self._tensor(real), past, mask)
+            logits, new = self._run(self._tensor(ids), self._tensor(real), past, self._tensor(past_mask))
+            host = [[np.asarray(t.to(CPU()).to_numpy()) for t in pair] for pair in new]
         except Exception as exc:
             raise self.code.failure(exc, "running your compiled GPT2BatchedLMHeadModel") from None
-        return np.asarray(logits.to(CPU()).to_numpy()), past, mask
+        return np.asarray(logits.to(CPU()).to_numpy()), host
 
-    def _empty(self, rows: int) -> tuple:
+    def _write(self, rows, fed: list, new: list) -> None:
+        """Each fed row's new tokens' keys and values (the last columns of `new`) into its next free slots."""
+        for row, f in zip(rows, fed):
+            if f is None:
+                continue
+            start, n = int(self._used[row]), len(f)
+            for pair, new_pair in zip(self._cache, new):
+                for slots, fresh in zip(pair, new_pair):
+                    slots[row, :, start:start + n] = fresh[row - rows[0], :, fresh.shape[2] - n:]
+            self._used[row] = start + n
+
+    def _join(self, ids: list, tokens: list, new: list) -> None:
+        """New rows for the requests `ids`, holding their tokens' keys and values (`new`, from the call that
+        read them)."""
+        first = len(self.rows)
+        self._fit(max([len(t) for t in tokens] + [int(u) for u in self._used]))
+        more = self._blank(len(ids), self._capacity)
+        self._cache = [[np.concatenate([a, b]) for a, b in zip(pair, extra)] for pair, extra in zip(self._cache, more)]
+        self._used = np.concatenate([self._used, np.zeros(len(ids), np.int64)])
+        self.rows += list(ids)
+        self.seen += list(tokens)
+        self._write(range(first, first + len(ids)), list(tokens), new)
+
+    def _keep(self, kept: list[int]) -> None:
+        """Only the rows `kept`, in that order."""
+        self._cache = [[a[kept] for a in pair] for pair in self._cache]
+        self._used = self._used[kept]
+        self.rows = [self.rows[i] for i in kept]
+        self.seen = [self.seen[i] for i in kept]
+
+    @property
+    def _capacity(self) -> int:
+        return int(self._cache[0][0].shape[2])
+
+    def _fit(self, need: int) -> None:
+        """A capacity that holds `need` slots a row: doubled when short, halved while a quarter would do."""
+        capacity = self._capacity
+        while capacity < need:
+            capacity *= 2
+        while capacity > SMALLEST and 4 * need <= capacity:
+            capacity //= 2
+        if capacity != self._capacity:
+            keep = min(capacity, self._capacity)
+            bigger = self._blank(len(self.rows), capacity)
+            for pair, old in zip(bigger, self._cache):
+                for a, b in zip(pair, old):
+                    a[:, :, :keep] = b[:, :, :keep]
+            self._cache = bigger
+
+    def _blank(self, rows: int, capacity: int) -> list:
         n_head, head_dim = self._head
-        empty = np.zeros((rows, n_head, 0, head_dim), np.float32)
-        return [(self._tensor(empty), self._tensor(empty)) for _ in range(self._n_layer)], \
-            self._tensor(np.zeros((rows, 0), np.int64))
-
-    def _rebuild(self, joined) -> None:
-        """The batch again: the rows no request holds dropped, the `joined` requests' rows (ids, tokens, and
-        the cache and mask of the call that read them) added, each row's real slots packed to the right."""
-        from max.driver import CPU
-
-        def host(t):
-            return np.asarray(t.to(CPU()).to_numpy())
-
-        kept = [i for i, r in enumerate(self.rows) if r is not None]
-        parts = []  # (mask [rows, len], [(key, value) [rows, h, len, d]] per block) of each source
-        if kept and self._past is not None:
-            parts.append((host(self._mask)[kept], [tuple(host(t)[kept] for t in pair) for pair in self._past]))
-        if joined is not None:
-            parts.append((host(joined[3]), [tuple(host(t) for t in pair) for pair in joined[2]]))
-        slots = [np.flatnonzero(m) for mask, _ in parts for m in mask]
-        length = max((len(s) for s in slots), default=0)
-        n_head, head_dim = self._head
-        rows = len(slots)
-        new_mask = np.zeros((rows, length), np.int64)
-        past = [[np.zeros((rows, n_head, length, head_dim), np.float32) for _ in range(2)]
+        return [[np.zeros((rows, n_head, capacity, head_dim), np.float32) for _ in range(2)]
                 for _ in range(self._n_layer)]
-        row = 0
-        for mask, cache in parts:
-            for i in range(len(mask)):
-                s = slots[row]
-                new_mask[row, length - len(s):] = 1
-                for block, pair in enumerate(cache):
-                    for j in range(2):
-                        past[block][j][row, :, length - len(s):] = pair[j][i][:, s]
-                row += 1
-        self.rows = [self.rows[i] for i in kept] + (joined[0] if joined else [])
-        self.seen = [self.seen[i] for i in kept] + (list(joined[1]) if joined else [])
-        self._past = [(self._tensor(k), self._tensor(v)) for k, v in past]
-        self._mask = self._tensor(new_mask)
 
     def _tensor(self, array: np.ndarray):
         from max.experimental.tensor import Tensor

@@ -1,12 +1,13 @@
 """Step 15 checks: padding_mask, batched_attention, GPT2BatchedLMHeadModel and load_batched_gpt2.
 
 A ragged batch (prompts of 1, 5 and 9 tokens, padding first) runs through the learner's model on a small random
-GPT-2, then rows get 2, 1 and 3 new tokens, then one each. Each row's logits must be the ones that row gets
-alone, with no padding (NumPy, float64). The padding is not zeros: the padded ids are random tokens and, between
-calls, the cache's padded slots are overwritten with a large value, so a row that sees padding shows it. Changing
-one row's tokens must leave the others' logits where they were. A wrong answer is matched against the usual
-mistakes, each run in NumPy on the same inputs. Then load_batched_gpt2 runs with Module.compile recorded and
-traced, as in step 13.
+GPT-2, then rows get 2, 1 and 3 new tokens, then one each. The check keeps the cache, as a server does: the model
+returns the new tokens' keys and values, and the check adds them. Each row's logits must be the ones that row
+gets alone, with no padding (NumPy, float64). The padding is not zeros: the padded ids are random tokens, and
+after the first call (whose cache is one padded slot a row) the cache's padded slots hold a large value, so a row
+that sees padding shows it. Changing one row's tokens must leave the others' logits where they were. A wrong answer is matched
+against the usual mistakes, each run in NumPy on the same inputs. Then load_batched_gpt2 runs with
+Module.compile recorded and traced, as in step 13.
 """
 
 import importlib
@@ -22,7 +23,7 @@ from gpt2tutor.checking.numpy_gpt2 import layer_norm, linear, lm_logits, merged,
 checks = StepChecks()
 
 LOADER = "load_batched_gpt2"
-PLANTED = 1e4  # what the cache's padded slots hold between calls: seen by a row, it shows
+PLANTED = 1e4  # what the cache's padded slots hold: seen by a row, it shows
 PROMPTS = (1, 5, 9)  # each row's prompt; then each row's new tokens at every later call:
 LATER = ((2, 1, 3), (1, 1, 1))
 
@@ -30,13 +31,13 @@ LATER = ((2, 1, 3), (1, 1, 1))
 # --- the NumPy reference, with the usual mistakes as switches -------------------------------------------
 
 def batched_forward(w, cfg, ids, input_mask, past, past_mask, *, positions="real", padding="finite",
-                    causal=True, last="last"):
-    """GPT2BatchedLMHeadModel.forward in float64: (logits [b, vocab], cache, mask [b, past + seq]).
+                    causal=True, last="last", softmaxes=1):
+    """GPT2BatchedLMHeadModel.forward in float64: (logits [b, vocab], the new tokens' (key, value) per block).
 
     positions: "real" (real tokens before each, per row), "columns" (past + column: padding counted), "inclusive"
     (the token itself counted), "shared" (the cache's length for every row), "batch" (cached real tokens counted
     over the whole batch), "new_only" (the cache not counted). padding: "finite", "inf" (-inf: NaN), "none", "new_only", "cache_only", "inverted".
-    last: "last" or "first" column's logits."""
+    last: "last" or "first" column's logits. softmaxes: 2 normalizes the cached and the new keys' weights apart."""
     w = {k: v.astype(np.float64, copy=False) for k, v in w.items()}
     b, s = ids.shape
     p = past_mask.shape[1]
@@ -52,22 +53,26 @@ def batched_forward(w, cfg, ids, input_mask, past, past_mask, *, positions="real
              "new_only": np.concatenate([np.ones_like(past_mask), input_mask], axis=1),
              "cache_only": np.concatenate([past_mask, np.ones_like(input_mask)], axis=1)}.get(padding, mask)
     hide = -np.inf if padding == "inf" else -1e9
-    pad = np.where(shown == 1, 0.0, hide)[:, None, None, :]
+    hidden = (shown != 1)[:, None, None, :]  # float32 rounds a score plus -1e9 to -1e9: the score is replaced
     visible = np.arange(p + s)[None, :] <= p + np.arange(s)[:, None]
     causal_mask = np.where(visible | (not causal), 0.0, -np.inf)
-    eps, hd, new_past = cfg.layer_norm_epsilon, cfg.n_embd // cfg.n_head, []
+    eps, hd, new_key_values = cfg.layer_norm_epsilon, cfg.n_embd // cfg.n_head, []
     with np.errstate(invalid="ignore", over="ignore"):
         for i in range(cfg.n_layer):
             pre = f"transformer.h.{i}."
             q, k, v = qkv(layer_norm(x, w, eps, prefix=f"{pre}ln_1."), w, f"{pre}attn.", cfg.n_head)
             key = np.concatenate([past[i][0], k], axis=2)
             value = np.concatenate([past[i][1], v], axis=2)
-            scores = q @ key.transpose(0, 1, 3, 2) / math.sqrt(hd) + causal_mask + pad
-            x = x + linear(merged(softmax(scores) @ value), w, f"{pre}attn.c_proj.")
+            scores = np.where(hidden, hide, q @ key.transpose(0, 1, 3, 2) / math.sqrt(hd)) + causal_mask
+            if softmaxes == 2:
+                out = softmax(scores[..., :p]) @ past[i][1] + softmax(scores[..., p:]) @ v
+            else:
+                out = softmax(scores) @ value
+            x = x + linear(merged(out), w, f"{pre}attn.c_proj.")
             x = x + mlp(w, layer_norm(x, w, eps, prefix=f"{pre}ln_2."), prefix=f"{pre}mlp.")
-            new_past.append((key, value))
+            new_key_values.append((k, v))
         h = layer_norm(x[:, -1 if last == "last" else 0], w, eps, prefix="transformer.ln_f.")
-        return h @ w["lm_head.weight"].astype(np.float64).T, new_past, mask
+        return h @ w["lm_head.weight"].astype(np.float64).T, new_key_values
 
 
 MISTAKES = [
@@ -97,6 +102,9 @@ MISTAKES = [
      {"causal": False}),
     ("the logits are the first column's: with padding first, that is padding for every row shorter than the "
      "longest. Each row's last token is the last column, x[:, -1, :]", {"last": "first"}),
+    ("two softmaxes: the weights on the cached keys and on the new keys are normalized apart, so together they sum "
+     "to 2. Put the two parts of the scores side by side (F.concat on the last axis), take one softmax, then split "
+     "the weights", {"softmaxes": 2}),
 ]
 
 
@@ -121,11 +129,14 @@ def planted(cache, mask):
     return [(np.where(hidden, PLANTED, k), np.where(hidden, PLANTED, v)) for k, v in cache]
 
 
-def unpack(ctx, out, cfg, b, what):
-    if not isinstance(out, (list, tuple)) or len(out) != 3:
-        raise CheckFailed(f"{what} returned a {type(out).__name__}{f' of {len(out)}' if isinstance(out, (list, tuple)) else ''}"
-                          ": forward returns three things, (logits, past_key_values, mask)")
-    logits, past, mask = out
+def unpack(ctx, out, cfg, b, seq, past_len, what):
+    """(logits [b, vocab], the new tokens' (key, value) per block) as float64 NumPy, once their shapes are right."""
+    if not isinstance(out, (list, tuple)) or len(out) != 2:
+        counted = f" of {len(out)}" if isinstance(out, (list, tuple)) else ""
+        raise CheckFailed(f"{what} returned a {type(out).__name__}{counted}: forward returns two things, (logits, "
+                          "new_key_values), the new tokens' (key, value) per block; the caller keeps the cache and "
+                          "the mask")
+    logits, new = out
     got = ctx.as_array(logits, what)
     if got.ndim == 3 and got.shape[0] == b and got.shape[2] == cfg.vocab_size:
         raise CheckFailed(f"{what} gave logits of shape {list(got.shape)}: return only each row's last token's, "
@@ -133,28 +144,41 @@ def unpack(ctx, out, cfg, b, what):
     if got.shape != (b, cfg.vocab_size):
         raise CheckFailed(f"{what} gave logits of shape {list(got.shape)}, expected [batch, vocab_size] = "
                           f"{[b, cfg.vocab_size]}")
-    if not isinstance(past, (list, tuple)) or len(past) != cfg.n_layer:
-        raise CheckFailed(f"{what} returned past_key_values as a {type(past).__name__}: one (key, value) pair per "
+    if not isinstance(new, (list, tuple)) or len(new) != cfg.n_layer or \
+            not all(isinstance(pair, (list, tuple)) and len(pair) == 2 for pair in new):
+        raise CheckFailed(f"{what} returned its key/values as a {type(new).__name__}: one (key, value) pair per "
                           f"block ({cfg.n_layer} here), as in step 13")
-    cache = [tuple(np.asarray(ctx.as_array(t, what), np.float64) for t in pair) for pair in past]
-    return got, cache, np.asarray(ctx.as_array(mask, what))
+    pairs = [tuple(np.asarray(ctx.as_array(t, what), np.float64) for t in pair) for pair in new]
+    shape = (b, cfg.n_head, seq, cfg.n_embd // cfg.n_head)
+    for t in (t for pair in pairs for t in pair):
+        if t.shape == (b, cfg.n_head, past_len + seq, shape[3]):
+            raise CheckFailed(f"{what} returned keys of shape {list(t.shape)}, the cache and the new tokens "
+                              f"together, as step 13 does: return only the new tokens' key and value, {list(shape)} "
+                              "([batch, n_head, seq, head_dim]); the caller keeps the cache and writes them into it")
+        if t.shape != shape:
+            raise CheckFailed(f"{what} returned a key or value of shape {list(t.shape)}: the new tokens' are "
+                              f"[batch, n_head, seq, head_dim] = {list(shape)}")
+    return got, pairs
 
 
 def run_model(ctx, cfg, forward, calls, *, alter=None):
-    """Runs `forward(ids, input_mask, past, past_mask)` (numpy in, numpy out) over the calls, padding planted
-    between them; yields (label, logits, mask expected, mask returned)."""
+    """Runs `forward(ids, input_mask, past, past_mask)` (numpy in, numpy out) over the calls, keeping the cache as a
+    server does: it starts as one padded slot a row (a cache is never empty), of zeros (so the mistakes that show
+    padding differ by which padding they show), and each call's new keys and values are added to it, every padded
+    slot then holding PLANTED; yields (label, logits)."""
     b = len(PROMPTS)
     hd = cfg.n_embd // cfg.n_head
-    past = [(np.zeros((b, cfg.n_head, 0, hd)),) * 2 for _ in range(cfg.n_layer)]
-    past_mask = np.zeros((b, 0), np.int64)
+    past_mask = np.zeros((b, 1), np.int64)
+    past = [(np.zeros((b, cfg.n_head, 1, hd)),) * 2 for _ in range(cfg.n_layer)]
     for n, (ids, real, _) in enumerate(calls):
         if alter is not None and n == alter[0]:
             ids = alter[1](ids)
         label = ["the prompts of 1, 5 and 9 tokens", "2, 1 and 3 new tokens", "one new token each"][n]
-        logits, cache, mask = forward(ids, real, past, past_mask, label)
-        want_mask = np.concatenate([past_mask, real], axis=1)
-        yield label, logits, want_mask, mask
-        past, past_mask = planted(cache, want_mask), want_mask
+        logits, new = forward(ids, real, past, past_mask, label)
+        yield label, logits
+        past_mask = np.concatenate([past_mask, real], axis=1)
+        past = planted([(np.concatenate([pk, k], axis=2), np.concatenate([pv, v], axis=2))
+                        for (pk, pv), (k, v) in zip(past, new)], past_mask)
 
 
 def learner_forward(ctx, model, cfg):
@@ -162,7 +186,7 @@ def learner_forward(ctx, model, cfg):
         what = f"GPT2BatchedLMHeadModel on {label}"
         tensors = [(ctx.tensor(k.astype(np.float32)), ctx.tensor(v.astype(np.float32))) for k, v in past]
         out = ctx.forward(what, model, ctx.tensor(ids), ctx.tensor(real), tensors, ctx.tensor(past_mask))
-        return unpack(ctx, out, cfg, ids.shape[0], what)
+        return unpack(ctx, out, cfg, ids.shape[0], ids.shape[1], past_mask.shape[1], what)
     return forward
 
 
@@ -234,12 +258,7 @@ def batch(ctx):
     calls = ragged_calls(ctx, cfg)
     want = alone(w, cfg, calls)
     forward = learner_forward(ctx, model, cfg)
-    runs = []
-    for label, got, want_mask, mask in run_model(ctx, cfg, forward, calls):
-        if mask.shape != want_mask.shape or not np.array_equal(mask, want_mask):
-            raise CheckFailed(f"GPT2BatchedLMHeadModel on {label}: the mask returned is {mask.tolist()}, expected "
-                              f"the row's whole mask, past_mask then input_mask: {want_mask.tolist()}")
-        runs.append((label, got))
+    runs = list(run_model(ctx, cfg, forward, calls))
     got_all = [got for _, got in runs]
     for n, (label, got) in enumerate(runs):
         err = np.abs(got - want[n]).max(axis=-1)
@@ -248,7 +267,7 @@ def batch(ctx):
         row = int(np.nanargmax(np.where(np.isnan(err), np.inf, err)))
         named = ""
         for message, knobs in MISTAKES:  # a mistake is named when it gives every call's logits
-            theirs = [lg for _, lg, _, _ in run_model(ctx, cfg, numpy_forward(w, cfg, **knobs), calls)]
+            theirs = [lg for _, lg in run_model(ctx, cfg, numpy_forward(w, cfg, **knobs), calls)]
             if all(np.allclose(g, t, rtol=0, atol=10 * TOLERANCE, equal_nan=True) for g, t in zip(got_all, theirs)):
                 named = f"\nLikely mistake: {message}"
                 break
@@ -258,7 +277,7 @@ def batch(ctx):
     # another row's tokens and padding: row 0's prompt changed, rows 1 and 2 must not move
     changed = run_model(ctx, cfg, forward, calls, alter=(0, lambda ids: np.concatenate(
         [ctx.token_ids(cfg.vocab_size, 1, ids.shape[1]), ids[1:]])))
-    label, got, _, _ = next(changed)
+    label, got = next(changed)
     moved = np.abs(got[1:] - got_all[0][1:]).max()
     if not moved <= TOLERANCE:
         raise CheckFailed(f"GPT2BatchedLMHeadModel: rows 1 and 2's logits moved by {moved:.3g} when only row 0's "
@@ -288,7 +307,7 @@ def compiled(ctx):
     calls = ragged_calls(ctx, cfg)[:2]
     want = alone(ours, cfg, calls)
     err = 0.0
-    for n, (label, got, _, _) in enumerate(run_model(ctx, cfg, learner_forward(ctx, model, cfg), calls)):
+    for n, (label, got) in enumerate(run_model(ctx, cfg, learner_forward(ctx, model, cfg), calls)):
         err = max(err, float(np.abs(got - want[n]).max()))
         if not err <= TOLERANCE:
             raise CheckFailed(f"what {LOADER} returned, on {label}: the logits differ from each row's alone by up to "

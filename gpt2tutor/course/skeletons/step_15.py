@@ -29,15 +29,17 @@ def padding_mask(attention_mask):
 
 
 def batched_attention(attn, hidden_states, past_key, past_value, padding):
-    """Step 13's cached attention, where each row also hides its own padding.
+    """Step 13's cached attention, where each row also hides its own padding, and the cache is read, never copied.
 
-    hidden_states [batch, seq, n_embd]; past_key, past_value [batch, n_head, past, head_dim];
-    padding [batch, 1, 1, past + seq], from padding_mask. Returns (output [batch, seq, n_embd],
-    key and value [batch, n_head, past + seq, head_dim]).
+    hidden_states [batch, seq, n_embd]; past_key, past_value [batch, n_head, past, head_dim]: the cache, kept by
+    the caller (past is at least 1); padding [batch, 1, 1, past + seq], from padding_mask. Returns (output
+    [batch, seq, n_embd], the new tokens' own key and value [batch, n_head, seq, head_dim]).
     """
-    # TODO: everything your cached_attention does, with one more term added to the scores before the
-    #       softmax: `padding`, which hides what each row holds of padding, cached or new.
-    raise NotImplementedError("TODO: attention that hides padding")
+    # TODO: q, k and v of the new tokens, split into heads, as in your cached_attention.
+    # TODO: the scores against the cached keys and against the new keys, side by side, [batch, n_head, seq,
+    #       past + seq]; the causal mask and `padding` added; one softmax over them all.
+    # TODO: each part of the weights times its own values (the cache's, the new tokens'), the two added.
+    raise NotImplementedError("TODO: attention that hides padding and reads the cache")
 
 
 class GPT2BatchedLMHeadModel(GPT2CachedLMHeadModel):
@@ -45,16 +47,16 @@ class GPT2BatchedLMHeadModel(GPT2CachedLMHeadModel):
 
     def forward(self, input_ids, input_mask, past_key_values, past_mask):
         """input_ids [batch, seq]: each row's new tokens, padding first; input_mask [batch, seq]: 1 on a real
-        token, 0 on padding; past_key_values: one (key, value) [batch, n_head, past, head_dim] per block;
-        past_mask [batch, past]: which cached slots of each row are real.
+        token, 0 on padding; past_key_values: one (key, value) [batch, n_head, past, head_dim] per block, the
+        cache; past_mask [batch, past]: which cached slots of each row are real.
 
-        Returns (logits [batch, vocab_size] of each row's last token, the extended past_key_values, the
-        extended mask [batch, past + seq]).
+        Returns (logits [batch, vocab_size] of each row's last token, one (key, value) [batch, n_head, seq,
+        head_dim] per block: the new tokens', for the caller to add to its cache).
         """
         # TODO: each new token's position: the number of real tokens before it in its own row.
         # TODO: the row's whole mask, cached slots then new ones, and padding_mask of it.
         # TODO: embeddings, then each block with batched_attention, as your step 13 forward does.
-        # TODO: ln_f and lm_head for each row's last token only. Return (logits, new pairs, the whole mask).
+        # TODO: ln_f and lm_head for each row's last token only. Return (logits, the new (key, value) pairs).
         raise NotImplementedError("TODO: the batched forward")
 
 
