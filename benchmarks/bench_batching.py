@@ -3,10 +3,12 @@ same server answering request by request (GPT2TUTOR_SERVE_BATCHED=0), both measu
 
     python benchmarks/bench_batching.py [--clients 1,4,8] [--max-tokens 64] [--rounds 2] [--learner]
 
-GPT-2 124M's sizes with random weights (benchmarks/bench_serve.py's checkpoint). Each client sends `rounds`
-greedy requests one after another, its prompt a length of its own (4 to 32 tokens). Prints, for each way and
-each number of clients: the total tokens/s, the mean and longest request latency, and whether every text equals
-HF transformers' greedy text for its prompt; then batched / one by one, and many clients / one.
+GPT-2 124M's sizes with random weights (benchmarks/bench_serve.py's checkpoint). Each server first answers two
+requests of full length, unmeasured (a fresh server's first requests run slower, and would flatter the ratios
+against one client). Each client sends `rounds` greedy requests one after another, its prompt a length of its
+own (4 to 32 tokens). Prints, for each way and each number of clients: the total tokens/s, the mean and longest
+request latency, and whether every text equals HF transformers' greedy text for its prompt; then batched / one by
+one, and many clients / one.
 """
 
 from __future__ import annotations
@@ -98,8 +100,9 @@ def main() -> None:
                             free_port(), env=env, log=work / f"{way.replace(' ', '-')}.log")
         try:
             ready = proc.wait_ready(opts.timeout)
-            post(f"{proc.url}/v1/completions", {"model": "gpt2-124m-random", "prompt": prompt(0), "max_tokens": 2,
-                                                "temperature": 0}, timeout=1800)  # the first request's one-off costs
+            for _ in range(2):  # a fresh server's first requests run slower: warm it with two of full length
+                post(f"{proc.url}/v1/completions", {"model": "gpt2-124m-random", "prompt": prompt(0),
+                                                    "max_tokens": opts.max_tokens, "temperature": 0}, timeout=1800)
             results[way] = {"ready_s": ready}
             for clients in counts:
                 row = run(proc.url, clients, opts.rounds, opts.max_tokens, expected)

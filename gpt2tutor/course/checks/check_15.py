@@ -2,12 +2,12 @@
 
 A ragged batch (prompts of 1, 5 and 9 tokens, padding first) runs through the learner's model on a small random
 GPT-2, then rows get 2, 1 and 3 new tokens, then one each. The check keeps the cache, as a server does: the model
-returns the new tokens' keys and values, and the check adds them. Each row's logits must be the ones that row
-gets alone, with no padding (NumPy, float64). The padding is not zeros: the padded ids are random tokens, and
-after the first call (whose cache is one padded slot a row) the cache's padded slots hold a large value, so a row
-that sees padding shows it. Changing one row's tokens must leave the others' logits where they were. A wrong answer is matched
-against the usual mistakes, each run in NumPy on the same inputs. Then load_batched_gpt2 runs with
-Module.compile recorded and traced, as in step 13.
+returns the new tokens' keys and values, and the check adds them. Each row's logits must be the ones that row gets
+alone, with no padding (NumPy, float64). The padding is not zeros: the padded ids are random tokens, and after the
+first call (whose cache is one padded slot a row) the cache's padded slots hold a large value, so a row that sees
+padding shows it. Changing one row's tokens must leave the others' logits where they were. A wrong answer is matched
+against the usual mistakes, each run in NumPy on the same inputs. Then load_batched_gpt2 runs with Module.compile
+recorded and traced, as in step 13.
 """
 
 import importlib
