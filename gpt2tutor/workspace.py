@@ -63,14 +63,15 @@ class Workspace:
         shutil.copy2(path, target)
         return target
 
-    def copy_skeletons(self) -> list[Step]:
-        """Copies each missing skeleton into exercises/; never touches an existing file."""
+    def copy_skeletons(self, *, after: Step | None = None) -> list[Step]:
+        """Copies each missing skeleton (of the steps after `after`, when given) into exercises/; never touches an
+        existing file."""
         self.exercises.mkdir(parents=True, exist_ok=True)
         added = []
         for step in STEPS:
             path = self.exercise(step)
-            if not path.exists():
-                path.write_text(step.skeleton(), encoding="utf-8")
+            if (after is None or step.number > after.number) and not path.exists():
+                write_atomic(path, step.skeleton())
                 added.append(step)
         return added
 
@@ -79,12 +80,11 @@ class Workspace:
         that added a step), as `start` would put them; never over a file that exists. Call it once the
         workspace is migrated: a migration may move a file to a later step's name."""
         have = [s for s in STEPS if self.exercise(s).exists()]
-        for step in STEPS:
-            if have and step.number > have[-1].number and not self.exercise(step).exists():
-                try:
-                    write_atomic(self.exercise(step), step.skeleton())
-                except OSError:
-                    return  # a read-only workspace: `start` says so when the learner runs it
+        if have:
+            try:
+                self.copy_skeletons(after=have[-1])
+            except OSError:
+                pass  # a read-only workspace: `start` says so when the learner runs it
 
     def restore_skeleton(self, step: Step) -> Path | None:
         """Puts the pristine skeleton back, first backing up the learner's file; returns the backup."""

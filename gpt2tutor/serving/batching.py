@@ -94,7 +94,7 @@ class BatchedGPT2:
                 fed[self.rows.index(request_id)] = new_tokens
             self._fit(max(int(u) + (0 if f is None else len(f)) for u, f in zip(self._used, fed)))
             logits, new = self._call(fed, self._cache, self._used)
-            self._write(range(len(fed)), fed, new)
+            self._write(0, fed, new)
             for request_id, tokens, _ in running:
                 row = self.rows.index(request_id)
                 found[request_id] = logits[row]
@@ -128,15 +128,17 @@ class BatchedGPT2:
             raise self.code.failure(exc, "running your compiled GPT2BatchedLMHeadModel") from None
         return np.asarray(logits.to(CPU()).to_numpy()), host
 
-    def _write(self, rows, fed: list, new: list) -> None:
-        """Each fed row's new tokens' keys and values (the last columns of `new`) into its next free slots."""
-        for row, f in zip(rows, fed):
+    def _write(self, first: int, fed: list, new: list) -> None:
+        """Row first + i's new tokens' keys and values (the last len(fed[i]) columns of `new`'s row i) into its
+        next free slots, for each fed row."""
+        for i, f in enumerate(fed):
             if f is None:
                 continue
-            start, n = int(self._used[row]), len(f)
+            row, n = first + i, len(f)
+            start = int(self._used[row])
             for pair, new_pair in zip(self._cache, new):
                 for slots, fresh in zip(pair, new_pair):
-                    slots[row, :, start:start + n] = fresh[row - rows[0], :, fresh.shape[2] - n:]
+                    slots[row, :, start:start + n] = fresh[i, :, fresh.shape[2] - n:]
             self._used[row] = start + n
 
     def _join(self, ids: list, tokens: list, new: list) -> None:
@@ -149,7 +151,7 @@ class BatchedGPT2:
         self._used = np.concatenate([self._used, np.zeros(len(ids), np.int64)])
         self.rows += list(ids)
         self.seen += list(tokens)
-        self._write(range(first, first + len(ids)), list(tokens), new)
+        self._write(first, list(tokens), new)
 
     def _keep(self, kept: list[int]) -> None:
         """Only the rows `kept`, in that order."""
